@@ -1,0 +1,277 @@
+"""The differentiable view of a fitted estimator and its converter registry."""
+
+import contextlib
+import functools
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._torch import torch
+
+BLACK_BOX_HINT = (
+    "Attacks and certificates that need only `predict` / `predict_proba` still "
+    "work on it: black-box attacks (score-based and decision-based) and "
+    "randomized smoothing (skrobust.certification.RandomizedSmoothingClassifier)."
+    " To make it differentiable, register a converter with "
+    "`@skrobust.to_torch.register(YourEstimator)`."
+)
+
+
+class NotDifferentiableError(TypeError):
+    """Raised when an estimator has no differentiable torch view.
+
+    Examples
+    --------
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skrobust import as_differentiable, NotDifferentiableError
+    >>> rf = RandomForestClassifier(n_estimators=2).fit([[0.0], [1.0]], [0, 1])
+    >>> try:
+    ...     as_differentiable(rf)
+    ... except NotDifferentiableError:
+    ...     print("no gradient")
+    no gradient
+    """
+
+
+class PartiallyDifferentiableWarning(UserWarning):
+    """Warned when a pipeline is differentiable only after a non-differentiable step.
+
+    The view then acts on the output of that step (see
+    :attr:`DifferentiableModel.preprocess`), not on the raw features.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skrobust import PartiallyDifferentiableWarning
+    >>> warnings.simplefilter("ignore", PartiallyDifferentiableWarning)
+    """
+
+
+@functools.singledispatch
+def to_torch(estimator, *, dtype, device):
+    """Convert one fitted estimator into a differentiable ``torch.nn.Module``.
+
+    This is skrobust's extension point (a :func:`functools.singledispatch`
+    registry). A transformer converts to the module computing its
+    ``transform``; a classifier converts to the module computing its logits
+    (an ``(n_samples, n_classes)`` tensor whose softmax is the class
+    probability and whose argmax is ``predict``; binary linear models give the
+    two logits ``[-d/2, d/2]`` from their decision value ``d``).
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        A fitted estimator.
+    dtype : torch.dtype or None
+        Floating dtype of the module's constants. ``None`` lets the converter
+        choose (``torch.float64`` for scikit-learn models, the parameters'
+        dtype for neural networks).
+    device : torch.device or None
+        Device of the module's constants (``None``: the estimator's own device,
+        else the CPU).
+
+    Returns
+    -------
+    module : torch.nn.Module
+        Differentiable in its input; it must not compute weight gradients the
+        caller did not ask for, nor modify the estimator.
+
+    Raises
+    ------
+    NotDifferentiableError
+        When no converter is registered for the estimator's type.
+
+    Examples
+    --------
+    Register a converter for your own estimator:
+
+    >>> import torch
+    >>> from sklearn.base import BaseEstimator, TransformerMixin
+    >>> import skrobust
+    >>> class Doubler(TransformerMixin, BaseEstimator):
+    ...     def fit(self, X, y=None):
+    ...         return self
+    ...     def transform(self, X):
+    ...         return 2 * X
+    >>> @skrobust.to_torch.register(Doubler)
+    ... def _(estimator, *, dtype, device):
+    ...     return skrobust.TorchFunction(lambda x: 2 * x)
+    >>> skrobust.to_torch(Doubler(), dtype=None, device=None)(torch.ones(1, 2))
+    tensor([[2., 2.]])
+    """
+    raise NotDifferentiableError(
+        f"{type(estimator).__name__} has no differentiable torch view, so "
+        f"white-box (gradient) tools cannot use it. {BLACK_BOX_HINT}"
+    )
+
+
+class TorchFunction(torch.nn.Module):
+    """Wrap a tensor function as a parameter-free ``torch.nn.Module``.
+
+    Parameters
+    ----------
+    func : callable
+        Maps a tensor to a tensor, differentiably.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrobust import TorchFunction
+    >>> TorchFunction(torch.tanh)(torch.zeros(2))
+    tensor([0., 0.])
+    """
+
+    def __init__(self, func):
+        super().__init__()
+        self.func = func
+
+    def forward(self, x):
+        return self.func(x)
+
+
+def constant(array, *, dtype, device):
+    """A fitted attribute as a tensor constant (no gradient) of ``dtype``."""
+    return torch.as_tensor(np.asarray(array), device=device).to(
+        dtype=dtype or torch.float64
+    )
+
+
+class DifferentiableModel:
+    """A fitted classifier seen as a differentiable torch function ``x -> logits``.
+
+    Build it with :func:`as_differentiable`. Calling it maps a tensor of inputs
+    (in the space given by :attr:`preprocess`: the raw features unless a
+    pipeline holds a non-differentiable step) to an ``(n_samples, n_classes)``
+    tensor of logits ordered as :attr:`classes_`: their argmax is the
+    estimator's ``predict`` and their softmax its ``predict_proba`` (for
+    models whose probabilities are a softmax of a decision function).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The composed torch module. For neural networks it shares the
+        estimator's parameters (no copy).
+    classes : ndarray of shape (n_classes,)
+        The estimator's ``classes_``.
+    device : torch.device
+        Where the module's parameters live and inputs are sent.
+    dtype : torch.dtype
+        Floating dtype inputs are cast to.
+    input_shape : tuple of int or None
+        Shape of one sample in the view's input space, if known.
+    preprocess : callable or None
+        ``None`` when the view acts on the estimator's raw input. Otherwise a
+        function mapping raw ``X`` to the view's input space (the leading,
+        non-differentiable part of a pipeline).
+    space : str
+        Human-readable description of the input space.
+    estimator : estimator instance
+        The estimator this view was built from.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust import as_differentiable
+    >>> X, y = load_iris(return_X_y=True)
+    >>> view = as_differentiable(LogisticRegression(max_iter=500).fit(X, y))
+    >>> view.logits(X[:2]).shape
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        module,
+        classes,
+        *,
+        device,
+        dtype,
+        input_shape=None,
+        preprocess=None,
+        space="raw input features",
+        estimator=None,
+    ):
+        self.module = module
+        self.classes_ = np.asarray(classes)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.preprocess = preprocess
+        self.space = space
+        self.estimator = estimator
+
+    @property
+    def n_classes(self):
+        """Number of classes (columns of the logits)."""
+        return len(self.classes_)
+
+    def __call__(self, x):
+        """Logits of a tensor ``x`` already in the view's input space."""
+        return self.module(x)
+
+    def __repr__(self):
+        return (
+            f"DifferentiableModel({type(self.estimator).__name__}, "
+            f"n_classes={self.n_classes}, device={self.device}, "
+            f"dtype={self.dtype}, space={self.space!r})"
+        )
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Context: eval mode and frozen parameters, restored on exit.
+
+        Inside it the module behaves deterministically (dropout off, batch
+        norm statistics frozen) and no weight gradient is computed, so input
+        gradients are as cheap as they can be. Every module's ``training``
+        flag and every parameter's ``requires_grad`` are put back as they
+        were, even on error.
+        """
+        modes = [(m, m.training) for m in self.module.modules()]
+        params = [(p, p.requires_grad) for p in self.module.parameters()]
+        try:
+            self.module.eval()
+            for p, _ in params:
+                p.requires_grad_(False)
+            yield self
+        finally:
+            for m, training in modes:
+                m.training = training
+            for p, flag in params:
+                p.requires_grad_(flag)
+
+    def to_input(self, X):
+        """Raw ``X`` (array-like or DataFrame) as a tensor in the view's space.
+
+        Applies :attr:`preprocess` when set, then casts to :attr:`dtype` on
+        :attr:`device`. Never modifies ``X``.
+        """
+        if self.preprocess is not None:
+            X = self.preprocess(X)
+        if hasattr(X, "toarray"):
+            X = X.toarray()
+        X = np.asarray(X)
+        if not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
+            raise TypeError(
+                f"the view's input must be numeric; got dtype {X.dtype}. "
+                "Encode non-numeric columns in a pipeline step first."
+            )
+        return torch.as_tensor(X, device=self.device).to(self.dtype)
+
+    def logits(self, X, *, batch_size=1024):
+        """Logits of raw ``X`` as a numpy array (no gradient, eval mode)."""
+        x = self.to_input(X)
+        with self.evaluating(), torch.inference_mode():
+            out = [self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return torch.cat(out).cpu().numpy() if out else np.empty((0, self.n_classes))
+
+
+def check_converted_fitted(estimator, attributes=None):
+    """``check_is_fitted`` with a message aimed at attack and certificate users."""
+    try:
+        check_is_fitted(estimator, attributes)
+    except Exception as exc:  # NotFittedError or TypeError (not an estimator)
+        raise type(exc)(
+            f"{exc} A differentiable view needs a fitted estimator: call "
+            f"`fit` on {type(estimator).__name__} first, or give an attack an "
+            "unfitted estimator and call the attack's `fit(X, y)` to train it."
+        ) from exc

@@ -1,0 +1,58 @@
+"""Exact torch views of scikit-learn's linear classifiers."""
+
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+from sklearn.svm import LinearSVC
+
+from .._torch import torch
+from ._base import check_converted_fitted, constant, to_torch
+
+
+def binary_logits(decision):
+    """Two logits ``[-d/2, d/2]`` from a binary decision value ``d``.
+
+    Their softmax is ``[1 - sigmoid(d), sigmoid(d)]`` and their margin is ``d``.
+    """
+    decision = decision.reshape(len(decision), -1)[:, :1]
+    return torch.cat([-0.5 * decision, 0.5 * decision], dim=1)
+
+
+def linear_layer(coef, intercept, *, dtype, device):
+    """A ``torch.nn.Linear`` with frozen weights giving ``X @ coef.T + intercept``.
+
+    A binary model (one row of ``coef``) becomes the two-logit layer
+    ``[-d/2, d/2]`` directly, so interval and linear bound methods see a plain
+    linear layer.
+    """
+    weight = constant(coef, dtype=dtype, device=device).reshape(-1, coef.shape[-1])
+    bias = constant(intercept, dtype=dtype, device=device).reshape(-1)
+    bias = bias.expand(weight.shape[0]) if bias.numel() == 1 else bias
+    if weight.shape[0] == 1:
+        weight = torch.cat([-0.5 * weight, 0.5 * weight])
+        bias = torch.cat([-0.5 * bias, 0.5 * bias])
+    layer = torch.nn.Linear(
+        weight.shape[1], weight.shape[0], device=device, dtype=weight.dtype
+    )
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+    layer.requires_grad_(False)
+    return layer
+
+
+@to_torch.register(LogisticRegression)
+@to_torch.register(SGDClassifier)
+@to_torch.register(LinearSVC)
+@to_torch.register(RidgeClassifier)
+@to_torch.register(LinearDiscriminantAnalysis)
+def _linear_classifier(estimator, *, dtype, device):
+    check_converted_fitted(estimator, "coef_")
+    if estimator.coef_.shape[0] not in (1, len(estimator.classes_)):
+        raise ValueError(
+            f"{type(estimator).__name__} has {estimator.coef_.shape[0]} rows in "
+            f"coef_ for {len(estimator.classes_)} classes; expected 1 (binary) "
+            "or one per class."
+        )
+    return linear_layer(
+        estimator.coef_, estimator.intercept_, dtype=dtype, device=device
+    )
