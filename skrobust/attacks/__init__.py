@@ -1,0 +1,10 @@
+"""Adversarial attacks as scikit-learn transformers.
+
+``transform(X)`` attacks the model's own predictions (label-free);
+``generate(X, y=None, *, target=None)`` attacks true labels or targets.
+"""
+
+from ._fgsm import FGSM
+from ._pgd import PGD
+
+__all__ = ["FGSM", "PGD"]

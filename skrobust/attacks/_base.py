@@ -1,0 +1,370 @@
+"""Attacks as scikit-learn transformers: the shared base class."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+
+from .._models import NotDifferentiableError, as_differentiable
+from .._torch import torch
+from ._threat import (
+    Constraints,
+    check_eps,
+    feature_selection,
+    per_feature,
+    resolve_bounds,
+)
+
+_FLOATS = (np.float64, np.float32, np.float16)
+
+
+def _is_fitted(estimator):
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
+class BaseAttack(TransformerMixin, BaseEstimator):
+    """Base class of skrobust's attacks (not to be used directly).
+
+    Subclasses implement :meth:`_attack_batch`; this class owns the
+    transformer contract, input validation, the threat model, batching,
+    random state and output types.
+    """
+
+    _parameter_constraints = {
+        "estimator": [None, HasMethods(["fit"])],
+        "eps": ["array-like", dict, Interval(numbers.Real, 0, None, closed="left")],
+        "norm": [StrOptions({"linf", "l2", "l1"})],
+        "bounds": [None, tuple, list, StrOptions({"data"})],
+        "feature_mask": [None, "array-like"],
+        "direction": [None, "array-like", dict],
+        "integer_features": [None, "array-like"],
+        "one_hot_groups": [None, list],
+        "eps_units": [StrOptions({"raw", "std"})],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # -- the transformer contract ------------------------------------------
+
+    def fit(self, X, y=None):
+        """Learn data statistics; train a clone of an *unfitted* estimator.
+
+        A fitted ``estimator`` is used as is and never refitted (so ``fit`` is
+        only needed for ``bounds="data"`` and ``eps_units="std"``, which use
+        the per-feature min / max / standard deviation of ``X``). An unfitted
+        one is cloned and fitted on ``(X, y)`` into ``estimator_``: an attack
+        step in a ``Pipeline`` thus trains its own surrogate model.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+        y : array-like of shape (n_samples,), default=None
+            Needed only to fit an unfitted estimator.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        if self.estimator is not None and not _is_fitted(self.estimator):
+            if y is None:
+                raise ValueError(
+                    f"{type(self).__name__}.fit needs y to fit its unfitted "
+                    f"estimator {type(self.estimator).__name__}; pass y, or give "
+                    "the attack an already fitted estimator."
+                )
+            self.estimator_ = clone(self.estimator).fit(X, y)
+        elif hasattr(self, "estimator_"):
+            del self.estimator_
+        Xw = self._working_space(X, self._preprocess_of(self._estimator_or_none()))
+        Xw = check_array(Xw, allow_nd=True, dtype=_FLOATS)
+        flat = Xw.reshape(len(Xw), -1)
+        self.n_features_in_ = Xw.shape[1]
+        if hasattr(X, "columns") and Xw is not X:
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.data_min_ = flat.min(axis=0).reshape(Xw.shape[1:])
+        self.data_max_ = flat.max(axis=0).reshape(Xw.shape[1:])
+        self.data_std_ = flat.std(axis=0).reshape(Xw.shape[1:])
+        return self
+
+    def transform(self, X):
+        """Attack the model's own predictions on ``X`` (label-free).
+
+        Untargeted against ``predict(X)`` (which avoids label leaking); keeps
+        the number and order of samples, the input type (numpy / pandas) and
+        its float dtype.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+
+        Returns
+        -------
+        X_adv : same type as X
+        """
+        return self.generate(X)
+
+    def generate(self, X, y=None, *, target=None):
+        """Adversarial examples for ``X`` against the true labels or targets.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+            Clean inputs. Never modified.
+        y : array-like of shape (n_samples,), default=None
+            True labels (values of the model's ``classes_``). ``None`` attacks
+            the model's own predictions, as :meth:`transform` does.
+        target : label or array-like of shape (n_samples,), default=None
+            Target classes for a targeted attack.
+
+        Returns
+        -------
+        X_adv : same type as X
+            Inside the budget, the bounds and every feature constraint.
+        """
+        self._validate_params()
+        check_eps(self.eps)
+        view = self._view()
+        Xw = self._working_space(X, view.preprocess)
+        Xa = check_array(Xw, allow_nd=True, dtype=_FLOATS, ensure_min_samples=0)
+        if view.input_shape is not None and Xa.shape[1:] != view.input_shape:
+            raise ValueError(
+                f"X has samples of shape {Xa.shape[1:]}, but the model expects "
+                f"{view.input_shape}."
+            )
+        columns = getattr(Xw, "columns", None)
+        if columns is None and getattr(self, "feature_names_in_", None) is not None:
+            columns = self.feature_names_in_
+        constraints = self._constraints(Xa.shape[1:], columns)
+        constraints.check_inside(Xa)
+        n = len(Xa)
+        targeted = target is not None
+        labels = self._encode(view, target, n, "target") if targeted else None
+        true = None if y is None else self._encode(view, y, n, "y")
+        out = np.empty(Xa.shape, dtype=np.float64)
+        if n and np.any(constraints.scale > 0):
+            rng = check_random_state(self.random_state)
+            generator = torch.Generator(device=view.device)
+            generator.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+            with view.evaluating():
+                for start, stop in self._batches(n):
+                    x0 = torch.tensor(
+                        Xa[start:stop], device=view.device, dtype=view.dtype
+                    )
+                    if true is None:
+                        with torch.no_grad():
+                            batch_true = view(x0).argmax(dim=1)
+                    else:
+                        batch_true = true[start:stop].to(view.device)
+                    batch_labels = (
+                        labels[start:stop].to(view.device) if targeted else batch_true
+                    )
+                    x_adv = self._attack_batch(
+                        view,
+                        x0,
+                        batch_labels,
+                        constraints,
+                        targeted=targeted,
+                        true_labels=batch_true,
+                        generator=generator,
+                    )
+                    out[start:stop] = self._repair(x_adv, x0, constraints).cpu()
+        else:
+            out[...] = Xa
+        return self._as_input_type(out, Xw, Xa, constraints)
+
+    # -- pieces subclasses and meta-estimators use -------------------------
+
+    def _attack_batch(
+        self, view, x0, labels, constraints, *, targeted, true_labels, generator
+    ):
+        """Adversarial examples for one batch (tensor in, tensor out)."""
+        raise NotImplementedError
+
+    def _estimator_or_none(self):
+        return getattr(self, "estimator_", None) or self.estimator
+
+    def _fitted_estimator(self):
+        estimator = self._estimator_or_none()
+        if estimator is None:
+            raise ValueError(
+                f"{type(self).__name__} has no estimator to attack: pass one "
+                f"({type(self).__name__}(clf, eps=...)), or let a scorer or "
+                "meta-estimator supply it."
+            )
+        if not _is_fitted(estimator):
+            raise NotFittedError(
+                f"{type(self).__name__}'s estimator {type(estimator).__name__} is "
+                "not fitted: fit it first, or call the attack's fit(X, y) to train "
+                "a clone of it."
+            )
+        return estimator
+
+    def _view(self):
+        return as_differentiable(self._fitted_estimator())
+
+    @staticmethod
+    def _preprocess_of(estimator):
+        if estimator is None:
+            return None
+        try:
+            return as_differentiable(estimator).preprocess
+        except NotDifferentiableError:  # black-box models act on raw inputs
+            return None
+
+    @staticmethod
+    def _working_space(X, preprocess):
+        """Raw X in the space the attack acts in: after the last
+        non-differentiable step of a pipeline, else X itself."""
+        return X if preprocess is None else preprocess(X)
+
+    def _batches(self, n):
+        starts = range(0, n, self.batch_size)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=type(self).__name__, unit="batch")
+        for start in starts:
+            yield start, min(start + self.batch_size, n)
+
+    @staticmethod
+    def _encode(view, labels, n, name):
+        """Labels (values of ``classes_``) -> class indices as a tensor."""
+        labels = np.asarray(labels)
+        if labels.ndim == 0:
+            labels = np.full(n, labels)
+        labels = column_or_1d(labels)
+        if len(labels) != n:
+            raise ValueError(f"`{name}` has {len(labels)} entries for {n} samples.")
+        position = {c: i for i, c in enumerate(view.classes_.tolist())}
+        try:
+            index = [position[c] for c in labels.tolist()]
+        except KeyError as exc:
+            raise ValueError(
+                f"`{name}` holds {exc.args[0]!r}, which is not one of the model's "
+                f"classes {view.classes_.tolist()}."
+            ) from None
+        return torch.as_tensor(index, dtype=torch.long)
+
+    def _constraints(self, sample_shape, columns):
+        stats_needed = self.eps_units == "std" or (
+            isinstance(self.bounds, str) and self.bounds == "data"
+        )
+        if stats_needed and not hasattr(self, "data_std_"):
+            raise NotFittedError(
+                f"{type(self).__name__} with eps_units='std' or bounds='data' uses "
+                "per-feature statistics of the training data: call fit(X_train) "
+                "first."
+            )
+        user_eps = per_feature(self.eps, sample_shape, "eps", columns, default=0.0)
+        eps = user_eps
+        if self.eps_units == "std":
+            eps = eps * self.data_std_.reshape(sample_shape)
+        mask = feature_selection(
+            self.feature_mask, sample_shape, columns, "feature_mask"
+        )
+        scale = eps if mask is None else np.where(mask, eps, 0.0)
+        low, high = resolve_bounds(
+            self.bounds,
+            sample_shape,
+            getattr(self, "data_min_", None),
+            getattr(self, "data_max_", None),
+        )
+        direction = None
+        if self.direction is not None:
+            direction = np.sign(
+                per_feature(
+                    self.direction, sample_shape, "direction", columns, default=0.0
+                )
+            )
+        integer = feature_selection(
+            self.integer_features, sample_shape, columns, "integer_features"
+        )
+        groups = [
+            np.flatnonzero(
+                feature_selection(g, sample_shape, columns, "one_hot_groups")
+            )
+            for g in (self.one_hot_groups or [])
+        ]
+        return Constraints(
+            np.array(scale, dtype=float),
+            low,
+            high,
+            direction,
+            integer,
+            groups,
+            eps=user_eps,
+        )
+
+    def _repair(self, x_adv, x0, constraints):
+        """Make outputs satisfy integer and one-hot constraints.
+
+        Integer features move by whole steps, rounded toward the clean value
+        (this keeps the point inside the ball, the bounds and the direction
+        constraints). A one-hot group takes the category of its largest
+        coordinate; a sample whose repaired groups leave the budget or the
+        bounds gets its groups back from the clean input.
+        """
+        if not constraints.needs_repair:
+            return x_adv
+        x_adv = x_adv.detach().clone()
+        if constraints.integer is not None and constraints.integer.any():
+            ints = torch.as_tensor(constraints.integer, device=x0.device)
+            x_adv = torch.where(ints, x0 + torch.trunc(x_adv - x0), x_adv)
+        if constraints.one_hot:
+            flat, clean = x_adv.reshape(len(x_adv), -1), x0.reshape(len(x0), -1)
+            for group in constraints.one_hot:
+                idx = torch.as_tensor(group, device=x0.device)
+                part = flat[:, idx]
+                part = torch.nn.functional.one_hot(part.argmax(dim=1), len(idx))
+                flat[:, idx] = part.to(flat.dtype)
+            ok = self._inside(flat, clean, constraints)
+            if not bool(ok.all()):
+                for group in constraints.one_hot:
+                    idx = torch.as_tensor(group, device=x0.device)
+                    flat[~ok, idx[:, None]] = clean[~ok, idx[:, None]]
+            x_adv = flat.reshape(x_adv.shape)
+        return x_adv
+
+    def _inside(self, flat, clean, constraints):
+        """Per-sample check of the budget and the bounds (flattened tensors)."""
+        from ._norms import get_norm
+
+        scale = torch.as_tensor(
+            constraints.scale.ravel(), device=flat.device, dtype=flat.dtype
+        )
+        delta = flat - clean
+        moved = delta.abs() > 0
+        frozen_ok = ~(moved & (scale == 0)).any(dim=1)
+        u = delta / torch.where(scale > 0, scale, torch.ones_like(scale))
+        size = get_norm(self.norm).size(u)
+        low = torch.as_tensor(constraints.low.ravel(), device=flat.device)
+        high = torch.as_tensor(constraints.high.ravel(), device=flat.device)
+        in_box = ((flat >= low) & (flat <= high)).all(dim=1)
+        return frozen_ok & (size <= 1 + 1e-9) & in_box
+
+    def _as_input_type(self, out, Xw, Xa, constraints):
+        dtype = Xa.dtype if Xa.dtype in _FLOATS else np.float64
+        out = out.astype(dtype, copy=False)
+        # casting a float64 result to float32 may round past a bound
+        np.clip(
+            out, constraints.low.astype(dtype), constraints.high.astype(dtype), out=out
+        )
+        if hasattr(Xw, "iloc") and out.ndim == 2:
+            return type(Xw)(out, index=Xw.index, columns=Xw.columns)
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.requires_fit = False
+        return tags

@@ -1,0 +1,73 @@
+"""Shared machinery of the gradient (white-box) attacks."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._torch import torch
+from ._base import BaseAttack
+from ._core import projected_gradient
+from ._losses import resolve_loss
+from ._norms import get_norm
+from ._threat import per_feature
+
+
+class GradientAttack(BaseAttack):
+    """A :class:`BaseAttack` running the norm-generic projected-gradient loop.
+
+    Subclasses set the loop's schedule through :meth:`_schedule`.
+    """
+
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "loss": [StrOptions({"ce", "cw", "dlr"})],
+        "early_stop": ["boolean"],
+    }
+
+    def _schedule(self, eps):
+        """``dict(n_iter, rel_step, random_init, n_restarts)`` for the loop."""
+        raise NotImplementedError
+
+    def _attack_batch(
+        self, view, x0, labels, constraints, *, targeted, true_labels, generator
+    ):
+        scale, u_low, u_high = constraints.tensors(x0, view.dtype)
+        schedule = self._schedule(constraints)
+        rel_step = schedule.pop("rel_step")
+        if np.ndim(rel_step):
+            rel_step = torch.as_tensor(rel_step, device=x0.device, dtype=x0.dtype)
+        u, _ = projected_gradient(
+            view,
+            x0,
+            labels,
+            norm=get_norm(self.norm),
+            scale=scale,
+            u_low=u_low,
+            u_high=u_high,
+            loss_fn=resolve_loss(self.loss, view.n_classes, targeted),
+            targeted=targeted,
+            true_labels=true_labels if targeted else None,
+            rel_step=rel_step,
+            early_stop=self.early_stop,
+            generator=generator,
+            **schedule,
+        )
+        return torch.addcmul(x0, scale, u)
+
+
+def relative_step(step_size, eps, default):
+    """``step_size / eps`` per feature (``default`` when ``step_size`` is None).
+
+    ``eps`` is the per-feature budget in the user's units, so a step size
+    given in the same units (raw or standard deviations) means the same.
+    """
+    if step_size is None:
+        return default
+    step = per_feature(step_size, eps.shape, "step_size")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(eps > 0, step / np.where(eps > 0, eps, 1.0), 0.0)
+    return float(rel.flat[0]) if np.all(rel == rel.flat[0]) else rel
+
+
+STEP_SIZE = [None, "array-like", Interval(numbers.Real, 0, None, closed="neither")]

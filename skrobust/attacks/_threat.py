@@ -1,0 +1,184 @@
+"""The threat model: budget, domain and feature constraints, resolved to tensors.
+
+Everything here runs once per call (not per step). The attack loop then sees
+only ``scale`` (the per-feature budget, zero for immutable features) and a
+per-sample box in unit-ball coordinates.
+"""
+
+import numbers
+
+import numpy as np
+
+from .._torch import torch
+
+
+def _n_features(sample_shape):
+    return int(np.prod(sample_shape)) if sample_shape else 1
+
+
+def feature_selection(spec, sample_shape, columns, name):
+    """A boolean array of ``sample_shape`` from booleans, indices or column names."""
+    if spec is None:
+        return None
+    n = _n_features(sample_shape)
+    arr = np.asarray(spec)
+    if arr.dtype == bool:
+        if arr.size != n:
+            raise ValueError(
+                f"`{name}` has {arr.size} booleans for samples with {n} features."
+            )
+        return arr.reshape(sample_shape)
+    arr = arr.ravel()
+    if arr.dtype.kind in "OUS":
+        if columns is None:
+            raise ValueError(
+                f"`{name}` names columns {list(arr)} but X has no column names; "
+                "pass booleans or integer indices, or a DataFrame."
+            )
+        position = {c: i for i, c in enumerate(columns)}
+        missing = [c for c in arr if c not in position]
+        if missing:
+            raise ValueError(f"`{name}` names unknown columns {missing}.")
+        arr = np.array([position[c] for c in arr], dtype=int)
+    if arr.size and (arr.dtype.kind not in "iu" or arr.min() < -n or arr.max() >= n):
+        raise ValueError(
+            f"`{name}` must hold booleans, integer indices in [0, {n}) or column "
+            f"names; got {spec!r}."
+        )
+    out = np.zeros(n, dtype=bool)
+    out[arr] = True
+    return out.reshape(sample_shape)
+
+
+def per_feature(value, sample_shape, name, columns=None, default=None):
+    """A scalar or per-feature array broadcast to ``sample_shape`` (float64)."""
+    if isinstance(value, dict):
+        out = np.full(_n_features(sample_shape), default, dtype=float)
+        for key, v in value.items():
+            out[feature_selection([key], sample_shape, columns, name).ravel()] = v
+        return out.reshape(sample_shape)
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return np.broadcast_to(arr, sample_shape)
+    try:
+        if arr.size == _n_features(sample_shape) and arr.ndim == 1:
+            return arr.reshape(sample_shape)
+        return np.broadcast_to(arr, sample_shape)
+    except ValueError:
+        raise ValueError(
+            f"`{name}` has shape {arr.shape}; expected a scalar or one value per "
+            f"feature (shape {sample_shape})."
+        ) from None
+
+
+class Constraints:
+    """Resolved threat model for samples of one shape (numpy, float64).
+
+    Attributes
+    ----------
+    scale : ndarray of sample shape
+        Per-feature budget (``eps``, in raw units), zero where a feature may
+        not move.
+    low, high : ndarray of sample shape
+        Box bounds (``-inf`` / ``inf`` when unbounded).
+    direction : ndarray of sample shape or None
+        +1: may only increase, -1: may only decrease, 0: free.
+    integer : ndarray of bool or None
+        Features that must stay integer steps away from the clean value.
+    one_hot : list of ndarray of int
+        Flat indices of each one-hot group.
+    eps : ndarray of sample shape
+        The budget in the user's units (before ``eps_units`` and the mask),
+        which step sizes are relative to.
+    """
+
+    def __init__(
+        self, scale, low, high, direction=None, integer=None, one_hot=(), eps=None
+    ):
+        self.scale = scale
+        self.eps = scale if eps is None else eps
+        self.low = low
+        self.high = high
+        self.direction = direction
+        self.integer = integer
+        self.one_hot = list(one_hot)
+
+    @property
+    def needs_repair(self):
+        """Whether outputs need rounding or one-hot repair after the loop."""
+        return bool(self.one_hot) or (
+            self.integer is not None and bool(self.integer.any())
+        )
+
+    def check_inside(self, X):
+        """Raise if clean samples already lie outside the bounds."""
+        flat = X.reshape(len(X), -1)
+        low, high = self.low.ravel(), self.high.ravel()
+        bad = (flat < low - 1e-9 * np.abs(low)) | (flat > high + 1e-9 * np.abs(high))
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            raise ValueError(
+                f"{len(np.unique(rows))} samples lie outside `bounds` (e.g. sample "
+                f"{rows[0]}, feature {cols[0]}: {flat[rows[0], cols[0]]!r} not in "
+                f"[{low[cols[0]]}, {high[cols[0]]}]); widen the bounds or clip X "
+                "first."
+            )
+
+    def tensors(self, x0, dtype):
+        """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``."""
+        device = x0.device
+        scale = torch.tensor(np.array(self.scale), dtype=dtype, device=device)
+        low = torch.tensor(np.array(self.low), dtype=dtype, device=device)
+        high = torch.tensor(np.array(self.high), dtype=dtype, device=device)
+        low, high = low.expand_as(x0), high.expand_as(x0)
+        if self.direction is not None:
+            d = torch.tensor(np.array(self.direction), device=device).expand_as(x0)
+            low = torch.where(d > 0, torch.maximum(low, x0), low)
+            high = torch.where(d < 0, torch.minimum(high, x0), high)
+        mobile = scale > 0
+        safe = torch.where(mobile, scale, torch.ones_like(scale))
+        u_low = torch.where(mobile, (low - x0) / safe, torch.zeros_like(x0))
+        u_high = torch.where(mobile, (high - x0) / safe, torch.zeros_like(x0))
+        return scale, u_low, u_high
+
+
+def resolve_bounds(bounds, sample_shape, data_min=None, data_max=None):
+    """``bounds`` parameter -> (low, high) arrays of ``sample_shape``."""
+    if bounds is None:
+        return (np.full(sample_shape, -np.inf), np.full(sample_shape, np.inf))
+    if isinstance(bounds, str):
+        if bounds != "data":
+            raise ValueError(
+                f"bounds={bounds!r} is not understood; use None, (low, high) or 'data'."
+            )
+        if data_min is None:
+            raise ValueError(
+                "bounds='data' uses the per-feature min / max seen in `fit`: call "
+                "the attack's fit(X_train) first."
+            )
+        return data_min.reshape(sample_shape), data_max.reshape(sample_shape)
+    try:
+        low, high = bounds
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"bounds must be None, 'data' or a (low, high) pair; got {bounds!r}."
+        ) from None
+    low = per_feature(-np.inf if low is None else low, sample_shape, "bounds[0]")
+    high = per_feature(np.inf if high is None else high, sample_shape, "bounds[1]")
+    if np.any(low > high):
+        raise ValueError("bounds: some lower bounds exceed their upper bounds.")
+    return low, high
+
+
+def check_eps(eps):
+    """Validate ``eps`` (a non-negative finite scalar or array)."""
+    if isinstance(eps, dict):
+        values = np.asarray(list(eps.values()), dtype=float)
+    elif isinstance(eps, numbers.Real) or np.ndim(eps) == 0:
+        values = np.asarray(eps, dtype=float)
+    else:
+        values = np.asarray(eps, dtype=float)
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(
+            f"eps must be a non-negative finite number or array of them; got {eps!r}."
+        )
