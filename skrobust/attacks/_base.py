@@ -158,7 +158,9 @@ class BaseAttack(TransformerMixin, BaseEstimator):
             with view.evaluating():
                 for start, stop in self._batches(n):
                     x0 = torch.tensor(
-                        Xa[start:stop], device=view.device, dtype=view.dtype
+                        np.ascontiguousarray(Xa[start:stop]),
+                        device=view.device,
+                        dtype=view.dtype,
                     )
                     if true is None:
                         with torch.no_grad():
