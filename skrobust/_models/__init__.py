@@ -1,6 +1,12 @@
 """Differentiable views of fitted estimators (the core of skrobust)."""
 
-from . import _linear  # noqa: F401  (registers converters)
+from . import (
+    _linear,  # noqa: F401  (registers converters)
+    _mlp,  # noqa: F401  (registers converters)
+    _preprocessing,  # noqa: F401  (registers converters)
+    _skorch,  # noqa: F401  (registers converters)
+    _svm,  # noqa: F401  (registers converters)
+)
 from ._base import (
     DifferentiableModel,
     NotDifferentiableError,
