@@ -7,10 +7,16 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from .._models import NotDifferentiableError, as_differentiable
 from .._torch import torch
+from ._norms import get_norm
 from ._threat import (
     Constraints,
     check_eps,
@@ -86,11 +92,8 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         elif hasattr(self, "estimator_"):
             del self.estimator_
         Xw = self._working_space(X, self._preprocess_of(self._estimator_or_none()))
-        Xw = check_array(Xw, allow_nd=True, dtype=_FLOATS)
+        Xw = validate_data(self, Xw, allow_nd=True, dtype=_FLOATS)
         flat = Xw.reshape(len(Xw), -1)
-        self.n_features_in_ = Xw.shape[1]
-        if hasattr(X, "columns") and Xw is not X:
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.data_min_ = flat.min(axis=0).reshape(Xw.shape[1:])
         self.data_max_ = flat.max(axis=0).reshape(Xw.shape[1:])
         self.data_std_ = flat.std(axis=0).reshape(Xw.shape[1:])
@@ -135,7 +138,17 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         check_eps(self.eps)
         view = self._view()
         Xw = self._working_space(X, view.preprocess)
-        Xa = check_array(Xw, allow_nd=True, dtype=_FLOATS, ensure_min_samples=0)
+        if hasattr(self, "n_features_in_"):  # fitted: sklearn's feature checks
+            Xa = validate_data(
+                self,
+                Xw,
+                reset=False,
+                allow_nd=True,
+                dtype=_FLOATS,
+                ensure_min_samples=0,
+            )
+        else:
+            Xa = check_array(Xw, allow_nd=True, dtype=_FLOATS, ensure_min_samples=0)
         if view.input_shape is not None and Xa.shape[1:] != view.input_shape:
             raise ValueError(
                 f"X has samples of shape {Xa.shape[1:]}, but the model expects "
@@ -339,8 +352,6 @@ class BaseAttack(TransformerMixin, BaseEstimator):
 
     def _inside(self, flat, clean, constraints):
         """Per-sample check of the budget and the bounds (flattened tensors)."""
-        from ._norms import get_norm
-
         scale = torch.as_tensor(
             constraints.scale.ravel(), device=flat.device, dtype=flat.dtype
         )
