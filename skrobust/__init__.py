@@ -4,6 +4,7 @@ Attack, measure, train and certify any fitted scikit-learn model or skorch
 network with ``fit`` / ``predict`` / ``score`` / ``transform``.
 """
 
+from . import nn
 from ._models import (
     DifferentiableModel,
     NotDifferentiableError,
@@ -12,6 +13,7 @@ from ._models import (
     as_differentiable,
     to_torch,
 )
+from ._net import SkorchClassifier
 
 __version__ = "0.1.0.dev0"
 
@@ -19,8 +21,10 @@ __all__ = [
     "DifferentiableModel",
     "NotDifferentiableError",
     "PartiallyDifferentiableWarning",
+    "SkorchClassifier",
     "TorchFunction",
     "__version__",
     "as_differentiable",
+    "nn",
     "to_torch",
 ]

@@ -1,0 +1,480 @@
+"""``SkorchClassifier``: a skorch network as a well-behaved scikit-learn classifier."""
+
+import contextlib
+import inspect
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+from ._models._base import check_converted_fitted, to_torch
+from ._torch import torch
+
+__all__ = ["SkorchClassifier"]
+
+_LOGIT_CRITERIA = (torch.nn.CrossEntropyLoss, torch.nn.BCEWithLogitsLoss)
+
+
+@contextlib.contextmanager
+def _seeded(random_state):
+    """Seed torch from ``random_state`` inside a forked RNG (no-op for None).
+
+    The global torch RNG (CPU and every visible CUDA device) is restored on
+    exit, so seeding a fit does not change what the user's code draws next.
+    """
+    if random_state is None:
+        yield
+        return
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    devices = (
+        list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    )
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _has_logits(self):
+    """Whether the net's criterion takes logits (so ``decision_function`` exists)."""
+    criterion = getattr(self.net, "criterion", None)
+    if not isinstance(criterion, type):
+        criterion = type(criterion)
+    return issubclass(criterion, _LOGIT_CRITERIA)
+
+
+def _accepted_kwargs(factory):
+    """Names of the keyword arguments ``factory`` accepts (empty if unknown)."""
+    if isinstance(factory, torch.nn.Module) or not callable(factory):
+        return set()
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in parameters if p.kind in kinds}
+
+
+class SkorchClassifier(ClassifierMixin, BaseEstimator):
+    """A skorch network as a scikit-learn classifier (by composition).
+
+    skorch's ``NeuralNetClassifier`` trains any torch module but is not a
+    full scikit-learn citizen: it needs float32 input, ``predict`` returns
+    class indices, and labels must be integers. This wrapper fits a clone of
+    ``net`` and takes care of the rest: any numeric input (float64, pandas
+    DataFrames, image arrays ``(n_samples, channels, height, width)``) is
+    cast to ``dtype``; any labels (strings, ...) are encoded, and ``predict``
+    returns values of :attr:`classes_`; fits are reproducible with
+    ``random_state``. It passes scikit-learn's estimator checks, so it works
+    in ``Pipeline``, ``GridSearchCV`` (grid-search the net's parameters as
+    ``net__lr``, ``net__module__hidden_layer_sizes``, ...), ``clone`` and
+    pickle, and every skrobust attack, scorer and defense accepts it.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier or skorch.NeuralNetBinaryClassifier
+        The network to train; it is cloned in :meth:`fit` (an already
+        initialized or trained net starts again from its parameters, not its
+        weights). Training goes through skorch's own loop, so its callbacks,
+        history, device and ``train_split`` keep working.
+
+        If ``net.module`` is a class (or function) whose constructor takes
+        ``n_features_in`` and/or ``n_classes`` and the net does not set
+        ``module__n_features_in`` / ``module__n_classes``, :meth:`fit` sets
+        them from the data: ``n_features_in`` is the number of values per
+        sample (``prod(X.shape[1:])``) and ``n_classes`` the number of
+        outputs the net needs (the number of classes, or 1 for a
+        ``NeuralNetBinaryClassifier``, which expects one logit). This is how
+        :class:`skrobust.nn.MLP` fits any data without configuration.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating dtype of the inputs given to the network and of its
+        parameters (the module is converted after initialization if needed).
+    random_state : int, RandomState instance or None, default=None
+        Seeds torch during :meth:`fit` (weight initialization, shuffling,
+        dropout) so that fits are reproducible. The seeding happens inside
+        :func:`torch.random.fork_rng`: the global torch RNG is left as it
+        was. ``None`` leaves torch's RNG alone.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetClassifier or skorch.NeuralNetBinaryClassifier
+        The fitted clone of ``net``; its targets are the class indices
+        ``0 .. n_classes - 1`` (floats 0/1 for binary nets). Its ``module_``
+        is the trained torch module and ``history`` the training history.
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (``net.classes`` if the net sets it, else the
+        sorted unique labels of ``y``).
+    n_features_in_ : int
+        ``X.shape[1]`` seen during fit (the channels, for images).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a DataFrame ``X``, when they are all strings.
+    input_shape_ : tuple of int
+        Shape of one sample (``X.shape[1:]``) seen during fit; the
+        differentiable view (:func:`skrobust.as_differentiable`) uses it.
+
+    See Also
+    --------
+    skrobust.nn.MLP, skrobust.nn.SmallCNN : networks ready for this wrapper.
+    skrobust.as_differentiable : the torch view attacks and certificates use.
+
+    Notes
+    -----
+    Meta-estimators (adversarial training, ...) reuse this class by
+    overriding its extension points, called by :meth:`fit` in this order,
+    with the validated ``X`` (cast to ``dtype``) and the encoded ``y``:
+
+    - ``_module_kwargs(X, y)``: the data-derived module arguments
+      (``n_features_in``, ``n_classes``) offered to the module constructor;
+    - ``_make_net(X, y)``: clones ``net``, sets those arguments, initializes
+      the net and converts its module to ``dtype``; returns the net;
+    - ``_fit_net(net, X, y)``: trains it (``net.partial_fit``, so the
+      initialization above is kept) and returns the fitted net.
+
+    :meth:`_make_net` and :meth:`_fit_net` run inside the ``random_state``
+    seeding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from skorch import NeuralNetClassifier
+    >>> from skrobust import SkorchClassifier
+    >>> from skrobust.nn import MLP
+    >>> X, y = load_iris(return_X_y=True, as_frame=True)
+    >>> y = y.map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    >>> net = NeuralNetClassifier(
+    ...     MLP, module__hidden_layer_sizes=(16,), criterion=torch.nn.CrossEntropyLoss,
+    ...     optimizer=torch.optim.Adam, lr=0.05, max_epochs=30, train_split=None,
+    ...     verbose=0)
+    >>> clf = SkorchClassifier(net, random_state=0).fit(X, y)
+    >>> clf.predict(X.iloc[:2])
+    array(['setosa', 'setosa'], dtype=object)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "net": [NeuralNetClassifier, NeuralNetBinaryClassifier],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, net, *, dtype="float32", random_state=None):
+        self.net = net
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # -- fitting ---------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit a clone of ``net`` on ``X``, ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Numeric training data: a 2-d array or DataFrame, or an n-d array
+            such as images ``(n_samples, channels, height, width)``. Cast to
+            ``dtype``; never modified.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self : SkorchClassifier
+            The fitted classifier.
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from skorch import NeuralNetClassifier
+        >>> from skrobust import SkorchClassifier
+        >>> from skrobust.nn import MLP
+        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+        ...                           max_epochs=2, train_split=None, verbose=0)
+        >>> X = np.random.RandomState(0).rand(20, 3)
+        >>> clf = SkorchClassifier(net, random_state=0).fit(X, ["a", "b"] * 10)
+        >>> clf.net_.module_[1]
+        Linear(in_features=3, out_features=100, bias=True)
+        """
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=self.dtype, copy=True)
+        check_classification_targets(y)
+        self.classes_, y = self._encode_labels(y)
+        self.input_shape_ = tuple(X.shape[1:])
+        with _seeded(self.random_state):
+            net = self._make_net(X, y)
+            self.net_ = self._fit_net(net, X, y)
+        return self
+
+    @property
+    def _binary(self):
+        return isinstance(self.net, NeuralNetBinaryClassifier)
+
+    def _encode_labels(self, y):
+        """The classes and ``y`` encoded as the targets the net trains on."""
+        classes = getattr(self.net, "classes", None)
+        if classes is not None and len(classes):
+            classes = np.asarray(classes)
+            sorter = np.argsort(classes)
+            pos = np.searchsorted(classes, y, sorter=sorter)
+            codes = sorter[np.minimum(pos, len(sorter) - 1)]
+            unknown = classes[codes] != y
+            if unknown.any():
+                raise ValueError(
+                    f"y contains labels {np.unique(y[unknown])[:5].tolist()} that are "
+                    f"not in the net's `classes` {classes.tolist()}; add them "
+                    "or leave `classes` unset to take the labels from y."
+                )
+        else:
+            classes, codes = np.unique(y, return_inverse=True)
+        if self._binary:
+            n = len(classes)
+            if n != 2:
+                raise ValueError(
+                    "Only binary classification is supported by "
+                    f"{type(self.net).__name__}; y has {n} class"
+                    f"{'' if n == 1 else 'es'}. Use a NeuralNetClassifier (with "
+                    "CrossEntropyLoss) for other numbers of classes."
+                )
+            return classes, codes.astype(self.dtype)
+        return classes, codes.astype(np.int64)
+
+    def _module_kwargs(self, X, y):
+        """Data-derived arguments offered to the module constructor.
+
+        Only those the constructor accepts and the net does not set are used
+        (see :meth:`_make_net`).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, ...)
+            The validated training data.
+        y : ndarray of shape (n_samples,)
+            The encoded targets.
+
+        Returns
+        -------
+        kwargs : dict
+            ``n_features_in`` (values per sample) and ``n_classes`` (outputs:
+            the number of classes, or 1 for a binary net).
+        """
+        return {
+            "n_features_in": int(np.prod(X.shape[1:])),
+            "n_classes": 1 if self._binary else len(self.classes_),
+        }
+
+    def _make_net(self, X, y):
+        """Clone ``net``, complete its module arguments, initialize it.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, ...)
+            The validated training data.
+        y : ndarray of shape (n_samples,)
+            The encoded targets.
+
+        Returns
+        -------
+        net : skorch.NeuralNet
+            An initialized, untrained clone of ``net`` whose module has
+            ``dtype`` parameters.
+        """
+        net = clone(self.net)
+        accepted = _accepted_kwargs(net.module)
+        given = net.get_params(deep=False)
+        net.set_params(
+            **{
+                f"module__{name}": value
+                for name, value in self._module_kwargs(X, y).items()
+                if name in accepted and f"module__{name}" not in given
+            }
+        )
+        if getattr(net, "classes", None) is not None:
+            # The net sees class indices; `classes_` holds the labels.
+            net.set_params(classes=list(range(len(self.classes_))))
+        net.initialize()
+        dtype = getattr(torch, self.dtype)
+        tensors = (*net.module_.parameters(), *net.module_.buffers())
+        if any(t.is_floating_point() and t.dtype != dtype for t in tensors):
+            net.module_.to(dtype)
+            if isinstance(net.criterion_, torch.nn.Module):
+                net.criterion_.to(dtype)
+            net.initialize_optimizer()  # for the converted parameters
+        return net
+
+    def _fit_net(self, net, X, y):
+        """Train the initialized ``net`` on ``X``, ``y``; return the fitted net.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net from :meth:`_make_net`.
+        X : ndarray of shape (n_samples, ...)
+            The validated training data.
+        y : ndarray of shape (n_samples,)
+            The encoded targets.
+
+        Returns
+        -------
+        net : skorch.NeuralNet
+            The trained net (stored as ``net_``).
+        """
+        return net.partial_fit(X, y)
+
+    # -- prediction ------------------------------------------------------------
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, allow_nd=True, dtype=self.dtype, copy=True
+        )
+        if X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} "
+                f"was fitted on samples of shape {self.input_shape_}."
+            )
+        return X
+
+    def _check_outputs(self, n_outputs, expected):
+        if n_outputs != expected:
+            raise ValueError(
+                f"the net's module gives {n_outputs} outputs per sample but "
+                f"{expected} are expected for {len(self.classes_)} classes; set "
+                "`module__n_classes` to match (or let fit set it)."
+            )
+
+    def predict_proba(self, X):
+        """Class probabilities of ``X``, columns ordered as :attr:`classes_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Data shaped like the training data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The net's ``predict_proba`` (softmax of the logits for
+            ``CrossEntropyLoss``, sigmoid for ``BCEWithLogitsLoss``), as
+            float64.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn.datasets import load_iris
+        >>> from skorch import NeuralNetClassifier
+        >>> from skrobust import SkorchClassifier
+        >>> from skrobust.nn import MLP
+        >>> X, y = load_iris(return_X_y=True)
+        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+        ...                           max_epochs=2, train_split=None, verbose=0)
+        >>> proba = SkorchClassifier(net, random_state=0).fit(X, y).predict_proba(X)
+        >>> proba.shape, bool(abs(proba.sum(axis=1) - 1).max() < 1e-5)
+        ((150, 3), True)
+        """
+        X = self._validate_X(X)
+        proba = np.asarray(self.net_.predict_proba(X), dtype=np.float64)
+        self._check_outputs(proba.shape[1], len(self.classes_))
+        return proba
+
+    def predict(self, X):
+        """Predicted class labels of ``X`` (values of :attr:`classes_`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Data shaped like the training data.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The net's prediction (argmax of ``predict_proba``, or its
+            ``threshold`` for a binary net) mapped to the labels.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn.datasets import load_iris
+        >>> from skorch import NeuralNetClassifier
+        >>> from skrobust import SkorchClassifier
+        >>> from skrobust.nn import MLP
+        >>> X, y = load_iris(return_X_y=True)
+        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+        ...                           max_epochs=2, train_split=None, verbose=0)
+        >>> clf = SkorchClassifier(net, random_state=0).fit(X, y + 10)
+        >>> set(clf.predict(X)) <= {10, 11, 12}
+        True
+        """
+        X = self._validate_X(X)
+        index = np.asarray(self.net_.predict(X)).astype(np.intp)
+        if len(index) and not 0 <= index.min() <= index.max() < len(self.classes_):
+            self._check_outputs(int(index.max()) + 1, len(self.classes_))
+        return self.classes_[index]
+
+    @available_if(_has_logits)
+    def decision_function(self, X):
+        """The net's logits: confidence scores, ordered as :attr:`classes_`.
+
+        Only available when the net's criterion takes logits
+        (``CrossEntropyLoss``, ``BCEWithLogitsLoss``). As in scikit-learn,
+        binary problems give one score per sample, positive for
+        ``classes_[1]``: the single logit of a binary net, or the difference
+        of the two logits of a two-class ``NeuralNetClassifier``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Data shaped like the training data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Float64 scores; for more than two classes, their argmax is
+            :meth:`predict` and their softmax :meth:`predict_proba`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn.datasets import load_iris
+        >>> from skorch import NeuralNetClassifier
+        >>> from skrobust import SkorchClassifier
+        >>> from skrobust.nn import MLP
+        >>> X, y = load_iris(return_X_y=True)
+        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+        ...                           max_epochs=2, train_split=None, verbose=0)
+        >>> clf = SkorchClassifier(net, random_state=0).fit(X, y)
+        >>> clf.decision_function(X[:4]).shape
+        (4, 3)
+        >>> clf.fit(X[50:], y[50:]).decision_function(X[:4]).shape
+        (4,)
+        """
+        X = self._validate_X(X)
+        out = self.net_.forward(X, training=False)
+        if isinstance(out, tuple):
+            out = out[0]
+        out = out.detach().cpu().numpy().astype(np.float64).reshape(len(X), -1)
+        if self._binary:
+            self._check_outputs(out.shape[1], 1)
+            return out[:, 0]
+        self._check_outputs(out.shape[1], len(self.classes_))
+        if out.shape[1] == 2:
+            return out[:, 1] - out[:, 0]
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    # -- metadata --------------------------------------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # any n-d array, e.g. images
+        tags.classifier_tags.multi_class = not self._binary
+        return tags
+
+
+@to_torch.register(SkorchClassifier)
+def _skorch_classifier(estimator, *, dtype, device):
+    """The view of the wrapped, fitted net (its module, by reference)."""
+    check_converted_fitted(estimator, "net_")
+    return to_torch(estimator.net_, dtype=dtype, device=device)
