@@ -1,0 +1,60 @@
+"""scikit-learn's estimator checks over every public skrobust estimator.
+
+Later issues append ``(estimator, expected_failures)`` pairs to ``ESTIMATORS``:
+``expected_failures`` maps the name of each check that genuinely cannot pass
+to the reason why (keep it as small as possible).
+"""
+
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+from skrobust import SkorchClassifier
+from skrobust.nn import MLP
+
+# Tiny nets: each fit takes a fraction of a second on the checks' data.
+_NET = dict(
+    module__hidden_layer_sizes=(16,),
+    max_epochs=20,
+    lr=0.1,
+    train_split=None,
+    verbose=0,
+)
+
+FLOAT32_BATCH_DEPENDENCE = (
+    "float32 network: torch's CPU matrix products use different kernels for "
+    "different batch sizes, so scores computed on a subset differ from those "
+    "on the full batch by ~1e-7 (the check's atol); the float64 variant passes."
+)
+
+ESTIMATORS = [
+    (
+        SkorchClassifier(
+            NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET)
+        ),
+        {"check_methods_subset_invariance": FLOAT32_BATCH_DEPENDENCE},
+    ),
+    (
+        SkorchClassifier(
+            NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET),
+            dtype="float64",
+        ),
+        {},
+    ),
+    (
+        SkorchClassifier(NeuralNetBinaryClassifier(MLP, **_NET)),
+        {"check_methods_subset_invariance": FLOAT32_BATCH_DEPENDENCE},
+    ),
+]
+
+
+def _expected_failed_checks(estimator):
+    return next(failures for est, failures in ESTIMATORS if est is estimator)
+
+
+@parametrize_with_checks(
+    [estimator for estimator, _ in ESTIMATORS],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
