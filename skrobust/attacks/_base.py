@@ -318,6 +318,7 @@ class BaseAttack(TransformerMixin, BaseEstimator):
             integer,
             groups,
             eps=user_eps,
+            lenient=isinstance(self.bounds, str),
         )
 
     def _repair(self, x_adv, x0, constraints):
@@ -342,7 +343,7 @@ class BaseAttack(TransformerMixin, BaseEstimator):
                 part = flat[:, idx]
                 part = torch.nn.functional.one_hot(part.argmax(dim=1), len(idx))
                 flat[:, idx] = part.to(flat.dtype)
-            ok = self._inside(flat, clean, constraints)
+            ok = self._inside(flat.reshape(x0.shape), x0, constraints)
             if not bool(ok.all()):
                 for group in constraints.one_hot:
                     idx = torch.as_tensor(group, device=x0.device)
@@ -350,28 +351,24 @@ class BaseAttack(TransformerMixin, BaseEstimator):
             x_adv = flat.reshape(x_adv.shape)
         return x_adv
 
-    def _inside(self, flat, clean, constraints):
-        """Per-sample check of the budget and the bounds (flattened tensors)."""
+    def _inside(self, x_adv, x0, constraints):
+        """Per-sample check of the budget and the bounds."""
+        low, high = constraints.bounds_for(x0)
+        in_box = ((x_adv >= low) & (x_adv <= high)).reshape(len(x0), -1).all(dim=1)
+        delta = (x_adv - x0).reshape(len(x0), -1)
         scale = torch.as_tensor(
-            constraints.scale.ravel(), device=flat.device, dtype=flat.dtype
+            constraints.scale.ravel(), device=x0.device, dtype=x0.dtype
         )
-        delta = flat - clean
-        moved = delta.abs() > 0
-        frozen_ok = ~(moved & (scale == 0)).any(dim=1)
+        frozen_ok = ~((delta != 0) & (scale == 0)).any(dim=1)
         u = delta / torch.where(scale > 0, scale, torch.ones_like(scale))
-        size = get_norm(self.norm).size(u)
-        low = torch.as_tensor(constraints.low.ravel(), device=flat.device)
-        high = torch.as_tensor(constraints.high.ravel(), device=flat.device)
-        in_box = ((flat >= low) & (flat <= high)).all(dim=1)
-        return frozen_ok & (size <= 1 + 1e-9) & in_box
+        return frozen_ok & in_box & (get_norm(self.norm).size(u) <= 1 + 1e-9)
 
     def _as_input_type(self, out, Xw, Xa, constraints):
         dtype = Xa.dtype if Xa.dtype in _FLOATS else np.float64
         out = out.astype(dtype, copy=False)
         # casting a float64 result to float32 may round past a bound
-        np.clip(
-            out, constraints.low.astype(dtype), constraints.high.astype(dtype), out=out
-        )
+        low, high = constraints.bounds_for(Xa)
+        np.clip(out, low.astype(dtype), high.astype(dtype), out=out)
         if hasattr(Xw, "iloc") and out.ndim == 2:
             return type(Xw)(out, index=Xw.index, columns=Xw.columns)
         return out

@@ -90,11 +90,23 @@ class Constraints:
     eps : ndarray of sample shape
         The budget in the user's units (before ``eps_units`` and the mask),
         which step sizes are relative to.
+    lenient : bool
+        Clean values outside ``[low, high]`` are allowed (and stay reachable);
+        used for bounds learned from data, which test points may exceed.
     """
 
     def __init__(
-        self, scale, low, high, direction=None, integer=None, one_hot=(), eps=None
+        self,
+        scale,
+        low,
+        high,
+        direction=None,
+        integer=None,
+        one_hot=(),
+        eps=None,
+        lenient=False,
     ):
+        self.lenient = lenient
         self.scale = scale
         self.eps = scale if eps is None else eps
         self.low = low
@@ -111,7 +123,9 @@ class Constraints:
         )
 
     def check_inside(self, X):
-        """Raise if clean samples already lie outside the bounds."""
+        """Raise if clean samples already lie outside (strict) bounds."""
+        if self.lenient:
+            return
         flat = X.reshape(len(X), -1)
         low, high = self.low.ravel(), self.high.ravel()
         bad = (flat < low - 1e-9 * np.abs(low)) | (flat > high + 1e-9 * np.abs(high))
@@ -124,13 +138,31 @@ class Constraints:
                 "first."
             )
 
+    def bounds_for(self, x0):
+        """Per-sample ``(low, high)`` around clean samples (numpy or torch)."""
+        if torch.is_tensor(x0):
+            low, high = (
+                torch.tensor(np.array(b), dtype=x0.dtype, device=x0.device).expand_as(
+                    x0
+                )
+                for b in (self.low, self.high)
+            )
+            if self.lenient:
+                low, high = torch.minimum(low, x0), torch.maximum(high, x0)
+            return low, high
+        low, high = (
+            np.broadcast_to(self.low, x0.shape),
+            np.broadcast_to(self.high, x0.shape),
+        )
+        if self.lenient:
+            low, high = np.minimum(low, x0), np.maximum(high, x0)
+        return low, high
+
     def tensors(self, x0, dtype):
         """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``."""
         device = x0.device
         scale = torch.tensor(np.array(self.scale), dtype=dtype, device=device)
-        low = torch.tensor(np.array(self.low), dtype=dtype, device=device)
-        high = torch.tensor(np.array(self.high), dtype=dtype, device=device)
-        low, high = low.expand_as(x0), high.expand_as(x0)
+        low, high = self.bounds_for(x0)
         if self.direction is not None:
             d = torch.tensor(np.array(self.direction), device=device).expand_as(x0)
             low = torch.where(d > 0, torch.maximum(low, x0), low)
