@@ -47,12 +47,11 @@ def linear_layer(coef, intercept, *, dtype, device):
 @to_torch.register(LinearDiscriminantAnalysis)
 def _linear_classifier(estimator, *, dtype, device):
     check_converted_fitted(estimator, "coef_")
-    if estimator.coef_.shape[0] not in (1, len(estimator.classes_)):
+    coef = estimator.coef_.reshape(-1, estimator.coef_.shape[-1])  # 1-D if binary
+    if coef.shape[0] not in (1, len(estimator.classes_)):
         raise ValueError(
-            f"{type(estimator).__name__} has {estimator.coef_.shape[0]} rows in "
+            f"{type(estimator).__name__} has {coef.shape[0]} rows in "
             f"coef_ for {len(estimator.classes_)} classes; expected 1 (binary) "
             "or one per class."
         )
-    return linear_layer(
-        estimator.coef_, estimator.intercept_, dtype=dtype, device=device
-    )
+    return linear_layer(coef, estimator.intercept_, dtype=dtype, device=device)

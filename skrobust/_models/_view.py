@@ -143,8 +143,8 @@ def as_differentiable(estimator, *, device=None, dtype=None):
         )
     head = to_torch(final, dtype=dtype, device=device)
     dtype = dtype or _module_dtype(head) or torch.float64
+    # converters place their constants on ``device``; a network stays where it is
     device = torch.device(device or _module_device(head) or "cpu")
-    head = head.to(device) if _module_device(head) != device else head
 
     modules = [head]
     split = 0  # steps[:split] are applied in numpy before the view

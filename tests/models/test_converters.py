@@ -102,24 +102,8 @@ LINEAR = {
 }
 
 
-RIDGE_BINARY_XFAIL = pytest.mark.xfail(
-    reason="RidgeClassifier's binary coef_ is 1-D in scikit-learn 1.9, which "
-    "the linear converter (skrobust/_models/_linear.py) rejects",
-    raises=ValueError,
-    strict=True,
-)
-
-
-@pytest.mark.parametrize(
-    "name, task",
-    [
-        pytest.param(
-            name, task, marks=RIDGE_BINARY_XFAIL if name + task == "ridgebinary" else ()
-        )
-        for name in LINEAR
-        for task in ("binary", "multiclass")
-    ],
-)
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("name", list(LINEAR))
 def test_linear(name, task):
     X, y = dataset(task)
     assert_view(LINEAR[name]().fit(X, y), X)
