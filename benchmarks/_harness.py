@@ -23,23 +23,29 @@ def synchronize(device):
         torch.mps.synchronize()
 
 
-def measure(fn, *, device="cpu", warmup=3, repeat=15, number=1):
-    """Median wall time of one call of ``fn`` in seconds.
+def measure(*fns, device="cpu", warmup=3, repeat=15, number=1):
+    """Median wall time of one call of each of ``fns``, in seconds.
 
-    ``fn`` is called ``warmup`` times untimed, then ``repeat`` times ``number``
-    calls are timed, with the device synchronised around each timed block.
+    Each function is called ``warmup`` times untimed; then, ``repeat`` times,
+    ``number`` calls of each function are timed in turn, with the device
+    synchronised around each timed block. Interleaving the functions makes a
+    busy machine slow them all alike, so that their ratios stay meaningful.
+    Returns one median for one function, else a list of medians.
     """
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
+    for fn in fns:
+        for _ in range(warmup):
             fn()
-        synchronize(device)
-        times.append((time.perf_counter() - start) / number)
-    return statistics.median(times)
+    synchronize(device)
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, fn_times in zip(fns, times):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            synchronize(device)
+            fn_times.append((time.perf_counter() - start) / number)
+    medians = [statistics.median(t) for t in times]
+    return medians[0] if len(fns) == 1 else medians
 
 
 @dataclass
@@ -63,11 +69,9 @@ class Result:
 
 def compare(name, fn, floor, *, device="cpu", peer=None, peer_fn=None, **kwargs):
     """Time ``fn``, its ``floor`` (and ``peer_fn``) interleaved; return a Result."""
-    t_floor = measure(floor, device=device, **kwargs)
-    t = measure(fn, device=device, **kwargs)
-    t_floor = min(t_floor, measure(floor, device=device, **kwargs))
-    t_peer = None if peer_fn is None else measure(peer_fn, device=device, **kwargs)
-    return Result(name, t, t_floor, peer, t_peer)
+    fns = (fn, floor) if peer_fn is None else (fn, floor, peer_fn)
+    t, t_floor, *t_peer = measure(*fns, device=device, **kwargs)
+    return Result(name, t, t_floor, peer, t_peer[0] if t_peer else None)
 
 
 def _ms(seconds):
