@@ -376,5 +376,8 @@ class BaseAttack(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.requires_fit = False
+        tags.input_tags.three_d_array = True
+        # a fitted estimator is attacked as is, without fit; an unfitted one
+        # (or none) needs fit
+        tags.requires_fit = self.estimator is None or not _is_fitted(self.estimator)
         return tags
