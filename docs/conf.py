@@ -56,3 +56,15 @@ else:
     html_theme = "alabaster"
 html_title = f"skrobust {release}"
 html_static_path = []
+
+
+def _skip_sklearn_plumbing(app, what, name, obj, skip, options):
+    # scikit-learn's generated metadata-routing setters (set_fit_request, ...)
+    # cite its own glossary, which this site does not have
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_sklearn_plumbing)
