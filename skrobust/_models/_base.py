@@ -239,13 +239,14 @@ class DifferentiableModel:
             for p, flag in params:
                 p.requires_grad_(flag)
 
-    def to_input(self, X):
-        """Raw ``X`` (array-like or DataFrame) as a tensor in the view's space.
+    def to_input(self, X, *, in_space=False):
+        """``X`` (array-like or DataFrame) as a tensor in the view's space.
 
-        Applies :attr:`preprocess` when set, then casts to :attr:`dtype` on
-        :attr:`device`. Never modifies ``X``.
+        Applies :attr:`preprocess` when set (unless ``in_space``: ``X`` is
+        then already in the view's space, e.g. an attack's output), and casts
+        to :attr:`dtype` on :attr:`device`. Never modifies ``X``.
         """
-        if self.preprocess is not None:
+        if self.preprocess is not None and not in_space:
             X = self.preprocess(X)
         if hasattr(X, "toarray"):
             X = X.toarray()
@@ -255,14 +256,29 @@ class DifferentiableModel:
                 f"the view's input must be numeric; got dtype {X.dtype}. "
                 "Encode non-numeric columns in a pipeline step first."
             )
-        return torch.as_tensor(X, device=self.device).to(self.dtype)
+        return torch.tensor(X, device=self.device, dtype=self.dtype)
 
-    def logits(self, X, *, batch_size=1024):
-        """Logits of raw ``X`` as a numpy array (no gradient, eval mode)."""
-        x = self.to_input(X)
+    def logits(self, X, *, in_space=False, batch_size=1024):
+        """Logits of ``X`` as a numpy array (no gradient, eval mode).
+
+        ``in_space=True`` takes ``X`` already in the view's input space.
+        """
+        x = self.to_input(X, in_space=in_space)
         with self.evaluating(), torch.inference_mode():
             out = [self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return torch.cat(out).cpu().numpy() if out else np.empty((0, self.n_classes))
+
+    def predict(self, X, *, in_space=False, batch_size=1024):
+        """Predicted labels (values of :attr:`classes_`): argmax of the logits.
+
+        Equals the estimator's ``predict`` (up to exact ties), and also works
+        on inputs in the view's space (``in_space=True``), such as attacks'
+        outputs for a pipeline split by a non-differentiable step. It never
+        goes through the estimator's own ``predict``, so caches (skorch's
+        ``EpochScoring``) cannot stand in for it.
+        """
+        logits = self.logits(X, in_space=in_space, batch_size=batch_size)
+        return self.classes_[logits.argmax(axis=1)]
 
 
 def check_converted_fitted(estimator, attributes=None):

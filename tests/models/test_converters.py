@@ -298,6 +298,11 @@ def test_column_transformer_is_attacked_after_it():
     )
     assert view.input_shape == (7,)
     assert_gradients(view, df)
+    # predictions from raw inputs, and from inputs already in the view's space
+    np.testing.assert_array_equal(view.predict(df), pipe.predict(df))
+    np.testing.assert_array_equal(
+        view.predict(encode.transform(df), in_space=True), pipe.predict(df)
+    )
 
 
 @pytest.mark.parametrize(
