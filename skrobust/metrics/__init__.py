@@ -1,0 +1,23 @@
+"""Measuring robustness: robust and certified scorers, robustness curves."""
+
+from ._certified import (
+    CertifiedScorer,
+    certified_accuracy_score,
+    make_certified_scorer,
+)
+from ._robust import (
+    RobustScorer,
+    make_robust_scorer,
+    robust_accuracy_score,
+    robustness_curve,
+)
+
+__all__ = [
+    "CertifiedScorer",
+    "RobustScorer",
+    "certified_accuracy_score",
+    "make_certified_scorer",
+    "make_robust_scorer",
+    "robust_accuracy_score",
+    "robustness_curve",
+]

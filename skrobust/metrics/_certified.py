@@ -1,0 +1,118 @@
+"""Certified accuracy from any estimator that certifies its predictions."""
+
+import inspect
+import numbers
+
+import numpy as np
+
+
+def certified_predictions(estimator, X, y, radius):
+    """Boolean array: is each point certified correct within ``radius``?
+
+    Understands the two certificate interfaces of skrobust:
+
+    * ``certify(X, y, *, eps)`` returning a boolean array (bound propagation:
+      the true class provably wins everywhere in the ball);
+    * ``certify(X)`` returning ``(y_pred, radius)`` (randomized smoothing:
+      the prediction is constant within the returned radius; abstentions
+      have a negative or NaN radius).
+    """
+    certify = getattr(estimator, "certify", None)
+    if certify is None:
+        raise TypeError(
+            f"{type(estimator).__name__} has no `certify` method; certified "
+            "accuracy needs a certifying estimator such as "
+            "RandomizedSmoothingClassifier or IBPClassifier."
+        )
+    y = np.asarray(y)
+    if "eps" in inspect.signature(certify).parameters:
+        return np.asarray(certify(X, y, eps=radius), dtype=bool)
+    y_pred, radii = certify(X)
+    radii = np.asarray(radii, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(y_pred) == y) & (radii >= radius) & ~np.isnan(radii)
+
+
+def certified_accuracy_score(estimator, X, y, *, radius):
+    """Fraction of points certified correct within ``radius``.
+
+    A point counts when the estimator's prediction is its true label and is
+    *provably* unchanged within the ball of ``radius`` (for randomized
+    smoothing, with the certificate's confidence ``1 - alpha``). Abstentions
+    never count.
+
+    Parameters
+    ----------
+    estimator : fitted estimator with ``certify``
+        ``certify(X, y, *, eps) -> bool array`` (interval bounds) or
+        ``certify(X) -> (y_pred, radius)`` (randomized smoothing).
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    radius : float
+        Certification radius, in the certificate's norm (l2 for smoothing,
+        linf for interval bounds); ``0`` gives the accuracy of
+        non-abstained predictions.
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust.metrics import certified_accuracy_score
+    >>> class Certified:  # any object with certify(X) -> (y_pred, radius)
+    ...     def certify(self, X):
+    ...         return np.array([0, 1, 1]), np.array([0.5, 0.1, -1.0])
+    >>> certified_accuracy_score(Certified(), None, [0, 1, 1], radius=0.2)
+    0.3333333333333333
+    """
+    if not isinstance(radius, numbers.Real) or radius < 0 or np.isnan(radius):
+        raise ValueError(f"radius must be a non-negative number; got {radius!r}.")
+    return float(certified_predictions(estimator, X, y, radius).mean())
+
+
+class CertifiedScorer:
+    """``scorer(estimator, X, y)``: certified accuracy at a fixed radius.
+
+    Build it with :func:`make_certified_scorer`.
+    """
+
+    def __init__(self, radius):
+        self.radius = radius
+
+    @property
+    def __name__(self):
+        return f"certified_accuracy_at_{self.radius:g}"
+
+    def __repr__(self):
+        return f"make_certified_scorer(radius={self.radius!r})"
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        """Certified accuracy of ``estimator`` on ``(X, y)``."""
+        certified = certified_predictions(estimator, X, y, self.radius)
+        return float(np.average(certified, weights=sample_weight))
+
+
+def make_certified_scorer(*, radius):
+    """Make a scorer of certified accuracy at ``radius`` (for ``GridSearchCV``).
+
+    Parameters
+    ----------
+    radius : float
+        See :func:`certified_accuracy_score`.
+
+    Returns
+    -------
+    scorer : CertifiedScorer
+        A picklable callable ``scorer(estimator, X, y)`` with a ``__name__``.
+
+    Examples
+    --------
+    >>> from skrobust.metrics import make_certified_scorer
+    >>> make_certified_scorer(radius=0.25).__name__
+    'certified_accuracy_at_0.25'
+    """
+    if not isinstance(radius, numbers.Real) or radius < 0 or np.isnan(radius):
+        raise ValueError(f"radius must be a non-negative number; got {radius!r}.")
+    return CertifiedScorer(radius)

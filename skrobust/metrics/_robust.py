@@ -1,0 +1,296 @@
+"""Robust accuracy (and any robust metric) as a scikit-learn scorer."""
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.metrics import get_scorer
+
+from .._models import as_differentiable
+from ..attacks._base import BaseAttack
+
+_STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")
+
+
+def _as_attacks(attack):
+    attacks = list(attack) if isinstance(attack, (list, tuple)) else [attack]
+    if not attacks or not all(isinstance(a, BaseAttack) for a in attacks):
+        raise TypeError(
+            "attack must be a skrobust attack (e.g. PGD(eps=0.1)) or a list of "
+            f"them; got {attack!r}."
+        )
+    return attacks
+
+
+def attack_for(attack, estimator, X):
+    """A copy of ``attack`` aimed at ``estimator``, with early stopping.
+
+    The copy never clones (or refits) ``estimator``. Data statistics come
+    from the user's attack when it was fitted, else from ``X`` when the
+    attack needs them (``bounds="data"``, ``eps_units="std"``).
+    """
+    params = attack.get_params(deep=False)
+    params["estimator"] = estimator
+    if "early_stop" in params:
+        params["early_stop"] = True
+    copy = type(attack)(**params)
+    if hasattr(attack, "data_min_"):
+        for name in _STATS:
+            if hasattr(attack, name):
+                setattr(copy, name, getattr(attack, name))
+    elif params.get("eps_units") == "std" or (
+        isinstance(params.get("bounds"), str) and params["bounds"] == "data"
+    ):
+        copy.fit(X)
+    return copy
+
+
+def _take(X, index):
+    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
+
+
+def worst_case(estimator, X, y, attacks):
+    """Pointwise worst case of ``attacks`` on the points ``estimator`` gets right.
+
+    Points already misclassified are not attacked; each attack runs only on
+    the points the previous ones left correct, and stops on a point as soon
+    as it is misclassified (early stopping).
+
+    Returns
+    -------
+    y_pred : ndarray
+        Predictions at the worst input found for each point.
+    logits : ndarray of shape (n_samples, n_classes)
+        The model's logits at those inputs.
+    view : DifferentiableModel
+    """
+    view = as_differentiable(estimator)
+    y = np.asarray(y)
+    logits = view.logits(X)
+    y_pred = view.classes_[logits.argmax(axis=1)]
+    robust = y_pred == y
+    for attack in attacks:
+        index = np.flatnonzero(robust)
+        if not len(index):
+            break
+        X_part, y_part = _take(X, index), y[index]
+        X_adv = attack_for(attack, estimator, X).generate(X_part, y_part)
+        adv_logits = view.logits(X_adv, in_space=True)
+        adv_pred = view.classes_[adv_logits.argmax(axis=1)]
+        broken = adv_pred != y_part
+        last = attack is attacks[-1]
+        # a point keeps the first adversarial input found, else the last one
+        update = broken | last
+        logits[index[update]] = adv_logits[update]
+        y_pred[index[broken]] = adv_pred[broken]
+        robust[index[broken]] = False
+    return y_pred, logits, view
+
+
+class RobustScorer:
+    """A scorer evaluating a metric on adversarial inputs: ``scorer(est, X, y)``.
+
+    Build it with :func:`make_robust_scorer`.
+
+    Parameters
+    ----------
+    attacks : list of attacks
+    metric : str or callable
+    """
+
+    def __init__(self, attacks, metric="accuracy"):
+        self.attacks = attacks
+        self.metric = metric
+
+    @property
+    def __name__(self):
+        name = (
+            self.metric
+            if isinstance(self.metric, str)
+            else getattr(self.metric, "__name__", "metric")
+        )
+        return f"robust_{name}"
+
+    def __repr__(self):
+        attacks = ", ".join(repr(a) for a in self.attacks)
+        return f"make_robust_scorer([{attacks}], metric={self.metric!r})"
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        """Score ``estimator`` on the worst-case adversarial inputs of ``X``."""
+        y_pred, logits, view = worst_case(estimator, X, y, self.attacks)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        if callable(self.metric):
+            return self.metric(np.asarray(y), y_pred, **kwargs)
+        scorer = get_scorer(self.metric)
+        response = _response(scorer._response_method, logits, y_pred, view, scorer)
+        score = scorer._score_func(np.asarray(y), response, **scorer._kwargs, **kwargs)
+        return scorer._sign * score
+
+
+def _response(method, logits, y_pred, view, scorer):
+    """The response a metric needs, from the logits at the adversarial inputs."""
+    method = method if isinstance(method, str) else method[0]
+    if method == "predict":
+        return y_pred
+    binary = view.n_classes == 2
+    pos = scorer._kwargs.get("pos_label", view.classes_[-1]) if binary else None
+    if method == "predict_proba":
+        proba = softmax(logits, axis=1)
+        if binary:
+            return proba[:, list(view.classes_).index(pos)]
+        return proba
+    if method == "decision_function":
+        if binary:
+            d = logits[:, 1] - logits[:, 0]
+            return d if pos == view.classes_[1] else -d
+        return logits
+    raise ValueError(f"metric needs {method!r}, which robust scorers do not support.")
+
+
+def make_robust_scorer(attack, *, metric="accuracy"):
+    """Make a scorer that evaluates ``metric`` under adversarial attack.
+
+    The scorer attacks *the estimator being scored* (white-box, through its
+    differentiable view) with the true labels, so it stays honest inside
+    cross-validation: each fold's model is attacked, not a fixed one. With
+    several attacks it takes the pointwise worst case (a point counts as
+    robust only if every attack fails on it). Points already misclassified
+    are not attacked, and each attack stops on a point as soon as it is
+    misclassified.
+
+    Parameters
+    ----------
+    attack : attack or list of attacks
+        skrobust attacks (their ``estimator`` is replaced by the scored one).
+        Keep the evaluation budget fixed and grid-search the *training*
+        budget. Attacks using ``bounds="data"`` or ``eps_units="std"`` keep
+        the statistics they were fitted with, or are fitted on the scored
+        ``X``.
+    metric : str or callable, default="accuracy"
+        A scikit-learn scorer name (``"accuracy"``, ``"balanced_accuracy"``,
+        ``"f1_macro"``, ``"roc_auc"``, ``"neg_log_loss"``, ...) or a callable
+        ``metric(y_true, y_pred)``. Probability and decision metrics read the
+        softmax of the view's logits (equal to ``predict_proba`` for linear
+        models, MLPs and skorch networks with logit outputs).
+
+    Returns
+    -------
+    scorer : RobustScorer
+        A picklable callable ``scorer(estimator, X, y)`` with a ``__name__``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.metrics import make_robust_scorer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> robust = make_robust_scorer(PGD(eps=0.3, n_iter=10, random_state=0))
+    >>> robust.__name__
+    'robust_accuracy'
+    >>> scores = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3,
+    ...                          scoring=robust)
+    >>> bool(scores.mean() < 0.9)
+    True
+    """
+    attacks = _as_attacks(attack)
+    if not (callable(metric) or isinstance(metric, str)):
+        raise TypeError(f"metric must be a scorer name or a callable; got {metric!r}.")
+    if isinstance(metric, str):
+        get_scorer(metric)  # fail early on unknown names
+    return RobustScorer(attacks, metric)
+
+
+def robust_accuracy_score(estimator, X, y, *, attack):
+    """Accuracy of ``estimator`` on adversarial examples of ``X`` (worst case).
+
+    A point counts as correct only if the clean input and every attack's
+    adversarial input are classified correctly.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Any estimator with a differentiable view (see
+        :func:`skrobust.as_differentiable`).
+    X : array-like or DataFrame of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    attack : attack or list of attacks
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.metrics import robust_accuracy_score
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+    >>> clean = clf.score(X, y)
+    >>> robust = robust_accuracy_score(clf, X, y, attack=PGD(eps=0.3, random_state=0))
+    >>> bool(robust < clean)
+    True
+    """
+    return make_robust_scorer(attack)(estimator, X, y)
+
+
+def robustness_curve(estimator, X, y, *, attack, epsilons):
+    """Robust accuracy at each budget in ``epsilons``, in one sweep.
+
+    With an attack exposing ``minimal_norms(X, y)`` (minimal-norm attacks)
+    the curve comes from one run. Otherwise the budgets are swept in
+    increasing order and each runs only on the points that resisted the
+    previous one: a point broken within a smaller ball is broken within every
+    larger ball, so the curve is the pointwise worst case and never
+    increases.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+    X : array-like or DataFrame of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    attack : attack
+        Its ``eps`` is replaced by each budget.
+    epsilons : array-like of float
+        Budgets (scalars, in the attack's units).
+
+    Returns
+    -------
+    epsilons : ndarray of shape (n_epsilons,)
+        The budgets, in the order given.
+    robust_accuracy : ndarray of shape (n_epsilons,)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.metrics import robustness_curve
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+    >>> eps, acc = robustness_curve(clf, X, y, attack=PGD(random_state=0, eps=0),
+    ...                             epsilons=[0.0, 0.2, 0.5])
+    >>> bool(acc[0] >= acc[1] >= acc[2])
+    True
+    """
+    (attack,) = _as_attacks(attack)
+    epsilons = np.asarray(epsilons, dtype=float)
+    if epsilons.ndim != 1 or np.any(epsilons < 0) or not np.all(np.isfinite(epsilons)):
+        raise ValueError("epsilons must be a 1-D array of non-negative budgets.")
+    y = np.asarray(y)
+    if hasattr(attack, "minimal_norms"):
+        norms = attack_for(attack, estimator, X).minimal_norms(X, y)
+        return epsilons, np.array([(norms > eps).mean() for eps in epsilons])
+    view = as_differentiable(estimator)
+    robust = view.predict(X) == y
+    accuracy = np.empty(len(epsilons))
+    budget = attack_for(attack, estimator, X)
+    for i in np.argsort(epsilons, kind="stable"):
+        index = np.flatnonzero(robust)
+        if len(index) and epsilons[i] > 0:
+            X_part, y_part = _take(X, index), y[index]
+            X_adv = budget.set_params(eps=float(epsilons[i])).generate(X_part, y_part)
+            robust[index[view.predict(X_adv, in_space=True) != y_part]] = False
+        accuracy[i] = robust.mean()
+    return epsilons, accuracy
