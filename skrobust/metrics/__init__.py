@@ -11,10 +11,20 @@ from ._robust import (
     robust_accuracy_score,
     robustness_curve,
 )
+from ._sanity import (
+    GradientMaskingWarning,
+    SanityCheck,
+    SanityReport,
+    check_robustness_evaluation,
+)
 
 __all__ = [
     "CertifiedScorer",
+    "GradientMaskingWarning",
     "RobustScorer",
+    "SanityCheck",
+    "SanityReport",
+    "check_robustness_evaluation",
     "certified_accuracy_score",
     "make_certified_scorer",
     "make_robust_scorer",
