@@ -3,8 +3,10 @@
 import numpy as np
 from scipy.special import softmax
 from sklearn.metrics import get_scorer
+from skorch.utils import data_from_dataset, to_numpy
 
 from .._models import as_differentiable
+from .._torch import torch
 from ..attacks._base import BaseAttack
 
 _STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")
@@ -43,6 +45,26 @@ def attack_for(attack, estimator, X):
     return copy
 
 
+def _check_data(X, y):
+    """Arrays from a torch ``Dataset``: skorch's ``EpochScoring`` passes the
+    validation ``Dataset`` (not arrays) when it caches predictions."""
+    if isinstance(X, torch.utils.data.Dataset):
+        try:
+            X_data, y_data = data_from_dataset(X)
+        except AttributeError:
+            raise TypeError(
+                f"cannot read arrays from the {type(X).__name__}; robust scorers "
+                "need X and y as arrays, a skorch Dataset or a TensorDataset."
+            ) from None
+        X = to_numpy(X_data) if isinstance(X_data, torch.Tensor) else X_data
+        y = y_data if y is None else y
+    if isinstance(y, torch.Tensor):
+        y = to_numpy(y)
+    if y is None:
+        raise ValueError("robust scorers need the true labels y.")
+    return X, np.asarray(y)
+
+
 def _take(X, index):
     return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
 
@@ -62,8 +84,8 @@ def worst_case(estimator, X, y, attacks):
         The model's logits at those inputs.
     view : DifferentiableModel
     """
+    X, y = _check_data(X, y)
     view = as_differentiable(estimator)
-    y = np.asarray(y)
     logits = view.logits(X)
     y_pred = view.classes_[logits.argmax(axis=1)]
     robust = y_pred == y
@@ -102,12 +124,11 @@ class RobustScorer:
 
     @property
     def __name__(self):
-        name = (
-            self.metric
-            if isinstance(self.metric, str)
-            else getattr(self.metric, "__name__", "metric")
-        )
-        return f"robust_{name}"
+        metric = self.metric
+        if _is_scorer(metric):
+            metric = metric._score_func
+        name = metric if isinstance(metric, str) else getattr(metric, "__name__", "")
+        return f"robust_{name or 'metric'}"
 
     def __repr__(self):
         attacks = ", ".join(repr(a) for a in self.attacks)
@@ -115,14 +136,22 @@ class RobustScorer:
 
     def __call__(self, estimator, X, y, sample_weight=None):
         """Score ``estimator`` on the worst-case adversarial inputs of ``X``."""
+        X, y = _check_data(X, y)
         y_pred, logits, view = worst_case(estimator, X, y, self.attacks)
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
-        if callable(self.metric):
-            return self.metric(np.asarray(y), y_pred, **kwargs)
+        if callable(self.metric) and not _is_scorer(self.metric):
+            return self.metric(y, y_pred, **kwargs)
         scorer = get_scorer(self.metric)
         response = _response(scorer._response_method, logits, y_pred, view, scorer)
-        score = scorer._score_func(np.asarray(y), response, **scorer._kwargs, **kwargs)
+        score = scorer._score_func(y, response, **scorer._kwargs, **kwargs)
         return scorer._sign * score
+
+
+def _is_scorer(metric):
+    """A scikit-learn scorer object (``make_scorer``): scored like a name."""
+    return all(
+        hasattr(metric, name) for name in ("_score_func", "_response_method", "_sign")
+    )
 
 
 def _response(method, logits, y_pred, view, scorer):
@@ -166,7 +195,8 @@ def make_robust_scorer(attack, *, metric="accuracy"):
         ``X``.
     metric : str or callable, default="accuracy"
         A scikit-learn scorer name (``"accuracy"``, ``"balanced_accuracy"``,
-        ``"f1_macro"``, ``"roc_auc"``, ``"neg_log_loss"``, ...) or a callable
+        ``"f1_macro"``, ``"roc_auc"``, ``"neg_log_loss"``, ...), a scorer
+        from :func:`sklearn.metrics.make_scorer`, or a callable
         ``metric(y_true, y_pred)``. Probability and decision metrics read the
         softmax of the view's logits (equal to ``predict_proba`` for linear
         models, MLPs and skorch networks with logit outputs).
@@ -242,16 +272,21 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
     the curve comes from one run. Otherwise the budgets are swept in
     increasing order and each runs only on the points that resisted the
     previous one: a point broken within a smaller ball is broken within every
-    larger ball, so the curve is the pointwise worst case and never
-    increases.
+    larger ball, so the robust set at a budget is the intersection of the
+    robust sets of every budget up to it, and the curve never increases.
+    Points misclassified on clean inputs are never robust.
 
     Parameters
     ----------
     estimator : fitted classifier
     X : array-like or DataFrame of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
-    attack : attack
-        Its ``eps`` is replaced by each budget.
+    attack : attack or list of attacks
+        Its ``eps`` is replaced by each budget. With several attacks, the
+        pointwise worst case at each budget. A minimal-norm attack (with a
+        ``minimal_norms(X, y)`` method returning each point's smallest
+        adversarial perturbation, ``inf`` or ``nan`` where none was found)
+        runs once.
     epsilons : array-like of float
         Budgets (scalars, in the attack's units).
 
@@ -274,23 +309,34 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
     >>> bool(acc[0] >= acc[1] >= acc[2])
     True
     """
-    (attack,) = _as_attacks(attack)
+    attacks = _as_attacks(attack)
     epsilons = np.asarray(epsilons, dtype=float)
     if epsilons.ndim != 1 or np.any(epsilons < 0) or not np.all(np.isfinite(epsilons)):
         raise ValueError("epsilons must be a 1-D array of non-negative budgets.")
-    y = np.asarray(y)
-    if hasattr(attack, "minimal_norms"):
-        norms = attack_for(attack, estimator, X).minimal_norms(X, y)
-        return epsilons, np.array([(norms > eps).mean() for eps in epsilons])
+    X, y = _check_data(X, y)
     view = as_differentiable(estimator)
     robust = view.predict(X) == y
+    # minimal-norm attacks: one run gives every budget (a point is robust
+    # within eps when its smallest adversarial perturbation is larger)
+    norms = np.full(len(y), np.inf)
+    sweep = []
+    for a in attacks:
+        a = attack_for(a, estimator, X)
+        if hasattr(a, "minimal_norms"):
+            index = np.flatnonzero(robust)
+            found = np.asarray(a.minimal_norms(_take(X, index), y[index]), float)
+            norms[index] = np.minimum(norms[index], np.nan_to_num(found, nan=np.inf))
+        else:
+            sweep.append(a)
     accuracy = np.empty(len(epsilons))
-    budget = attack_for(attack, estimator, X)
     for i in np.argsort(epsilons, kind="stable"):
-        index = np.flatnonzero(robust)
-        if len(index) and epsilons[i] > 0:
+        robust &= norms > epsilons[i]
+        for a in sweep if epsilons[i] > 0 else ():
+            index = np.flatnonzero(robust)
+            if not len(index):
+                break
             X_part, y_part = _take(X, index), y[index]
-            X_adv = budget.set_params(eps=float(epsilons[i])).generate(X_part, y_part)
+            X_adv = a.set_params(eps=float(epsilons[i])).generate(X_part, y_part)
             robust[index[view.predict(X_adv, in_space=True) != y_part]] = False
         accuracy[i] = robust.mean()
     return epsilons, accuracy
