@@ -66,9 +66,10 @@ def projected_gradient(
         Gradient steps per restart.
     rel_step : float or Tensor
         Step length in ``u`` units (``step_size / eps``).
-    random_init : bool
+    random_init : bool or callable
         Start each restart from a uniform point of the ball (the first restart
-        starts from ``x0`` when False).
+        starts from ``x0`` when False). A callable ``init(x0, generator)``
+        gives the first restart's start in ``u`` coordinates (projected).
     n_restarts : int
         Restarts; a sample found adversarial is not attacked again, the others
         keep the restart of highest final loss.
@@ -120,7 +121,9 @@ def projected_gradient(
         )
         if true_labels is not None:
             b.true_labels = true_labels[index]
-        if random_init or restart > 0:
+        if callable(random_init) and restart == 0:
+            u = project(random_init(b.x0, generator) * mobile, b.low, b.high)
+        elif random_init or restart > 0:
             u = project(norm.random(b.x0, generator) * mobile, b.low, b.high)
         else:
             u = torch.zeros_like(b.x0)

@@ -25,18 +25,79 @@ class GradientAttack(BaseAttack):
         "early_stop": ["boolean"],
     }
 
-    def _schedule(self, eps):
+    def _schedule(self, constraints):
         """``dict(n_iter, rel_step, random_init, n_restarts)`` for the loop."""
         raise NotImplementedError
 
     def _attack_batch(
         self, view, x0, labels, constraints, *, targeted, true_labels, generator
     ):
-        scale, u_low, u_high = constraints.tensors(x0, view.dtype)
+        return self.perturb(
+            view,
+            x0,
+            labels,
+            constraints,
+            targeted=targeted,
+            true_labels=true_labels,
+            generator=generator,
+        )
+
+    def perturb(
+        self,
+        view,
+        x0,
+        labels,
+        constraints,
+        *,
+        targeted=False,
+        true_labels=None,
+        loss_fn=None,
+        eps_factor=1.0,
+        random_init=None,
+        generator=None,
+    ):
+        """Adversarial examples of a batch of tensors, on the view's device.
+
+        The tensor-level entry point that defenses call inside their training
+        step (no numpy round trip); :meth:`generate` uses it batch by batch.
+        Call it inside ``view.evaluating()``.
+
+        Parameters
+        ----------
+        view : DifferentiableModel
+        x0 : Tensor
+            Clean inputs in the view's space, dtype and device.
+        labels : Tensor
+            Class indices to attack (targets when ``targeted``), or any
+            per-sample tensor a custom ``loss_fn`` reads (e.g. probabilities).
+        constraints : Constraints
+            The resolved threat model (``attack._constraints(shape, columns)``).
+        targeted : bool, default=False
+        true_labels : Tensor, default=None
+            True classes, for targeted losses that need them.
+        loss_fn : callable, default=None
+            ``(logits, labels, targeted, true_labels) -> (n,)`` loss to
+            maximise; default: the attack's ``loss``.
+        eps_factor : float, default=1.0
+            Multiplies the budget (an eps warm-up).
+        random_init : bool or callable, default=None
+            Overrides the attack's random start (see ``projected_gradient``).
+        generator : torch.Generator, default=None
+
+        Returns
+        -------
+        x_adv : Tensor
+            Detached adversarial inputs.
+        """
+        scale, u_low, u_high = constraints.tensors(x0, view.dtype, eps_factor)
         schedule = self._schedule(constraints)
         rel_step = schedule.pop("rel_step")
         if np.ndim(rel_step):
             rel_step = torch.as_tensor(rel_step, device=x0.device, dtype=x0.dtype)
+        if random_init is not None:
+            schedule["random_init"] = random_init
+        if loss_fn is None:
+            loss_fn = resolve_loss(self.loss, view.n_classes, targeted)
         u, _ = projected_gradient(
             view,
             x0,
@@ -45,7 +106,7 @@ class GradientAttack(BaseAttack):
             scale=scale,
             u_low=u_low,
             u_high=u_high,
-            loss_fn=resolve_loss(self.loss, view.n_classes, targeted),
+            loss_fn=loss_fn,
             targeted=targeted,
             true_labels=true_labels if targeted else None,
             rel_step=rel_step,
@@ -53,7 +114,7 @@ class GradientAttack(BaseAttack):
             generator=generator,
             **schedule,
         )
-        return torch.addcmul(x0, scale, u)
+        return torch.addcmul(x0, scale, u).detach()
 
 
 def relative_step(step_size, eps, default):

@@ -158,10 +158,13 @@ class Constraints:
             low, high = np.minimum(low, x0), np.maximum(high, x0)
         return low, high
 
-    def tensors(self, x0, dtype):
-        """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``."""
+    def tensors(self, x0, dtype, factor=1.0):
+        """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``.
+
+        ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
+        """
         device = x0.device
-        scale = torch.tensor(np.array(self.scale), dtype=dtype, device=device)
+        scale = torch.tensor(np.array(self.scale) * factor, dtype=dtype, device=device)
         low, high = self.bounds_for(x0)
         if self.direction is not None:
             d = torch.tensor(np.array(self.direction), device=device).expand_as(x0)
