@@ -69,7 +69,8 @@ def projected_gradient(
     random_init : bool or callable
         Start each restart from a uniform point of the ball (the first restart
         starts from ``x0`` when False). A callable ``init(x0, generator)``
-        gives the first restart's start in ``u`` coordinates (projected).
+        gives the first restart's starting perturbation (in input units; it
+        is projected onto the ball and the bounds).
     n_restarts : int
         Restarts; a sample found adversarial is not attacked again, the others
         keep the restart of highest final loss.
@@ -122,7 +123,8 @@ def projected_gradient(
         if true_labels is not None:
             b.true_labels = true_labels[index]
         if callable(random_init) and restart == 0:
-            u = project(random_init(b.x0, generator) * mobile, b.low, b.high)
+            start = random_init(b.x0, generator) / torch.where(mobile > 0, scale, 1.0)
+            u = project(start * mobile, b.low, b.high)
         elif random_init or restart > 0:
             u = project(norm.random(b.x0, generator) * mobile, b.low, b.high)
         else:

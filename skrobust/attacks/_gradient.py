@@ -54,6 +54,7 @@ class GradientAttack(BaseAttack):
         loss_fn=None,
         eps_factor=1.0,
         random_init=None,
+        schedule=None,
         generator=None,
     ):
         """Adversarial examples of a batch of tensors, on the view's device.
@@ -82,6 +83,9 @@ class GradientAttack(BaseAttack):
             Multiplies the budget (an eps warm-up).
         random_init : bool or callable, default=None
             Overrides the attack's random start (see ``projected_gradient``).
+        schedule : dict, default=None
+            Overrides of the loop's schedule (``n_iter``, ``rel_step`` — the
+            step in units of eps —, ``n_restarts``).
         generator : torch.Generator, default=None
 
         Returns
@@ -90,7 +94,7 @@ class GradientAttack(BaseAttack):
             Detached adversarial inputs.
         """
         scale, u_low, u_high = constraints.tensors(x0, view.dtype, eps_factor)
-        schedule = self._schedule(constraints)
+        schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")
         if np.ndim(rel_step):
             rel_step = torch.as_tensor(rel_step, device=x0.device, dtype=x0.dtype)
