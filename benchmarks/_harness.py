@@ -113,7 +113,18 @@ def parser(description):
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--repeat", type=int, default=15, help="timed repeats")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up calls")
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: torch's)"
+    )
     return p
+
+
+def parse_args(p, argv=None):
+    """Parse the options and apply ``--threads``."""
+    args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def environment(device):
@@ -122,6 +133,6 @@ def environment(device):
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
-        else f"cpu ({torch.get_num_threads()} threads)"
+        else f"cpu, {torch.get_num_threads()} torch threads"
     )
     return f"torch {torch.__version__}, {name}"

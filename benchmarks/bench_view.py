@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 import torch
-from _harness import compare, environment, parser, print_table
+from _harness import compare, environment, parse_args, parser, print_table
 from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -140,7 +140,7 @@ def bench_pipeline(X, y, args, kw):
 
 
 def main():
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    args = parse_args(parser(__doc__.splitlines()[0]))
     torch.manual_seed(0)
     kw = {"repeat": args.repeat, "warmup": args.warmup}
     X, y = load_digits(return_X_y=True)

@@ -30,6 +30,12 @@ def _parse_args(argv):
         "--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)"
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default: 1, fastest for these tiny networks)",
+    )
+    parser.add_argument(
         "--model",
         choices=["mlp", "cnn"],
         default="mlp",
@@ -52,6 +58,7 @@ def main(argv=None):
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit(f"--device {args.device}: no CUDA device is available here.")
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     X, y = load_digits(return_X_y=True)
