@@ -21,10 +21,19 @@ except ImportError:  # pragma: no cover
 
 
 def _unwrap(estimator):
-    """Strip wrappers that do not change the function (FrozenEstimator)."""
-    while FrozenEstimator is not None and isinstance(estimator, FrozenEstimator):
-        estimator = estimator.estimator
-    return estimator
+    """Strip wrappers that do not change the function.
+
+    ``FrozenEstimator``, and meta-estimators whose fitted model *is* their
+    function: they expose it through a ``_view_estimator()`` method
+    (skrobust's defenses do).
+    """
+    while True:
+        if FrozenEstimator is not None and isinstance(estimator, FrozenEstimator):
+            estimator = estimator.estimator
+        elif hasattr(estimator, "_view_estimator"):
+            estimator = estimator._view_estimator()
+        else:
+            return estimator
 
 
 def _module_dtype(module):

@@ -1,0 +1,18 @@
+"""Defenses: adversarial training as scikit-learn meta-estimators."""
+
+from ._adversarial_training import AdversarialTrainingClassifier
+from ._objectives import AdversarialObjective, CatastrophicOverfittingGuard
+from ._skorch import (
+    AdversarialNeuralNetBinaryClassifier,
+    AdversarialNeuralNetClassifier,
+    AdversarialTrainingMixin,
+)
+
+__all__ = [
+    "AdversarialNeuralNetBinaryClassifier",
+    "AdversarialNeuralNetClassifier",
+    "AdversarialObjective",
+    "AdversarialTrainingClassifier",
+    "AdversarialTrainingMixin",
+    "CatastrophicOverfittingGuard",
+]

@@ -1,0 +1,348 @@
+"""``AdversarialTrainingClassifier``: robust training as a meta-estimator."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+from .._models import NotDifferentiableError, as_differentiable
+from .._net import SkorchClassifier
+from ..attacks import PGD
+from ..attacks._gradient import GradientAttack
+from ._linear import fit_robust_logistic, robust_logistic_supported
+from ._objectives import LOSSES, AdversarialObjective
+from ._skorch import adversarial_net
+
+_SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
+
+
+def _estimator_has(name):
+    def check(self):
+        model = getattr(self, "estimator_", self.estimator)
+        return hasattr(model, name)
+
+    return check
+
+
+def _concat(X, X_adv):
+    if hasattr(X, "iloc"):
+        import pandas as pd
+
+        return pd.concat([X, X_adv], ignore_index=True)
+    return np.concatenate([np.asarray(X), np.asarray(X_adv)])
+
+
+class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Train a classifier to resist an attack (adversarial training).
+
+    ``fit`` trains a copy of ``estimator`` (``estimator_``) so that it stays
+    accurate under ``attack``'s threat model:
+
+    * **skorch networks** (``NeuralNetClassifier``,
+      ``NeuralNetBinaryClassifier``, or a :class:`skrobust.SkorchClassifier`)
+      train inside skorch's own loop: every batch is perturbed in
+      ``train_step_single`` (with the module in eval mode, restored after),
+      so callbacks, history, ``EarlyStopping``, checkpoints and ``device``
+      keep working. Losses: ``"madry"`` (PGD adversarial training, Madry et
+      al. 2018), ``"trades"`` (Zhang et al. 2019), ``"fast"`` (FGSM with a
+      random start, Wong et al. 2020, with a catastrophic-overfitting guard)
+      and ``"input_gradient"`` (input-gradient regularisation, double
+      backprop).
+    * **LogisticRegression** (alone or after affine steps such as
+      ``StandardScaler`` or ``PCA``): the exact robust objective in closed
+      form (the worst-case margin ``z_y - z_k - ||eps * (w_y - w_k)||_q``,
+      ``q`` the dual norm, in raw feature units); ``estimator_`` is a fitted
+      estimator of the same kind.
+    * **any other classifier**: adversarial data augmentation in
+      ``n_rounds`` rounds (attack the current model, refit on clean plus
+      adversarial data). Models without gradients are attacked through a
+      differentiable ``surrogate`` trained to mimic them (a transfer attack).
+      This is a weaker defense than the two above.
+
+    Grid-search the training budget as ``attack__eps`` (and the steps as
+    ``attack__n_iter``) while scoring with a fixed-budget robust scorer
+    (:func:`skrobust.metrics.make_robust_scorer`).
+
+    Parameters
+    ----------
+    estimator : classifier
+        The model to train (unfitted; cloned in :meth:`fit`).
+    attack : gradient attack, default=None
+        The threat model and inner maximisation (its ``estimator`` is
+        ignored). ``None``: ``PGD(eps=0.1, n_iter=7)``, a budget suited to
+        inputs scaled to [0, 1].
+    loss : {"madry", "trades", "fast", "input_gradient"}, default="madry"
+        The training objective (skorch networks; other models use "madry").
+    beta : float, default=6.0
+        TRADES' weight of the robustness (KL) term.
+    clean_ratio : float, default=0.0
+        ``"madry"``: weight of the clean loss mixed with the adversarial one.
+    gradient_penalty : float, default=1.0
+        ``"input_gradient"``: weight of ``||grad_x CE||_2^2``.
+    eps_warmup : int, default=0
+        Epochs over which the budget ramps up linearly to ``eps``.
+    overfitting_guard : bool, default=True
+        ``"fast"``: check PGD accuracy on a training batch after every epoch
+        and stop, restoring the best epoch, when it collapses.
+    n_rounds : int, default=3
+        Rounds of adversarial data augmentation (other classifiers).
+    surrogate : classifier, default=None
+        Differentiable model mimicking a non-differentiable ``estimator``
+        during augmentation; ``None``: a scaled logistic regression.
+    dtype : {"float32", "float64"}, default="float32"
+        Input and parameter dtype of a bare skorch net (a
+        ``SkorchClassifier`` keeps its own).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the network's training and the attacks.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The trained model (a :class:`skrobust.SkorchClassifier` for skorch
+        networks).
+    fit_method_ : {"skorch", "closed_form", "augmentation"}
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        When ``X`` has string column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.defenses import AdversarialTrainingClassifier
+    >>> from skrobust.metrics import robust_accuracy_score
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> model = make_pipeline(StandardScaler(), LogisticRegression())
+    >>> attack = PGD(eps=0.2, eps_units="std", random_state=0)
+    >>> robust = AdversarialTrainingClassifier(model, attack=attack).fit(X, y)
+    >>> robust.fit_method_
+    'closed_form'
+    >>> standard = model.fit(X, y)
+    >>> a = robust_accuracy_score(robust, X, y, attack=attack.fit(X))
+    >>> b = robust_accuracy_score(standard, X, y, attack=attack.fit(X))
+    >>> bool(a > b)
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "attack": [None, GradientAttack],
+        "loss": [StrOptions(set(LOSSES))],
+        "beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "clean_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
+        "gradient_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "eps_warmup": [Interval(numbers.Integral, 0, None, closed="left")],
+        "overfitting_guard": ["boolean"],
+        "n_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "surrogate": [None, HasMethods(["fit", "predict"])],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        attack=None,
+        loss="madry",
+        beta=6.0,
+        clean_ratio=0.0,
+        gradient_penalty=1.0,
+        eps_warmup=0,
+        overfitting_guard=True,
+        n_rounds=3,
+        surrogate=None,
+        dtype="float32",
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.attack = attack
+        self.loss = loss
+        self.beta = beta
+        self.clean_ratio = clean_ratio
+        self.gradient_penalty = gradient_penalty
+        self.eps_warmup = eps_warmup
+        self.overfitting_guard = overfitting_guard
+        self.n_rounds = n_rounds
+        self.surrogate = surrogate
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Train a copy of ``estimator`` adversarially.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : AdversarialTrainingClassifier
+        """
+        self._validate_params()
+        attack = (
+            clone(self.attack) if self.attack is not None else PGD(eps=0.1, n_iter=7)
+        )
+        attack.set_params(estimator=None, random_state=self.random_state)
+        estimator = self.estimator
+        if isinstance(estimator, (*_SKORCH, SkorchClassifier)):
+            self._fit_skorch(X, y, attack)
+        else:
+            if self.loss != "madry":
+                raise ValueError(
+                    f"loss={self.loss!r} trains skorch networks; "
+                    f"{type(estimator).__name__} is trained on adversarial "
+                    "examples (loss='madry')."
+                )
+            validate_data(self, X, y, skip_check_array=True)
+            if robust_logistic_supported(estimator):
+                self._fit_closed_form(X, y, attack)
+            else:
+                self._fit_augmentation(X, y, attack)
+        self.classes_ = self.estimator_.classes_
+        for name in ("n_features_in_", "feature_names_in_"):
+            if hasattr(self.estimator_, name):
+                setattr(self, name, getattr(self.estimator_, name))
+        return self
+
+    def _needs_stats(self, attack):
+        return attack.eps_units == "std" or (
+            isinstance(attack.bounds, str) and attack.bounds == "data"
+        )
+
+    def _fit_skorch(self, X, y, attack):
+        if isinstance(self.estimator, SkorchClassifier):
+            net, dtype = self.estimator.net, self.estimator.dtype
+        else:
+            net, dtype = self.estimator, self.dtype
+        if self._needs_stats(attack):
+            attack.fit(X)
+        objective = AdversarialObjective(
+            attack,
+            self.loss,
+            beta=self.beta,
+            clean_ratio=self.clean_ratio,
+            gradient_penalty=self.gradient_penalty,
+            eps_warmup=self.eps_warmup,
+            guard=self.overfitting_guard,
+        )
+        classifier = SkorchClassifier(
+            adversarial_net(net, objective), dtype=dtype, random_state=self.random_state
+        )
+        self.estimator_ = classifier.fit(X, y)
+        self.fit_method_ = "skorch"
+
+    def _fit_closed_form(self, X, y, attack):
+        attack.fit(X)  # per-feature statistics and names for the budget
+        constraints = attack._constraints(
+            (attack.n_features_in_,), getattr(attack, "feature_names_in_", None)
+        )
+        self.estimator_ = fit_robust_logistic(
+            self.estimator, X, y, constraints.scale, attack.norm
+        )
+        self.fit_method_ = "closed_form"
+
+    def _fit_augmentation(self, X, y, attack):
+        model = clone(self.estimator).fit(X, y)
+        y = np.asarray(y)
+        for _ in range(self.n_rounds):
+            target = self._attackable(model, X)
+            X_adv = clone(attack).set_params(estimator=target).fit(X).generate(X, y)
+            model = clone(self.estimator).fit(_concat(X, X_adv), np.concatenate([y, y]))
+        self.estimator_ = model
+        self.fit_method_ = "augmentation"
+
+    def _attackable(self, model, X):
+        """``model`` if it has gradients in the raw space, else a surrogate of it."""
+        try:
+            view = as_differentiable(model)
+            if view.preprocess is None:
+                return model
+        except NotDifferentiableError:
+            pass
+        surrogate = self.surrogate
+        if surrogate is None:
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
+            surrogate = make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=1000)
+            )
+        return clone(surrogate).fit(X, model.predict(X))
+
+    # -- prediction ------------------------------------------------------------
+
+    def _view_estimator(self):
+        check_is_fitted(self)
+        return self.estimator_
+
+    def _check_X(self, X):
+        check_is_fitted(self)
+        if self.fit_method_ != "skorch":
+            validate_data(self, X, reset=False, skip_check_array=True)
+        return X
+
+    def predict(self, X):
+        """Class labels predicted by the robustly trained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.estimator_.predict(self._check_X(X))
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as :attr:`classes_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self.estimator_.predict_proba(self._check_X(X))
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision scores (logits) of the robustly trained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        return self.estimator_.decision_function(self._check_X(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        skorch = isinstance(self.estimator, (*_SKORCH, SkorchClassifier))
+        inner = (
+            SkorchClassifier(self.estimator)
+            if isinstance(self.estimator, _SKORCH)
+            else self.estimator
+        )
+        inner_tags = inner.__sklearn_tags__()
+        tags.input_tags = inner_tags.input_tags
+        tags.classifier_tags = inner_tags.classifier_tags
+        tags.input_tags.three_d_array = skorch
+        return tags

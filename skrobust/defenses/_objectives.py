@@ -1,0 +1,239 @@
+"""Adversarial training objectives, computed on one batch inside skorch's loop."""
+
+import copy
+
+import numpy as np
+from skorch.callbacks import Callback
+from skorch.utils import to_tensor
+
+from .._models import as_differentiable
+from .._torch import torch
+from ..attacks import PGD
+
+F = torch.nn.functional
+
+LOSSES = ("madry", "trades", "fast", "input_gradient")
+
+
+def _kl(logits, p_clean, targeted=False, true_labels=None):
+    """Per-sample KL(p_clean || softmax(logits)): TRADES' inner objective."""
+    log_p = F.log_softmax(logits, dim=1)
+    return (p_clean * (torch.log(p_clean.clamp_min(1e-12)) - log_p)).sum(dim=1)
+
+
+class AdversarialObjective:
+    """What an adversarially trained skorch net minimises on each batch.
+
+    Held by :class:`AdversarialNeuralNetClassifier` (its ``objective``
+    parameter); :class:`~skrobust.defenses.AdversarialTrainingClassifier`
+    builds it from its own parameters.
+
+    Parameters
+    ----------
+    attack : gradient attack
+        The threat model (eps, norm, bounds, feature constraints) and the
+        inner maximisation's steps.
+    loss : {"madry", "trades", "fast", "input_gradient"}
+        ``"madry"``: the loss at the attack's adversarial batch (mixed with
+        the clean loss by ``clean_ratio``); ``"trades"``: clean loss plus
+        ``beta`` times KL(p(x) || p(x')) with ``x'`` maximising the KL from
+        ``x + 0.001 N(0, 1)``; ``"fast"``: one FGSM step of ``1.25 eps`` from a
+        uniform random start (Wong et al. 2020); ``"input_gradient"``: clean
+        loss plus ``gradient_penalty * ||grad_x CE||_2^2`` (double backprop).
+    beta : float
+    clean_ratio : float
+    gradient_penalty : float
+    eps_warmup : int
+        Epochs over which the budget ramps linearly from ``eps / eps_warmup``
+        to ``eps``.
+    guard : bool
+        With ``loss="fast"``, add a :class:`CatastrophicOverfittingGuard`.
+    """
+
+    def __init__(
+        self,
+        attack,
+        loss="madry",
+        *,
+        beta=6.0,
+        clean_ratio=0.0,
+        gradient_penalty=1.0,
+        eps_warmup=0,
+        guard=True,
+    ):
+        self.guard = guard
+        self.attack = attack
+        self.loss = loss
+        self.beta = beta
+        self.clean_ratio = clean_ratio
+        self.gradient_penalty = gradient_penalty
+        self.eps_warmup = eps_warmup
+
+    def eps_factor(self, net):
+        """The warm-up's budget multiplier for the current epoch."""
+        if not self.eps_warmup:
+            return 1.0
+        epoch = max(len(net.history), 1)  # a row per epoch, opened before it runs
+        return min(1.0, epoch / self.eps_warmup)
+
+    def constraints(self, shape):
+        """The attack's resolved threat model for samples of ``shape`` (cached)."""
+        cache = self.__dict__.setdefault("_constraints_cache", {})
+        if shape not in cache:
+            cache[shape] = self.attack._constraints(shape, None)
+        return cache[shape]
+
+    def __deepcopy__(self, memo):  # the cache is derived state
+        state = {k: v for k, v in vars(self).items() if k != "_constraints_cache"}
+        new = type(self).__new__(type(self))
+        new.__dict__.update(copy.deepcopy(state, memo))
+        return new
+
+    def __getstate__(self):
+        return {k: v for k, v in vars(self).items() if k != "_constraints_cache"}
+
+    def __repr__(self):
+        return f"AdversarialObjective({self.attack!r}, loss={self.loss!r})"
+
+    # -- the per-batch loss ----------------------------------------------------
+
+    def __call__(self, net, Xi, yi, **fit_params):
+        """``(loss, y_pred)`` of one training batch; the caller backpropagates."""
+        view = as_differentiable(net)
+        x = to_tensor(Xi, device=net.device)
+        y = to_tensor(yi, device=net.device)
+        labels = y.long() if y.is_floating_point() else y
+        if self.loss == "input_gradient":
+            return self._input_gradient(net, view, x, y, labels, **fit_params)
+        if self.loss == "trades":
+            return self._trades(net, view, x, y, labels, **fit_params)
+        schedule = None
+        random_init = None
+        if self.loss == "fast":
+            schedule = {"n_iter": 1, "rel_step": 1.25, "n_restarts": 1}
+            random_init = True
+        with view.evaluating():
+            x_adv = self.attack.perturb(
+                view,
+                x,
+                labels,
+                self.constraints(tuple(x.shape[1:])),
+                eps_factor=self.eps_factor(net),
+                random_init=random_init,
+                schedule=schedule,
+            )
+        y_pred = net.infer(x_adv, **fit_params)
+        loss = net.get_loss(y_pred, y, X=x_adv, training=True)
+        if self.clean_ratio:
+            clean = net.get_loss(net.infer(x, **fit_params), y, X=x, training=True)
+            loss = (1 - self.clean_ratio) * loss + self.clean_ratio * clean
+        return loss, y_pred
+
+    def _logits(self, net, view, x, y_pred):
+        """View logits of a batch, reusing ``y_pred`` when the net gives logits."""
+        if view.module is net.module_ and y_pred.dim() == 2:
+            return y_pred
+        return view(x)
+
+    def _trades(self, net, view, x, y, labels, **fit_params):
+        with view.evaluating(), torch.no_grad():
+            p_clean = F.softmax(view(x), dim=1)
+        with view.evaluating():
+            x_adv = self.attack.perturb(
+                view,
+                x,
+                p_clean,
+                self.constraints(tuple(x.shape[1:])),
+                loss_fn=_kl,
+                eps_factor=self.eps_factor(net),
+                random_init=lambda x0, gen: (
+                    0.001
+                    * torch.randn(
+                        x0.shape, generator=gen, device=x0.device, dtype=x0.dtype
+                    )
+                ),
+            )
+        y_pred = net.infer(x, **fit_params)
+        natural = net.get_loss(y_pred, y, X=x, training=True)
+        logits = self._logits(net, view, x, y_pred)
+        robust = F.kl_div(
+            F.log_softmax(view(x_adv), dim=1),
+            F.softmax(logits, dim=1),
+            reduction="batchmean",
+        )
+        return natural + self.beta * robust, y_pred
+
+    def _input_gradient(self, net, view, x, y, labels, **fit_params):
+        x = x.clone().requires_grad_(True)
+        y_pred = net.infer(x, **fit_params)
+        loss = net.get_loss(y_pred, y, X=x, training=True)
+        logits = self._logits(net, view, x, y_pred)
+        ce = F.cross_entropy(logits, labels, reduction="sum")
+        (grad,) = torch.autograd.grad(ce, x, create_graph=True)
+        penalty = grad.reshape(len(grad), -1).pow(2).sum(dim=1).mean()
+        return loss + self.gradient_penalty * penalty, y_pred
+
+
+class CatastrophicOverfittingGuard(Callback):
+    """Stops fast adversarial training when PGD accuracy on a training batch collapses.
+
+    After each epoch, a 10-step PGD attack with the training budget runs on
+    a fixed batch of training points; its robust accuracy is recorded in the
+    history as ``"pgd_train_acc"``. When it drops by more than ``drop`` below
+    the best seen, the weights of the best epoch are restored and training
+    stops (Wong et al. 2020's early stopping); ``"overfitting_stop"`` is then
+    recorded in the history.
+
+    Parameters
+    ----------
+    objective : AdversarialObjective
+    n_samples : int, default=256
+    drop : float, default=0.2
+    """
+
+    def __init__(self, objective, n_samples=256, drop=0.2):
+        self.objective = objective
+        self.n_samples = n_samples
+        self.drop = drop
+
+    def initialize(self):
+        self.best_, self.state_, self.batch_ = -1.0, None, None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        rng = np.random.default_rng(0)
+        index = rng.permutation(len(y))[: self.n_samples]
+        self.batch_ = (np.asarray(X)[index], np.asarray(y)[index])
+
+    def on_epoch_end(self, net, **kwargs):
+        X, y = self.batch_
+        view = as_differentiable(net)
+        x = to_tensor(X, device=net.device).to(view.dtype)
+        labels = to_tensor(y, device=net.device).long()
+        params = self.objective.attack.get_params(deep=False)
+        params = {k: v for k, v in params.items() if k in PGD._parameter_constraints}
+        check = PGD(
+            **{
+                **params,
+                "n_iter": 10,
+                "step_size": None,
+                "n_restarts": 1,
+                "random_init": True,
+                "early_stop": False,
+            }
+        )
+        constraints = self.objective.constraints(tuple(x.shape[1:]))
+        with view.evaluating():
+            x_adv = check.perturb(
+                view, x, labels, constraints, eps_factor=self.objective.eps_factor(net)
+            )
+            with torch.no_grad():
+                accuracy = float((view(x_adv).argmax(dim=1) == labels).float().mean())
+        net.history.record("pgd_train_acc", accuracy)
+        if accuracy >= self.best_:
+            self.best_ = accuracy
+            self.state_ = copy.deepcopy(net.module_.state_dict())
+        elif accuracy < self.best_ - self.drop:
+            net.module_.load_state_dict(self.state_)
+            net.history.record("overfitting_stop", True)
+            raise KeyboardInterrupt  # skorch's way to end training
