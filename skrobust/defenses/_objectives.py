@@ -131,8 +131,9 @@ class AdversarialObjective:
 
     def _logits(self, net, view, x, y_pred):
         """View logits of a batch, reusing ``y_pred`` when the net gives logits."""
-        if view.module is net.module_ and y_pred.dim() == 2:
-            return y_pred
+        criterion = getattr(net.criterion_, "_orig_mod", net.criterion_)
+        if isinstance(criterion, torch.nn.CrossEntropyLoss) and torch.is_tensor(y_pred):
+            return y_pred  # the module's outputs are the logits: no second pass
         return view(x)
 
     def _trades(self, net, view, x, y, labels, **fit_params):
