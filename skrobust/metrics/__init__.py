@@ -5,6 +5,12 @@ from ._certified import (
     certified_accuracy_score,
     make_certified_scorer,
 )
+from ._plot import (
+    AdversarialExamplesDisplay,
+    CertifiedAccuracyDisplay,
+    RobustnessCurveDisplay,
+    RobustnessTradeoffDisplay,
+)
 from ._robust import (
     RobustScorer,
     make_robust_scorer,
@@ -19,9 +25,13 @@ from ._sanity import (
 )
 
 __all__ = [
+    "AdversarialExamplesDisplay",
+    "CertifiedAccuracyDisplay",
     "CertifiedScorer",
     "GradientMaskingWarning",
     "RobustScorer",
+    "RobustnessCurveDisplay",
+    "RobustnessTradeoffDisplay",
     "SanityCheck",
     "SanityReport",
     "check_robustness_evaluation",

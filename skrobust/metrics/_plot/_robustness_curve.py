@@ -1,0 +1,350 @@
+"""Robust accuracy against the perturbation budget: ``RobustnessCurveDisplay``."""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..._models import as_differentiable
+from ...attacks._base import BaseAttack
+from .._robust import attack_for, robustness_curve, worst_case
+from ._base import (
+    _validate_style_kwargs,
+    axes_and_figure,
+    check_curve,
+    curve_label,
+    describe_attack,
+)
+
+WORST_CASE = "worst case"
+
+
+def _as_attacks(attack):
+    attacks = list(attack) if isinstance(attack, (list, tuple)) else [attack]
+    if not attacks or not all(isinstance(a, BaseAttack) for a in attacks):
+        raise TypeError(
+            "attack must be a skrobust attack (e.g. PGD(eps=0.1)), a list of "
+            f"them or a dict {{name: attack}}; got {attack!r}."
+        )
+    return attacks
+
+
+def _take(X, index):
+    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
+
+
+class RobustnessCurveDisplay:
+    """Robustness curve: robust accuracy against the perturbation budget eps.
+
+    Build it with :meth:`from_estimator` (attacks a fitted model at every
+    budget through :func:`~skrobust.metrics.robustness_curve`) or
+    :meth:`from_curve` (a curve computed beforehand). All parameters are
+    stored as attributes. One display holds one model's curves: one line per
+    attack, sharing the budgets. To compare models, draw each one's display
+    on the same axes (``ax=display.ax_``).
+
+    Parameters
+    ----------
+    epsilons : array-like of shape (n_epsilons,)
+        Perturbation budgets (non-negative).
+    robust_accuracy : array-like of shape (n_epsilons,) or list of them
+        Robust accuracy at each budget; a list holds one curve per attack.
+    name : str, default=None
+        Name of the model, for the legend. ``None``: no model name.
+    attack_name : str or list of str, default=None
+        Name of the attack (one per curve), for the legend.
+    norm : str or list of str, default=None
+        Norm of the budgets (``"linf"``, ``"l2"``, ``"l1"``), shown in the x
+        axis label.
+
+    Attributes
+    ----------
+    lines_ : list of matplotlib Line2D
+        One line per curve.
+    line_ : matplotlib Line2D or None
+        The line, when the display holds a single curve.
+    ax_ : matplotlib Axes
+        Axes with the curves.
+    figure_ : matplotlib Figure
+        Figure containing the curves.
+
+    See Also
+    --------
+    skrobust.metrics.robustness_curve : Compute the curve.
+    CertifiedAccuracyDisplay : Certified accuracy against the radius.
+
+    Examples
+    --------
+    >>> from skrobust.metrics import RobustnessCurveDisplay
+    >>> display = RobustnessCurveDisplay(
+    ...     epsilons=[0.0, 0.1, 0.2], robust_accuracy=[0.95, 0.6, 0.2],
+    ...     name="MLP", attack_name="PGD", norm="linf")
+    >>> display.plot()
+    <...RobustnessCurveDisplay object at ...>
+    >>> display.ax_.get_xlabel()
+    'eps (linf)'
+    """
+
+    def __init__(
+        self, *, epsilons, robust_accuracy, name=None, attack_name=None, norm=None
+    ):
+        self.epsilons = epsilons
+        self.robust_accuracy = robust_accuracy
+        self.name = name
+        self.attack_name = attack_name
+        self.norm = norm
+
+    def _curves(self):
+        accuracy = self.robust_accuracy
+        several = isinstance(accuracy, (list, tuple)) and np.ndim(accuracy[0]) == 1
+        curves = list(accuracy) if several else [accuracy]
+        names = self.attack_name
+        if names is None or isinstance(names, str):
+            names = [names] * len(curves)
+        if len(names) != len(curves):
+            raise ValueError(
+                f"attack_name has {len(names)} entries for {len(curves)} curves."
+            )
+        checked = [
+            check_curve(
+                self.epsilons, acc, "epsilons", "robust_accuracy", type(self).__name__
+            )
+            for acc in curves
+        ]
+        return checked, list(names)
+
+    def plot(self, ax=None, *, name=None, **kwargs):
+        """Plot the robustness curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to plot on. ``None``: a new figure and axes.
+        name : str, default=None
+            Model name for the legend; ``None`` uses :attr:`name`.
+        **kwargs : dict
+            Passed to matplotlib's ``plot`` for every line.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+            The display, with ``ax_``, ``figure_`` and ``lines_`` set.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from skrobust.metrics import RobustnessCurveDisplay
+        >>> fig, ax = plt.subplots()
+        >>> display = RobustnessCurveDisplay(
+        ...     epsilons=[0.0, 0.1], robust_accuracy=[0.9, 0.4]).plot(ax=ax)
+        >>> display.ax_ is ax
+        True
+        """
+        curves, attack_names = self._curves()
+        name = self.name if name is None else name
+        self.ax_, self.figure_ = axes_and_figure(ax, f"{type(self).__name__}.plot")
+        self.lines_ = []
+        for (epsilons, accuracy), attack_name in zip(curves, attack_names):
+            order = np.argsort(epsilons, kind="stable")
+            label = curve_label(name, attack_name)
+            defaults = {"marker": "o", "markersize": 3}
+            if label is not None:
+                defaults["label"] = label
+            if attack_name == WORST_CASE:
+                defaults.update(linestyle="--", linewidth=2)
+            (line,) = self.ax_.plot(
+                epsilons[order],
+                accuracy[order],
+                **_validate_style_kwargs(defaults, kwargs),
+            )
+            self.lines_.append(line)
+        self.line_ = self.lines_[0] if len(self.lines_) == 1 else None
+        norms = self.norm
+        if isinstance(norms, (list, tuple)):
+            norms = ", ".join(dict.fromkeys(n for n in norms if n is not None))
+        if norms or not self.ax_.get_xlabel():  # keep a norm already shown
+            self.ax_.set_xlabel(f"eps ({norms})" if norms else "eps")
+        self.ax_.set(ylabel="robust accuracy", ylim=(-0.02, 1.02))
+        if any(line.get_label() and line.get_label()[0] != "_" for line in self.lines_):
+            self.ax_.legend(loc="best")
+        return self
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        attack,
+        epsilons,
+        worst_case=False,
+        name=None,
+        ax=None,
+        **kwargs,
+    ):
+        """Attack a fitted model at every budget and plot its robust accuracy.
+
+        Each attack's curve comes from
+        :func:`~skrobust.metrics.robustness_curve`: the budgets are swept in
+        increasing order and a point broken at a smaller budget counts as
+        broken at every larger one, so each curve never increases.
+
+        Parameters
+        ----------
+        estimator : fitted classifier
+            Any estimator with a differentiable view (see
+            :func:`skrobust.as_differentiable`).
+        X : array-like or DataFrame of shape (n_samples, ...)
+            Clean inputs.
+        y : array-like of shape (n_samples,)
+            True labels.
+        attack : attack, list of attacks or dict of {str: attack}
+            Attack(s) whose ``eps`` is replaced by each budget; one line per
+            attack, labelled by the dict key (else the attack's class name).
+            Their ``estimator`` is replaced by ``estimator``.
+        epsilons : array-like of shape (n_epsilons,)
+            Budgets, in the attacks' units and norm.
+        worst_case : bool, default=False
+            Also plot the pointwise worst case over the attacks (a point is
+            robust at a budget only if no attack breaks it at that budget or
+            a smaller one). Runs every attack once more; needs attacks of one
+            norm.
+        name : str, default=None
+            Model name for the legend. ``None``: the estimator's class name.
+        ax : matplotlib Axes, default=None
+            Axes to plot on; pass another display's ``ax_`` to compare
+            models on one plot.
+        **kwargs : dict
+            Passed to matplotlib's ``plot`` for every line.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.attacks import FGSM, PGD
+        >>> from skrobust.metrics import RobustnessCurveDisplay
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+        >>> display = RobustnessCurveDisplay.from_estimator(
+        ...     clf, X, y, epsilons=[0.0, 0.2, 0.4],
+        ...     attack={"FGSM": FGSM(eps=0), "PGD": PGD(eps=0, random_state=0)})
+        >>> len(display.lines_)
+        2
+        """
+        if isinstance(attack, Mapping):
+            if not attack:
+                raise ValueError("attack must not be an empty dict.")
+            labels, attacks = list(attack), _as_attacks(list(attack.values()))
+        else:
+            attacks = _as_attacks(attack)
+            labels = [describe_attack(a) for a in attacks]
+            if len(set(labels)) < len(labels):
+                labels = [f"{label} #{i}" for i, label in enumerate(labels, 1)]
+        norms = [getattr(a, "norm", None) for a in attacks]
+        if worst_case and len(set(norms)) > 1:
+            raise ValueError(
+                "worst_case=True needs attacks of one norm (budgets of "
+                f"different norms are not comparable); got norms {norms}."
+            )
+        curves = []
+        for a in attacks:
+            eps, accuracy = robustness_curve(
+                estimator, X, y, attack=a, epsilons=epsilons
+            )
+            curves.append(accuracy)
+        if worst_case and len(attacks) > 1:
+            curves.append(_worst_case_curve(estimator, X, y, attacks, eps))
+            labels.append(WORST_CASE)
+            norms.append(norms[0])
+        several = len(curves) > 1
+        display = cls(
+            epsilons=eps,
+            robust_accuracy=curves if several else curves[0],
+            name=type(estimator).__name__ if name is None else name,
+            attack_name=labels if several else labels[0],
+            norm=norms if several else norms[0],
+        )
+        return display.plot(ax=ax, **kwargs)
+
+    @classmethod
+    def from_curve(
+        cls,
+        epsilons,
+        robust_accuracy,
+        *,
+        name=None,
+        attack_name=None,
+        norm=None,
+        ax=None,
+        **kwargs,
+    ):
+        """Plot a robustness curve computed beforehand.
+
+        Parameters
+        ----------
+        epsilons : array-like of shape (n_epsilons,)
+            Budgets, e.g. the first output of
+            :func:`~skrobust.metrics.robustness_curve`.
+        robust_accuracy : array-like of shape (n_epsilons,) or list of them
+            Robust accuracy at each budget (a list: one curve per attack).
+        name : str, default=None
+            Model name for the legend.
+        attack_name : str or list of str, default=None
+            Attack name(s) for the legend, one per curve.
+        norm : str or list of str, default=None
+            Norm of the budgets, shown in the x axis label.
+        ax : matplotlib Axes, default=None
+            Axes to plot on. ``None``: a new figure and axes.
+        **kwargs : dict
+            Passed to matplotlib's ``plot`` for every line.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.attacks import PGD
+        >>> from skrobust.metrics import RobustnessCurveDisplay, robustness_curve
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+        >>> eps, acc = robustness_curve(clf, X, y, attack=PGD(eps=0, random_state=0),
+        ...                             epsilons=[0.0, 0.2, 0.4])
+        >>> display = RobustnessCurveDisplay.from_curve(
+        ...     eps, acc, name="LogisticRegression", attack_name="PGD", norm="linf")
+        >>> display.line_.get_label()
+        'LogisticRegression, PGD'
+        """
+        display = cls(
+            epsilons=epsilons,
+            robust_accuracy=robust_accuracy,
+            name=name,
+            attack_name=attack_name,
+            norm=norm,
+        )
+        return display.plot(ax=ax, **kwargs)
+
+
+def _worst_case_curve(estimator, X, y, attacks, epsilons):
+    """Pointwise worst case over ``attacks``, swept in increasing budgets."""
+    # aim every attack once, on all of X (statistics for bounds="data" come
+    # from X, as in robustness_curve), then only change its budget
+    aimed = [attack_for(a, estimator, X) for a in attacks]
+    y = np.asarray(y)
+    robust = as_differentiable(estimator).predict(X) == y
+    accuracy = np.empty(len(epsilons))
+    for i in np.argsort(epsilons, kind="stable"):
+        index = np.flatnonzero(robust)
+        if len(index) and epsilons[i] > 0:
+            for a in aimed:
+                a.set_params(eps=float(epsilons[i]))
+            y_pred, _, _ = worst_case(estimator, _take(X, index), y[index], aimed)
+            robust[index[y_pred != y[index]]] = False
+        accuracy[i] = robust.mean()
+    return accuracy
