@@ -100,19 +100,37 @@ def test_robustness_curve_display_one_attack_and_models_on_one_axes(
 
 def test_robustness_curve_display_worst_case(digits_mlp, digits_small):
     X, _, y = digits_small
-    attacks = [
-        FGSM(eps=0, bounds=(0, 1)),
-        PGD(eps=0, n_iter=5, random_init=False, bounds=(0, 1)),
-    ]
+    attacks = {
+        "FGSM": FGSM(eps=0, bounds=(0, 1)),
+        "PGD": PGD(eps=0, n_iter=5, random_init=False, bounds=(0, 1)),
+    }
     display = RobustnessCurveDisplay.from_estimator(
         digits_mlp, X, y, attack=attacks, epsilons=EPSILONS, worst_case=True
     )
     assert display.attack_name == ["FGSM", "PGD", "worst case"]
     fgsm, pgd, worst = (np.asarray(a) for a in display.robust_accuracy)
+    both = list(attacks.values())
+    _, expected = robustness_curve(digits_mlp, X, y, attack=both, epsilons=EPSILONS)
+    np.testing.assert_allclose(worst, expected)
+    assert display.lines_[2].get_linestyle() == "--"
     # deterministic attacks: the pointwise worst case is at most either one
     assert np.all(worst <= np.minimum(fgsm, pgd) + 1e-12)
     assert np.all(np.diff(worst) <= 0)
     assert worst[0] == fgsm[0] == pgd[0]  # eps = 0: clean accuracy
+
+
+def test_robustness_curve_display_list_is_worst_case(digits_mlp, digits_small):
+    # a list of attacks is one curve, their pointwise worst case, as in
+    # robustness_curve and make_robust_scorer
+    X, _, y = digits_small
+    attacks = [FGSM(eps=0), FGSM(eps=0, norm="l2")]
+    display = RobustnessCurveDisplay.from_estimator(
+        digits_mlp, X, y, attack=attacks, epsilons=EPSILONS
+    )
+    assert display.line_.get_label() == "SkorchClassifier, FGSM + FGSM"
+    _, expected = robustness_curve(digits_mlp, X, y, attack=attacks, epsilons=EPSILONS)
+    np.testing.assert_allclose(display.line_.get_ydata(), expected)
+    assert display.ax_.get_xlabel() == "eps (linf, l2)"
 
 
 def test_robustness_curve_display_from_curve_and_plot():
@@ -158,7 +176,7 @@ def test_robustness_curve_display_errors(digits_mlp, digits_small):
             digits_mlp,
             X,
             y,
-            attack=[FGSM(eps=0), FGSM(eps=0, norm="l2")],
+            attack={"linf": FGSM(eps=0), "l2": FGSM(eps=0, norm="l2")},
             epsilons=EPSILONS,
             worst_case=True,
         )

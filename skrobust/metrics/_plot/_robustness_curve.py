@@ -4,9 +4,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..._models import as_differentiable
 from ...attacks._base import BaseAttack
-from .._robust import attack_for, robustness_curve, worst_case
+from .._robust import robustness_curve
 from ._base import (
     _validate_style_kwargs,
     axes_and_figure,
@@ -28,8 +27,9 @@ def _as_attacks(attack):
     return attacks
 
 
-def _take(X, index):
-    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
+def _norm_of(attacks):
+    norms = dict.fromkeys(getattr(a, "norm", None) for a in attacks)
+    return ", ".join(n for n in norms if n is not None) or None
 
 
 class RobustnessCurveDisplay:
@@ -160,7 +160,8 @@ class RobustnessCurveDisplay:
         self.line_ = self.lines_[0] if len(self.lines_) == 1 else None
         norms = self.norm
         if isinstance(norms, (list, tuple)):
-            norms = ", ".join(dict.fromkeys(n for n in norms if n is not None))
+            parts = (part for n in norms if n for part in n.split(", "))
+            norms = ", ".join(dict.fromkeys(parts))
         if norms or not self.ax_.get_xlabel():  # keep a norm already shown
             self.ax_.set_xlabel(f"eps ({norms})" if norms else "eps")
         self.ax_.set(ylabel="robust accuracy", ylim=(-0.02, 1.02))
@@ -184,7 +185,7 @@ class RobustnessCurveDisplay:
     ):
         """Attack a fitted model at every budget and plot its robust accuracy.
 
-        Each attack's curve comes from
+        Each curve comes from
         :func:`~skrobust.metrics.robustness_curve`: the budgets are swept in
         increasing order and a point broken at a smaller budget counts as
         broken at every larger one, so each curve never increases.
@@ -198,17 +199,20 @@ class RobustnessCurveDisplay:
             Clean inputs.
         y : array-like of shape (n_samples,)
             True labels.
-        attack : attack, list of attacks or dict of {str: attack}
-            Attack(s) whose ``eps`` is replaced by each budget; one line per
-            attack, labelled by the dict key (else the attack's class name).
-            Their ``estimator`` is replaced by ``estimator``.
+        attack : attack, list of attacks, or dict of {str: attack or list}
+            Whose ``eps`` is replaced by each budget (and ``estimator`` by
+            ``estimator``). One attack: one line. A list: one line, their
+            pointwise worst case (as in
+            :func:`~skrobust.metrics.robustness_curve` and
+            :func:`~skrobust.metrics.make_robust_scorer`). A dict: one line
+            per entry, labelled by its key.
         epsilons : array-like of shape (n_epsilons,)
             Budgets, in the attacks' units and norm.
         worst_case : bool, default=False
-            Also plot the pointwise worst case over the attacks (a point is
-            robust at a budget only if no attack breaks it at that budget or
-            a smaller one). Runs every attack once more; needs attacks of one
-            norm.
+            With a dict of attacks, also plot the pointwise worst case over
+            all of them (a point is robust at a budget only if no attack
+            breaks it at that budget or a smaller one). Runs every attack
+            once more; needs attacks of one norm.
         name : str, default=None
             Model name for the legend. ``None``: the estimator's class name.
         ax : matplotlib Axes, default=None
@@ -238,26 +242,31 @@ class RobustnessCurveDisplay:
         if isinstance(attack, Mapping):
             if not attack:
                 raise ValueError("attack must not be an empty dict.")
-            labels, attacks = list(attack), _as_attacks(list(attack.values()))
+            entries = [(str(k), _as_attacks(a)) for k, a in attack.items()]
         else:
             attacks = _as_attacks(attack)
-            labels = [describe_attack(a) for a in attacks]
-            if len(set(labels)) < len(labels):
-                labels = [f"{label} #{i}" for i, label in enumerate(labels, 1)]
-        norms = [getattr(a, "norm", None) for a in attacks]
-        if worst_case and len(set(norms)) > 1:
+            entries = [(" + ".join(describe_attack(a) for a in attacks), attacks)]
+        every = [a for _, attacks in entries for a in attacks]
+        norms = [_norm_of(attacks) for _, attacks in entries]
+        if worst_case and len({getattr(a, "norm", None) for a in every}) > 1:
             raise ValueError(
                 "worst_case=True needs attacks of one norm (budgets of "
                 f"different norms are not comparable); got norms {norms}."
             )
-        curves = []
-        for a in attacks:
+        labels, curves = [], []
+        for label, attacks in entries:
             eps, accuracy = robustness_curve(
-                estimator, X, y, attack=a, epsilons=epsilons
+                estimator,
+                X,
+                y,
+                attack=attacks if len(attacks) > 1 else attacks[0],
+                epsilons=epsilons,
             )
+            labels.append(label)
             curves.append(accuracy)
-        if worst_case and len(attacks) > 1:
-            curves.append(_worst_case_curve(estimator, X, y, attacks, eps))
+        if worst_case and len(entries) > 1:
+            _, worst = robustness_curve(estimator, X, y, attack=every, epsilons=eps)
+            curves.append(worst)
             labels.append(WORST_CASE)
             norms.append(norms[0])
         several = len(curves) > 1
@@ -329,22 +338,3 @@ class RobustnessCurveDisplay:
             norm=norm,
         )
         return display.plot(ax=ax, **kwargs)
-
-
-def _worst_case_curve(estimator, X, y, attacks, epsilons):
-    """Pointwise worst case over ``attacks``, swept in increasing budgets."""
-    # aim every attack once, on all of X (statistics for bounds="data" come
-    # from X, as in robustness_curve), then only change its budget
-    aimed = [attack_for(a, estimator, X) for a in attacks]
-    y = np.asarray(y)
-    robust = as_differentiable(estimator).predict(X) == y
-    accuracy = np.empty(len(epsilons))
-    for i in np.argsort(epsilons, kind="stable"):
-        index = np.flatnonzero(robust)
-        if len(index) and epsilons[i] > 0:
-            for a in aimed:
-                a.set_params(eps=float(epsilons[i]))
-            y_pred, _, _ = worst_case(estimator, _take(X, index), y[index], aimed)
-            robust[index[y_pred != y[index]]] = False
-        accuracy[i] = robust.mean()
-    return accuracy
