@@ -109,7 +109,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         sorted unique labels of ``y``).
     n_features_in_ : int
         ``X.shape[1]`` seen during fit (the channels, for images).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a DataFrame ``X``, when they are all strings.
     input_shape_ : tuple of int
         Shape of one sample (``X.shape[1:]``) seen during fit; the

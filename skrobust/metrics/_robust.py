@@ -328,6 +328,7 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
             norms[index] = np.minimum(norms[index], np.nan_to_num(found, nan=np.inf))
         else:
             sweep.append(a)
+    original = {id(a): (a.eps, a.get_params().get("step_size")) for a in sweep}
     accuracy = np.empty(len(epsilons))
     for i in np.argsort(epsilons, kind="stable"):
         robust &= norms > epsilons[i]
@@ -336,7 +337,20 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
             if not len(index):
                 break
             X_part, y_part = _take(X, index), y[index]
-            X_adv = a.set_params(eps=float(epsilons[i])).generate(X_part, y_part)
+            budget = _at_budget(a, float(epsilons[i]), *original[id(a)])
+            X_adv = budget.generate(X_part, y_part)
             robust[index[view.predict(X_adv, in_space=True) != y_part]] = False
         accuracy[i] = robust.mean()
     return epsilons, accuracy
+
+
+def _at_budget(attack, eps, eps0, step0):
+    """Set ``attack``'s budget to ``eps``, scaling a fixed step size alike.
+
+    ``eps0`` and ``step0`` are the user's budget and step: a fixed absolute
+    step would stop a many-step attack from reaching the edge of a larger
+    ball, and the curve would level off.
+    """
+    if step0 is not None and np.ndim(eps0) == 0 and eps0 > 0:
+        attack.set_params(step_size=np.asarray(step0) * (eps / eps0))
+    return attack.set_params(eps=eps)
