@@ -20,6 +20,7 @@ from sklearn.preprocessing import (
     RobustScaler,
     StandardScaler,
 )
+from sklearn.utils.class_weight import compute_sample_weight
 
 from .._models import NotDifferentiableError, to_torch
 from .._torch import torch
@@ -69,7 +70,7 @@ def _affine_map(prefix, X):
         )
     except NotDifferentiableError:
         return None
-    x = torch.as_tensor(np.asarray(X[:5], dtype=np.float64))
+    x = torch.tensor(np.asarray(X[:5], dtype=np.float64))
     d = x.shape[1]
     with torch.no_grad():
         c = module(torch.zeros(1, d, dtype=torch.float64))[0]
@@ -109,13 +110,22 @@ def fit_robust_logistic(estimator, X, y, scale, norm):
         Z = prefix.transform(X) if prefix is not None else np.asarray(X)
     else:
         model, Z, A = fitted, np.asarray(X, dtype=np.float64), None
-    Z = torch.as_tensor(np.asarray(Z, dtype=np.float64))
+    Z = torch.tensor(np.asarray(Z, dtype=np.float64))
     classes = model.classes_
     target = torch.as_tensor(np.searchsorted(classes, np.asarray(y)))
+    weight = torch.as_tensor(
+        compute_sample_weight(model.class_weight, np.asarray(y)), dtype=torch.float64
+    )
     s = torch.as_tensor(np.asarray(scale, dtype=np.float64).reshape(-1))
     q = DUAL[norm]
-    W = torch.tensor(model.coef_, dtype=torch.float64, requires_grad=True)
-    b = torch.tensor(model.intercept_, dtype=torch.float64, requires_grad=True)
+    W = torch.tensor(
+        np.ascontiguousarray(model.coef_), dtype=torch.float64, requires_grad=True
+    )
+    b = torch.tensor(
+        np.atleast_1d(model.intercept_),
+        dtype=torch.float64,
+        requires_grad=bool(model.fit_intercept),
+    )
     C = np.inf if getattr(model, "penalty", "l2") is None else model.C
 
     def objective():
@@ -127,12 +137,13 @@ def fit_robust_logistic(estimator, X, y, scale, norm):
         own = logits.gather(1, target[:, None])
         diff = Wx[None, :, :] - Wx[target][:, None, :]  # (n, K, d)
         worst = (logits - own) + torch.linalg.vector_norm(diff * s, ord=q, dim=2)
-        loss = torch.logsumexp(worst, dim=1).sum()  # own class: 0 in the sum
+        # own class: 0 in the sum
+        loss = (weight * torch.logsumexp(worst, dim=1)).sum()
         reg = 0.0 if np.isinf(C) else 0.5 * (W**2).sum() / C
         return loss + reg
 
     optimizer = torch.optim.LBFGS(
-        [W, b],
+        [W, b] if model.fit_intercept else [W],
         max_iter=max(model.max_iter, 100),
         line_search_fn="strong_wolfe",
         tolerance_grad=1e-9,
@@ -147,5 +158,6 @@ def fit_robust_logistic(estimator, X, y, scale, norm):
 
     optimizer.step(closure)
     model.coef_ = W.detach().numpy().copy()
-    model.intercept_ = b.detach().numpy().copy()
+    if model.fit_intercept:
+        model.intercept_ = b.detach().numpy().copy()
     return fitted
