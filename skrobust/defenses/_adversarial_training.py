@@ -28,12 +28,12 @@ def _estimator_has(name):
     return check
 
 
-def _concat(X, X_adv):
-    if hasattr(X, "iloc"):
+def _concat(parts):
+    if hasattr(parts[0], "iloc"):
         import pandas as pd
 
-        return pd.concat([X, X_adv], ignore_index=True)
-    return np.concatenate([np.asarray(X), np.asarray(X_adv)])
+        return pd.concat(parts, ignore_index=True)
+    return np.concatenate([np.asarray(part) for part in parts])
 
 
 class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -58,9 +58,10 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
       ``q`` the dual norm, in raw feature units); ``estimator_`` is a fitted
       estimator of the same kind.
     * **any other classifier**: adversarial data augmentation in
-      ``n_rounds`` rounds (attack the current model, refit on clean plus
-      adversarial data). Models without gradients are attacked through a
-      differentiable ``surrogate`` trained to mimic them (a transfer attack).
+      ``n_rounds`` rounds (attack the current model, refit on the clean data
+      plus the adversarial examples of every round so far). Models without
+      gradients are attacked through a differentiable ``surrogate`` trained
+      to mimic them (a transfer attack).
       This is a weaker defense than the two above.
 
     Grid-search the training budget as ``attack__eps`` (and the steps as
@@ -89,7 +90,8 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         ``"fast"``: check PGD accuracy on a training batch after every epoch
         and stop, restoring the best epoch, when it collapses.
     n_rounds : int, default=3
-        Rounds of adversarial data augmentation (other classifiers).
+        Rounds of adversarial data augmentation (other classifiers); the
+        last model is fitted on ``n_rounds + 1`` times the data.
     surrogate : classifier, default=None
         Differentiable model mimicking a non-differentiable ``estimator``
         during augmentation; ``None``: a scaled logistic regression.
@@ -254,10 +256,16 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
     def _fit_augmentation(self, X, y, attack):
         model = clone(self.estimator).fit(X, y)
         y = np.asarray(y)
+        # keep the adversarial examples of every round: refitting on the last
+        # round's alone overfits to them and can leave the model less robust
+        # than standard training
+        X_all = [X]
         for _ in range(self.n_rounds):
             target = self._attackable(model, X)
-            X_adv = clone(attack).set_params(estimator=target).fit(X).generate(X, y)
-            model = clone(self.estimator).fit(_concat(X, X_adv), np.concatenate([y, y]))
+            X_all.append(
+                clone(attack).set_params(estimator=target).fit(X).generate(X, y)
+            )
+            model = clone(self.estimator).fit(_concat(X_all), np.tile(y, len(X_all)))
         self.estimator_ = model
         self.fit_method_ = "augmentation"
 
