@@ -83,14 +83,31 @@ class AdversarialObjective:
             cache[shape] = self.attack._constraints(shape, None)
         return cache[shape]
 
-    def __deepcopy__(self, memo):  # the cache is derived state
-        state = {k: v for k, v in vars(self).items() if k != "_constraints_cache"}
+    def view(self, net):
+        """The differentiable view of ``net``, cached while its parts are the same."""
+        parts = (net, net.module_, net.criterion_, net.predict_nonlinearity)
+        probe = next(iter(net.module_.parameters()), None)
+        state = None if probe is None else (probe.dtype, probe.device)
+        cached = self.__dict__.get("_view_cache")
+        if (
+            cached is None
+            or any(a is not b for a, b in zip(cached[0], parts))
+            or cached[1] != state
+        ):
+            cached = (parts, state, as_differentiable(net))
+            self.__dict__["_view_cache"] = cached
+        return cached[2]
+
+    _DERIVED = ("_constraints_cache", "_view_cache")
+
+    def __deepcopy__(self, memo):  # the caches are derived state
+        state = {k: v for k, v in vars(self).items() if k not in self._DERIVED}
         new = type(self).__new__(type(self))
         new.__dict__.update(copy.deepcopy(state, memo))
         return new
 
     def __getstate__(self):
-        return {k: v for k, v in vars(self).items() if k != "_constraints_cache"}
+        return {k: v for k, v in vars(self).items() if k not in self._DERIVED}
 
     def __repr__(self):
         return f"AdversarialObjective({self.attack!r}, loss={self.loss!r})"
@@ -99,7 +116,7 @@ class AdversarialObjective:
 
     def __call__(self, net, Xi, yi, **fit_params):
         """``(loss, y_pred)`` of one training batch; the caller backpropagates."""
-        view = as_differentiable(net)
+        view = self.view(net)
         x = to_tensor(Xi, device=net.device)
         y = to_tensor(yi, device=net.device)
         labels = y.long() if y.is_floating_point() else y
@@ -178,23 +195,29 @@ class AdversarialObjective:
 class CatastrophicOverfittingGuard(Callback):
     """Stops fast adversarial training when PGD accuracy on a training batch collapses.
 
-    After each epoch, a 10-step PGD attack with the training budget runs on
-    a fixed batch of training points; its robust accuracy is recorded in the
-    history as ``"pgd_train_acc"``. When it drops by more than ``drop`` below
-    the best seen, the weights of the best epoch are restored and training
-    stops (Wong et al. 2020's early stopping); ``"overfitting_stop"`` is then
-    recorded in the history.
+    After each epoch, an ``n_iter``-step PGD attack with the full training
+    budget (no warm-up) runs on a fixed batch of ``n_samples`` training
+    points; its robust accuracy is recorded in the history as
+    ``"pgd_train_acc"``. When it drops by more than ``drop`` below the best
+    seen, the weights of the best epoch are restored and training stops
+    (Wong et al. 2020's early stopping, who check PGD-5 on one batch);
+    ``"overfitting_stop"`` is then recorded in the history.
 
     Parameters
     ----------
     objective : AdversarialObjective
-    n_samples : int, default=256
+    n_samples : int, default=128
+        Training points checked (drawn once, at the start of training).
+    n_iter : int, default=5
+        PGD steps of the check.
     drop : float, default=0.2
+        Accuracy drop below the best epoch's that counts as a collapse.
     """
 
-    def __init__(self, objective, n_samples=256, drop=0.2):
+    def __init__(self, objective, n_samples=128, n_iter=5, drop=0.2):
         self.objective = objective
         self.n_samples = n_samples
+        self.n_iter = n_iter
         self.drop = drop
 
     def initialize(self):
@@ -206,7 +229,8 @@ class CatastrophicOverfittingGuard(Callback):
         index = rng.permutation(len(y))[: self.n_samples]
         self.batch_ = (np.asarray(X)[index], np.asarray(y)[index])
 
-    def on_epoch_end(self, net, **kwargs):
+    def pgd_accuracy(self, net):
+        """PGD accuracy of ``net`` on the checked batch (full budget)."""
         X, y = self.batch_
         view = as_differentiable(net)
         x = to_tensor(X, device=net.device).to(view.dtype)
@@ -216,7 +240,7 @@ class CatastrophicOverfittingGuard(Callback):
         check = PGD(
             **{
                 **params,
-                "n_iter": 10,
+                "n_iter": self.n_iter,
                 "step_size": None,
                 "n_restarts": 1,
                 "random_init": True,
@@ -224,12 +248,15 @@ class CatastrophicOverfittingGuard(Callback):
             }
         )
         constraints = self.objective.constraints(tuple(x.shape[1:]))
+        generator = torch.Generator(device=view.device)
+        generator.manual_seed(0)  # the same check every epoch; training RNG untouched
         with view.evaluating():
-            x_adv = check.perturb(
-                view, x, labels, constraints, eps_factor=self.objective.eps_factor(net)
-            )
+            x_adv = check.perturb(view, x, labels, constraints, generator=generator)
             with torch.no_grad():
-                accuracy = float((view(x_adv).argmax(dim=1) == labels).float().mean())
+                return float((view(x_adv).argmax(dim=1) == labels).float().mean())
+
+    def on_epoch_end(self, net, **kwargs):
+        accuracy = self.pgd_accuracy(net)
         net.history.record("pgd_train_acc", accuracy)
         if accuracy >= self.best_:
             self.best_ = accuracy

@@ -31,7 +31,10 @@ class AdversarialTrainingMixin:
         objective = getattr(self, "objective", None)
         if objective is not None and objective.loss == "fast" and objective.guard:
             guard = CatastrophicOverfittingGuard(objective)
-            callbacks.append(("overfitting_guard", guard))
+            names = [name for name, _ in callbacks]
+            # before the log, so that it prints the epoch's pgd_train_acc
+            at = names.index("print_log") if "print_log" in names else len(names)
+            callbacks.insert(at, ("overfitting_guard", guard))
         return callbacks
 
 
