@@ -1,0 +1,494 @@
+"""``RandomizedSmoothingClassifier``: Cohen et al.'s certified smoothed classifier."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+from .._models import to_torch
+from .._net import SkorchClassifier
+from ..attacks._gradient import GradientAttack
+from ._smoothing_attack import smoothed_module
+from ._smoothing_counts import count_predict, count_torch, torch_view
+from ._smoothing_stats import certify_from_counts, predict_from_counts
+from ._smoothing_train import fit_augmented, fit_skorch
+
+try:  # scikit-learn >= 1.6
+    from sklearn.frozen import FrozenEstimator
+except ImportError:  # pragma: no cover
+    FrozenEstimator = ()
+
+_SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
+_FLOATS = (np.float64, np.float32)
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Randomized smoothing: a classifier with certified L2 robustness.
+
+    The smoothed classifier ``g(x)`` predicts the class the base classifier
+    ``f`` returns most often on ``x + d``, ``d ~ N(0, sigma^2 I)`` (Cohen,
+    Rosenfeld & Kolter 2019). If that class has probability at least ``pA``,
+    ``g`` is constant within the L2 ball of radius ``sigma * Phi^-1(pA)``.
+    :meth:`certify` estimates ``pA`` by Monte Carlo and returns that radius,
+    valid with probability at least ``1 - alpha``. It works with any
+    classifier: only the base's predictions on noisy inputs are needed.
+
+    **Training** (:meth:`fit`). The base must be accurate under noise:
+
+    * skorch networks (``NeuralNetClassifier``, ``NeuralNetBinaryClassifier``
+      or :class:`skrobust.SkorchClassifier`) train inside skorch's own loop
+      with fresh noise on every batch (``training="noise"``), or with
+      SmoothAdv (``training="smoothadv"``, Salman et al. 2019: PGD on the
+      smoothed classifier within the training step); ``estimator_`` is a
+      :class:`skrobust.SkorchClassifier`;
+    * any other classifier (forests, boosting, SVC, pipelines, ...) is
+      fitted on ``n_noise_copies`` noisy copies of the training set (noise
+      only, no clean copy: ``g`` only ever queries noisy points);
+    * a fitted base is used as is with ``prefit=True`` or when wrapped in
+      ``sklearn.frozen.FrozenEstimator`` (``fit`` then only records the input
+      format and, for ``prefit``, needs no ``y``).
+
+    **Counting.** Noisy samples of many points fill each batch of
+    ``batch_size``. torch-backed models (skorch networks) are evaluated on
+    their device in ``torch.inference_mode`` with noise drawn there;
+    scikit-learn models through ``predict`` on chunks of ``batch_size`` rows.
+
+    **Attacking it.** ``skrobust.as_differentiable(rs)`` is the smoothed
+    soft classifier ``log mean_k softmax(f(x + sigma d_k))`` over
+    ``n_noise_attack`` fresh draws (when the base is differentiable), so
+    every skrobust white-box attack and robust scorer attacks the smoothed
+    model itself (SmoothAdv's adaptive attack), e.g. to check certificates
+    empirically.
+
+    Parameters
+    ----------
+    estimator : classifier
+        The base classifier ``f``.
+    sigma : float, default=0.25
+        Noise standard deviation, in the units of the raw features (scale
+        tabular data first). Larger values certify larger radii but lower
+        clean accuracy.
+    n_samples : int, default=100_000
+        Cohen's ``n``: noise draws per point to bound ``pA`` in
+        :meth:`certify`. The largest certifiable radius is
+        ``sigma * Phi^-1(alpha ** (1 / n_samples))`` (3.81 sigma by default,
+        2.46 sigma at 1,000 draws).
+    n_samples_select : int, default=100
+        Cohen's ``n0``: separate draws choosing the class to certify.
+    n_samples_predict : int, default=1_000
+        Draws per point in :meth:`predict`, :meth:`predict_abstain` and
+        :meth:`predict_proba`.
+    alpha : float, default=0.001
+        Failure probability of each certificate and of each PREDICT test.
+    training : {"noise", "smoothadv"}, default="noise"
+        Training of skorch networks (other models use noise augmentation).
+    attack : gradient attack, default=None
+        ``training="smoothadv"``: the inner attack on the smoothed
+        classifier (its ``estimator`` is ignored). ``None``:
+        ``PGD(eps=2 * sigma, norm="l2", n_iter=2)``, Salman et al.'s setting.
+    n_noise_attack : int, default=8
+        Noise draws per input wherever the smoothed classifier is
+        differentiated: its view (:func:`skrobust.as_differentiable`) and
+        SmoothAdv's inner attack (Salman et al.'s ``m``).
+    n_noise_copies : int, default=10
+        Noisy copies of the training set for non-skorch estimators.
+    prefit : bool, default=False
+        Use the fitted ``estimator`` as is; :meth:`fit` does not train it.
+        ``clone`` (hence ``GridSearchCV``) unfits such an estimator: wrap it
+        in ``sklearn.frozen.FrozenEstimator`` instead to grid-search
+        ``sigma`` over a fixed base.
+    batch_size : int, default=1024
+        Noisy samples per forward pass (or ``predict`` call) when counting;
+        bounds memory.
+    dtype : {"float32", "float64"}, default="float32"
+        Input and parameter dtype of a bare skorch net.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the training noise, the network's training and the counting
+        noise; with an int, certificates and predictions are reproducible.
+    verbose : int, default=0
+        Progress bars over the counting batches.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The fitted base classifier (``estimator`` itself when prefitted).
+    fit_method_ : {"skorch", "augmentation", "prefit"}
+    counting_ : {"torch", "predict"}
+        How noisy samples are classified: the differentiable view on the
+        device, or the base's ``predict``.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        When ``X`` has string column names.
+    input_shape_ : tuple of int
+        Shape of one sample seen in :meth:`fit`.
+
+    See Also
+    --------
+    skrobust.metrics.certified_accuracy_score, skrobust.metrics.make_certified_scorer
+
+    References
+    ----------
+    J. Cohen, E. Rosenfeld, Z. Kolter. Certified Adversarial Robustness via
+    Randomized Smoothing. ICML 2019.
+    H. Salman et al. Provably Robust Deep Learning via Adversarially Trained
+    Smoothed Classifiers. NeurIPS 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_wine
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from sklearn.preprocessing import scale
+    >>> from skrobust.certification import RandomizedSmoothingClassifier
+    >>> X, y = load_wine(return_X_y=True)
+    >>> X = scale(X)
+    >>> rs = RandomizedSmoothingClassifier(
+    ...     RandomForestClassifier(n_estimators=20, random_state=0), sigma=0.5,
+    ...     n_samples=1000, n_noise_copies=5, random_state=0).fit(X, y)
+    >>> y_pred, radius = rs.certify(X[:5])
+    >>> y_pred
+    array([0, 0, 0, 0, 0])
+    >>> bool((radius > 0.3).all())
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["predict"])],
+        "sigma": [Interval(numbers.Real, 0, None, closed="neither")],
+        "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_samples_select": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_samples_predict": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "training": [StrOptions({"noise", "smoothadv"})],
+        "attack": [None, GradientAttack],
+        "n_noise_attack": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_noise_copies": [Interval(numbers.Integral, 1, None, closed="left")],
+        "prefit": ["boolean"],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        sigma=0.25,
+        n_samples=100_000,
+        n_samples_select=100,
+        n_samples_predict=1_000,
+        alpha=0.001,
+        training="noise",
+        attack=None,
+        n_noise_attack=8,
+        n_noise_copies=10,
+        prefit=False,
+        batch_size=1024,
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.sigma = sigma
+        self.n_samples = n_samples
+        self.n_samples_select = n_samples_select
+        self.n_samples_predict = n_samples_predict
+        self.alpha = alpha
+        self.training = training
+        self.attack = attack
+        self.n_noise_attack = n_noise_attack
+        self.n_noise_copies = n_noise_copies
+        self.prefit = prefit
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fitting ---------------------------------------------------------------
+
+    def _is_prefit(self):
+        return self.prefit or isinstance(self.estimator, FrozenEstimator)
+
+    def _is_skorch(self):
+        return isinstance(self.estimator, (*_SKORCH, SkorchClassifier))
+
+    def fit(self, X, y=None):
+        """Train the base classifier under noise (or take a prefitted one).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+            Numeric training data; n-d arrays (images) for skorch networks.
+        y : array-like of shape (n_samples,)
+            Class labels of any type; optional with a prefitted base.
+
+        Returns
+        -------
+        self : RandomizedSmoothingClassifier
+        """
+        self._validate_params()
+        rng = check_random_state(self.random_state)
+        if self._is_prefit():
+            self._validate(X, reset=True)
+            self.estimator_ = self.estimator
+            try:
+                check_is_fitted(self.estimator_)
+            except NotFittedError as exc:
+                raise NotFittedError(
+                    f"{exc} With prefit=True the estimator must be fitted; note "
+                    "that clone() (and so GridSearchCV) returns an unfitted copy: "
+                    "wrap a fitted estimator in sklearn.frozen.FrozenEstimator "
+                    "to keep it fitted through clone."
+                ) from None
+            self.fit_method_ = "prefit"
+        else:
+            Xa, y = self._validate(X, y, reset=True)
+            check_classification_targets(y)
+            if self._is_skorch():
+                self.estimator_ = fit_skorch(self, Xa, y, rng)
+                self.fit_method_ = "skorch"
+            else:
+                self.estimator_ = fit_augmented(self, Xa, y, rng)
+                self.fit_method_ = "augmentation"
+        self.classes_ = np.asarray(self.estimator_.classes_)
+        self.counting_ = "predict" if torch_view(self.estimator_) is None else "torch"
+        return self
+
+    def _validate(self, X, y="no_validation", *, reset):
+        kwargs = dict(allow_nd=True, dtype=_FLOATS, reset=reset)
+        if isinstance(y, str) and y == "no_validation":
+            X = validate_data(self, X, **kwargs)
+        else:
+            X, y = validate_data(self, X, y, **kwargs)
+        if reset:
+            self.input_shape_ = tuple(X.shape[1:])
+        elif X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} "
+                f"was fitted on samples of shape {self.input_shape_}."
+            )
+        return X if isinstance(y, str) and y == "no_validation" else (X, y)
+
+    def _frame(self, X):
+        """``X`` as a DataFrame when the estimator was fitted on named columns."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return X
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=names)
+
+    # -- counting --------------------------------------------------------------
+
+    def _counts(self, X, sizes, seed, desc):
+        view = torch_view(self.estimator_) if self.counting_ == "torch" else None
+        kwargs = dict(
+            sigma=self.sigma,
+            sizes=sizes,
+            batch_size=self.batch_size,
+            seed=seed,
+            verbose=self.verbose,
+            desc=desc,
+        )
+        if view is not None:
+            return count_torch(view, X, **kwargs)
+        columns = getattr(self, "feature_names_in_", None)
+        return count_predict(
+            self.estimator_, X, self.classes_, columns=columns, **kwargs
+        )
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(_MAX_SEED))
+
+    def _prediction_counts(self, X):
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        sizes = (self.n_samples_predict,)
+        return self._counts(X, sizes, self._seed(), "predict")[0]
+
+    # -- prediction ------------------------------------------------------------
+
+    def predict_abstain(self, X):
+        """Cohen's PREDICT: the smoothed prediction and whether it abstains.
+
+        Counts the base's classes on ``n_samples_predict`` noisy copies of
+        each point; the top class is returned, and the point is flagged as
+        an abstention unless a two-sided binomial test of the top two counts
+        (``binomtest(nA, nA + nB, 0.5)``) rejects at level ``alpha``. Then
+        the returned class is ``g(x)`` with probability at least ``1 -
+        alpha``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The most frequent class (values of :attr:`classes_`), even when
+            abstaining (as :meth:`predict`).
+        abstained : ndarray of bool of shape (n_samples,)
+            Where PREDICT abstains: the top class is not significantly
+            more frequent than the runner-up.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
+        ...                                    random_state=0).fit(X, y)
+        >>> y_pred, abstained = rs.predict_abstain(X[[0, 72]])
+        >>> y_pred, abstained  # point 72 sits near the boundary of classes 1 and 2
+        (array([0, 1]), array([False,  True]))
+        """
+        top, abstained = predict_from_counts(self._prediction_counts(X), self.alpha)
+        return self.classes_[top], abstained
+
+    def predict(self, X):
+        """The smoothed classifier's prediction: the most frequent noisy class.
+
+        The class of Cohen's PREDICT; use :meth:`predict_abstain` to see
+        where its binomial test abstains (those points still get their most
+        frequent class here, as scikit-learn's ``predict`` returns a label).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Values of :attr:`classes_`; the argmax of :meth:`predict_proba`
+            (same draws).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
+        ...                                    random_state=0).fit(X, y)
+        >>> rs.predict(X[:3])
+        array([0, 0, 0])
+        """
+        return self.predict_abstain(X)[0]
+
+    def predict_proba(self, X):
+        """Monte-Carlo class frequencies of the base under noise.
+
+        The fraction of ``n_samples_predict`` noisy copies of each point
+        that the base assigns to each class: an unbiased estimate of the
+        smoothed classifier's class probabilities ``P(f(x + d) = c)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns ordered as :attr:`classes_`; multiples of ``1 /
+            n_samples_predict``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
+        ...                                    random_state=0).fit(X, y)
+        >>> rs.predict_proba(X[:1])
+        array([[1., 0., 0.]])
+        """
+        counts = self._prediction_counts(X)
+        return counts / counts.sum(axis=1, keepdims=True)
+
+    def certify(self, X):
+        """Cohen's CERTIFY: predictions with certified L2 radii.
+
+        For each point, the class ``cA`` is chosen from ``n_samples_select``
+        noisy draws; ``n_samples`` fresh draws give ``nA``, the count of
+        ``cA``, and the one-sided Clopper-Pearson bound ``pA_lower =
+        beta.ppf(alpha, nA, n - nA + 1)``. If ``pA_lower >= 0.5`` the
+        smoothed classifier predicts ``cA`` everywhere in the L2 ball of
+        radius ``sigma * Phi^-1(pA_lower)`` around the point, with probability
+        at least ``1 - alpha`` (over the noise draws). Otherwise CERTIFY
+        abstains: the radius is NaN.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            ``cA`` (values of :attr:`classes_`); an abstention keeps its
+            guess, flagged by its NaN radius.
+        radius : ndarray of float64 of shape (n_samples,)
+            Certified L2 radius (``>= 0``), NaN where CERTIFY abstains.
+            ``pA_lower`` is ``scipy.stats.norm.cdf(radius / sigma)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])  # boundary at 0
+        >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, sigma=0.5,
+        ...                                    random_state=0).fit(X)
+        >>> y_pred, radius = rs.certify([[-1.0], [0.0], [1.5]])
+        >>> y_pred, radius.round(2)  # exact radii: 1, 0, 1.5
+        (array([0, 0, 1]), array([0.99,  nan, 1.44]))
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        select, counts = self._counts(
+            X, (self.n_samples_select, self.n_samples), self._seed(), "certify"
+        )
+        top, radius, _ = certify_from_counts(select, counts, self.alpha, self.sigma)
+        return self.classes_[top], radius
+
+    # -- metadata --------------------------------------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = (
+            SkorchClassifier(self.estimator)
+            if isinstance(self.estimator, _SKORCH)
+            else self.estimator
+        )
+        inner_tags = inner.__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.input_tags.three_d_array = self._is_skorch()
+        tags.classifier_tags.multi_class = inner_tags.classifier_tags.multi_class
+        tags.target_tags.required = not self._is_prefit()
+        return tags
+
+
+@to_torch.register(RandomizedSmoothingClassifier)
+def _smoothed_classifier(estimator, *, dtype, device):
+    """The smoothed soft classifier ``log mean_k softmax(f(x + sigma d_k))``."""
+    check_is_fitted(estimator)
+    seed = None if estimator.random_state is None else estimator._seed()
+    return smoothed_module(
+        estimator.estimator_,
+        sigma=estimator.sigma,
+        n_noise=estimator.n_noise_attack,
+        seed=seed,
+        dtype=dtype,
+        device=device,
+    )

@@ -1,0 +1,162 @@
+"""Monte-Carlo class counts of a base classifier under Gaussian noise.
+
+Every point gets ``sum(sizes)`` noisy copies, split into independent count
+tables (CERTIFY's selection and estimation draws). Batches are filled with
+the copies of *many* points in order, so the last, partial batch of one point
+never wastes a forward pass: the work is ``ceil(n_points * sum(sizes) /
+batch_size)`` full batches.
+
+* torch-backed models (skorch networks, anything with a registered
+  :func:`skrobust.to_torch` converter that is not a scikit-learn estimator):
+  the differentiable view runs on its device in ``torch.inference_mode``; the
+  noise is drawn there, counts stay there until the end.
+* every other model (forests, boosting, SVC, pipelines, ...): ``predict`` on
+  large chunks of noisy copies drawn with numpy.
+"""
+
+import numpy as np
+
+from .._models import NotDifferentiableError, as_differentiable
+from .._models._view import _steps
+from .._torch import torch
+
+
+def torch_view(estimator):
+    """The view used to count on the device, or None to count with ``predict``.
+
+    scikit-learn's own estimators are counted through ``predict`` (their
+    exact decision rule); a view with a non-differentiable prefix acts after
+    that prefix, where the noise must not be added, so it is not used either.
+    """
+    final = _steps(estimator)[-1][1]
+    if type(final).__module__.startswith("sklearn."):
+        return None
+    try:
+        view = as_differentiable(estimator)
+    except NotDifferentiableError:
+        return None
+    return view if view.preprocess is None else None
+
+
+def _layout(n_points, sizes, start, stop):
+    """Point index and count table of the global draws ``start .. stop - 1``."""
+    per_point = int(sum(sizes))
+    index = np.arange(start, stop)
+    point, within = np.divmod(index, per_point)
+    table = np.searchsorted(np.cumsum(sizes), within, side="right")
+    return point, table
+
+
+def _progress(n_batches, verbose, desc):
+    batches = range(n_batches)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc=desc, unit="batch")
+    return batches
+
+
+def count_torch(view, X, *, sigma, sizes, batch_size, seed, verbose=0, desc="counting"):
+    """Class counts of ``view``'s argmax under noise, on the view's device.
+
+    Parameters
+    ----------
+    view : DifferentiableModel
+    X : ndarray of shape (n_points, ...)
+    sigma : float
+    sizes : tuple of int
+        Draws per point of each count table.
+    batch_size : int
+        Noisy samples per forward pass (bounds memory).
+    seed : int
+        Seeds the device generator the noise is drawn from.
+
+    Returns
+    -------
+    counts : ndarray of int64, shape (len(sizes), n_points, n_classes)
+    """
+    x = view.to_input(X)
+    n_points, n_classes, n_tables = len(x), view.n_classes, len(sizes)
+    per_point = int(sum(sizes))
+    total = n_points * per_point
+    device = view.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    ends = torch.as_tensor(np.cumsum(sizes), device=device)
+    counts = torch.zeros(n_tables * n_points * n_classes, dtype=torch.long)
+    counts = counts.to(device)
+    n_batches = -(-total // batch_size)
+    with view.evaluating(), torch.inference_mode():
+        for b in _progress(n_batches, verbose, desc):
+            start, stop = b * batch_size, min((b + 1) * batch_size, total)
+            index = torch.arange(start, stop, device=device)
+            point = torch.div(index, per_point, rounding_mode="floor")
+            table = torch.bucketize(index - point * per_point, ends, right=True)
+            noisy = torch.randn(
+                (stop - start, *x.shape[1:]),
+                generator=generator,
+                device=device,
+                dtype=x.dtype,
+            )
+            noisy.mul_(sigma).add_(x.index_select(0, point))
+            label = view(noisy).argmax(dim=1)
+            counts.index_add_(
+                0,
+                (table * n_points + point) * n_classes + label,
+                torch.ones_like(label),
+            )
+    return counts.view(n_tables, n_points, n_classes).cpu().numpy()
+
+
+def count_predict(
+    estimator,
+    X,
+    classes,
+    *,
+    sigma,
+    sizes,
+    batch_size,
+    seed,
+    columns=None,
+    verbose=0,
+    desc="counting",
+):
+    """Class counts of ``estimator.predict`` under noise, in numpy chunks.
+
+    ``columns``: feature names to rebuild a DataFrame for each chunk (for
+    pipelines that select columns by name). See :func:`count_torch` for the
+    other parameters.
+    """
+    X = np.asarray(X)
+    n_points, n_classes, n_tables = len(X), len(classes), len(sizes)
+    total = n_points * int(sum(sizes))
+    rng = np.random.default_rng(seed)
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    sorter = np.argsort(classes)
+    counts = np.zeros((n_tables, n_points, n_classes), dtype=np.int64)
+    n_batches = -(-total // batch_size)
+    for b in _progress(n_batches, verbose, desc):
+        start, stop = b * batch_size, min((b + 1) * batch_size, total)
+        point, table = _layout(n_points, sizes, start, stop)
+        noisy = rng.standard_normal((stop - start, *X.shape[1:]), dtype=dtype)
+        noisy *= sigma
+        noisy += X[point]
+        if columns is not None:
+            import pandas as pd
+
+            noisy = pd.DataFrame(noisy, columns=columns)
+        pred = np.asarray(estimator.predict(noisy))
+        pos = np.searchsorted(classes, pred, sorter=sorter)
+        label = sorter[np.minimum(pos, n_classes - 1)]
+        if np.any(classes[label] != pred):
+            raise ValueError(
+                f"the base estimator predicted labels outside its classes_ "
+                f"{classes.tolist()}."
+            )
+        # the chunk covers consecutive points: count them with one bincount
+        first = point[0]
+        span = point[-1] - first + 1
+        key = (table * span + (point - first)) * n_classes + label
+        local = np.bincount(key, minlength=n_tables * span * n_classes)
+        counts[:, first : first + span] += local.reshape(n_tables, span, n_classes)
+    return counts
