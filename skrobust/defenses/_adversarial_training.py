@@ -6,7 +6,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from .._models import NotDifferentiableError, as_differentiable
@@ -205,7 +212,7 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
                     f"{type(estimator).__name__} is trained on adversarial "
                     "examples (loss='madry')."
                 )
-            validate_data(self, X, y, skip_check_array=True)
+            y = self._check_X_y(X, y)
             if robust_logistic_supported(estimator):
                 self._fit_closed_form(X, y, attack)
             else:
@@ -294,9 +301,20 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         check_is_fitted(self)
         return self.estimator_
 
+    def _check_X_y(self, X, y):
+        """Check what attacks need (dense, finite, 2-d numbers); ``X`` itself is
+        passed on, so DataFrames keep their columns for the estimator."""
+        check_array(X, dtype="numeric")
+        validate_data(self, X, skip_check_array=True)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
+        return y
+
     def _check_X(self, X):
         check_is_fitted(self)
         if self.fit_method_ != "skorch":
+            check_array(X, dtype="numeric")
             validate_data(self, X, reset=False, skip_check_array=True)
         return X
 
@@ -311,7 +329,8 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.estimator_.predict(self._check_X(X))
+        X = self._check_X(X)
+        return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
@@ -325,7 +344,8 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return self.estimator_.predict_proba(self._check_X(X))
+        X = self._check_X(X)
+        return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
@@ -339,7 +359,8 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
-        return self.estimator_.decision_function(self._check_X(X))
+        X = self._check_X(X)
+        return self.estimator_.decision_function(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -353,4 +374,9 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         tags.input_tags = inner_tags.input_tags
         tags.classifier_tags = inner_tags.classifier_tags
         tags.input_tags.three_d_array = skorch
+        if not skorch:  # attacks need dense, finite inputs; one label per sample
+            tags.input_tags.sparse = False
+            tags.input_tags.allow_nan = False
+            tags.classifier_tags.multi_label = False
+            tags.target_tags.multi_output = False
         return tags
