@@ -7,12 +7,13 @@ to the reason why (keep it as small as possible).
 
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from skrobust import SkorchClassifier
 from skrobust.attacks import FGSM, PGD
-from skrobust.certification import RandomizedSmoothingClassifier
+from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.nn import MLP
 
 # Tiny nets: each fit takes a fraction of a second on the checks' data.
@@ -35,19 +36,6 @@ RANDOM_START_PER_POSITION = (
     "reordering the samples gives each one a different (equally valid) random "
     "start; per-sample generators would cost more than the guarantee is worth."
 )
-
-NOISE_PER_BATCH_POSITION = (
-    "randomized smoothing draws its Monte-Carlo noise for a batch of points from "
-    "one seeded generator, so a point's noise (and its estimated class "
-    "frequencies) depends on its position among the points predicted together; "
-    "per-point generators would break batching across points, the main cost."
-)
-
-_SMOOTHING_COUNTS = dict(n_samples=100, n_samples_select=10, n_samples_predict=100)
-_SMOOTHING_FAILURES = {
-    "check_methods_subset_invariance": NOISE_PER_BATCH_POSITION,
-    "check_methods_sample_order_invariance": NOISE_PER_BATCH_POSITION,
-}
 
 ESTIMATORS = [
     # attacks carry an unfitted surrogate so that the checks' `fit` trains it
@@ -73,20 +61,29 @@ ESTIMATORS = [
         SkorchClassifier(NeuralNetBinaryClassifier(MLP, **_NET)),
         {"check_methods_subset_invariance": FLOAT32_BATCH_DEPENDENCE},
     ),
+]
+
+
+# adversarial training: a skorch net (PGD-2 inside skorch's loop), the closed
+# form of logistic regression, and augmentation of a tree through a surrogate
+ESTIMATORS += [
     (
-        RandomizedSmoothingClassifier(
-            LogisticRegression(), **_SMOOTHING_COUNTS, random_state=0
-        ),
-        _SMOOTHING_FAILURES,
-    ),
-    (
-        RandomizedSmoothingClassifier(
+        AdversarialTrainingClassifier(
             NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET),
-            sigma=0.1,
-            **_SMOOTHING_COUNTS,
+            attack=PGD(eps=0.1, n_iter=2),
             random_state=0,
         ),
-        _SMOOTHING_FAILURES,
+        {},
+    ),
+    (AdversarialTrainingClassifier(LogisticRegression(), attack=PGD(eps=0.1)), {}),
+    (
+        AdversarialTrainingClassifier(
+            DecisionTreeClassifier(random_state=0),
+            attack=PGD(eps=0.1, n_iter=2),
+            n_rounds=1,
+            random_state=0,
+        ),
+        {},
     ),
 ]
 
