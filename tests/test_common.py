@@ -13,6 +13,7 @@ from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from skrobust import SkorchClassifier
 from skrobust.attacks import FGSM, PGD
+from skrobust.certification import RandomizedSmoothingClassifier
 from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.nn import MLP
 
@@ -37,6 +38,19 @@ RANDOM_START_PER_POSITION = (
     "start; per-sample generators would cost more than the guarantee is worth."
 )
 
+NOISE_PER_BATCH_POSITION = (
+    "randomized smoothing draws its Monte-Carlo noise for a batch of points from "
+    "one seeded generator, so a point's noise (and its estimated class "
+    "frequencies) depends on its position among the points predicted together; "
+    "per-point generators would break batching across points, the main cost."
+)
+
+_SMOOTHING_COUNTS = dict(n_samples=100, n_samples_select=10, n_samples_predict=100)
+_SMOOTHING_FAILURES = {
+    "check_methods_subset_invariance": NOISE_PER_BATCH_POSITION,
+    "check_methods_sample_order_invariance": NOISE_PER_BATCH_POSITION,
+}
+
 ESTIMATORS = [
     # attacks carry an unfitted surrogate so that the checks' `fit` trains it
     (FGSM(LogisticRegression(), eps=0.1), {}),
@@ -60,6 +74,21 @@ ESTIMATORS = [
     (
         SkorchClassifier(NeuralNetBinaryClassifier(MLP, **_NET)),
         {"check_methods_subset_invariance": FLOAT32_BATCH_DEPENDENCE},
+    ),
+    (
+        RandomizedSmoothingClassifier(
+            LogisticRegression(), **_SMOOTHING_COUNTS, random_state=0
+        ),
+        _SMOOTHING_FAILURES,
+    ),
+    (
+        RandomizedSmoothingClassifier(
+            NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET),
+            sigma=0.1,
+            **_SMOOTHING_COUNTS,
+            random_state=0,
+        ),
+        _SMOOTHING_FAILURES,
     ),
 ]
 
