@@ -13,7 +13,7 @@ from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from skrobust import SkorchClassifier
 from skrobust.attacks import FGSM, PGD
-from skrobust.certification import RandomizedSmoothingClassifier
+from skrobust.certification import IBPClassifier, RandomizedSmoothingClassifier
 from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.nn import MLP
 
@@ -110,6 +110,28 @@ ESTIMATORS += [
             DecisionTreeClassifier(random_state=0),
             attack=PGD(eps=0.1, n_iter=2),
             n_rounds=1,
+            random_state=0,
+        ),
+        {},
+    ),
+]
+
+
+# certified training: IBP inside skorch's loop (a float32 and a float64 net)
+ESTIMATORS += [
+    (
+        IBPClassifier(
+            NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET),
+            eps=0.01,
+            random_state=0,
+        ),
+        {"check_methods_subset_invariance": FLOAT32_BATCH_DEPENDENCE},
+    ),
+    (
+        IBPClassifier(
+            NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET),
+            eps=0.01,
+            dtype="float64",
             random_state=0,
         ),
         {},

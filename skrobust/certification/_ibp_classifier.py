@@ -1,0 +1,353 @@
+"""``IBPClassifier``: certified training of skorch networks as a meta-estimator."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+from .._net import SkorchClassifier
+from ..defenses._skorch import adversarial_net
+from ._certify import certified_radius, certify
+from ._region import feature_budget, input_domain
+from ._training import CertifiedObjective
+
+_SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
+
+
+def _estimator_has(name):
+    def check(self):
+        model = getattr(self, "estimator_", None)
+        if model is None:
+            model = self.estimator
+            if isinstance(model, _SKORCH):
+                model = SkorchClassifier(model)
+        return hasattr(model, name)
+
+    return check
+
+
+class IBPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Certified training of a skorch network with interval bound propagation.
+
+    ``fit`` trains a copy of the network (``estimator_``) on the loss of
+    Gowal et al. (2018), ``kappa * CE(z, y) + (1 - kappa) * CE(z_hat, y)``,
+    where ``z_hat`` are the worst-case logits over the ``eps``-ball given by
+    interval bound propagation (``method="ibp"``) or by CROWN-IBP
+    (``method="crown-ibp"``, Zhang et al. 2020: ``beta * CROWN-IBP + (1 -
+    beta) * IBP``). Training runs inside skorch's own loop (the loss is
+    computed in ``train_step_single``), so callbacks, history and ``device``
+    keep working. The schedule: ``warmup_epochs`` of clean training (eps 0,
+    kappa ``kappa_start``), then linear ramps over ``ramp_epochs`` of the
+    budget from 0 to ``eps_train_factor * eps``, of kappa to ``kappa_end``
+    and of beta from ``beta_start`` to ``beta_end``, updated on every batch.
+
+    The trained network is then certified with :meth:`certify` (is the true
+    class provably stable within ``eps``?) and :meth:`certified_radius`.
+    Grid-search the training ``eps`` with a fixed-radius certified scorer
+    (:func:`skrobust.metrics.make_certified_scorer`).
+
+    Parameters
+    ----------
+    estimator : skorch net or SkorchClassifier
+        A ``NeuralNetClassifier`` or ``NeuralNetBinaryClassifier`` (or a
+        :class:`skrobust.SkorchClassifier` around one): the network to
+        train (cloned). Its module must be a chain of layers with bound
+        rules (see :func:`bound_layer`), outputting logits;
+        :class:`skrobust.nn.MLP` and :class:`skrobust.nn.SmallCNN` are.
+        Bounds use each layer's evaluation behaviour (dropout off, batch
+        norm running statistics).
+    eps : float or array-like
+        The budget to certify (one value or one per feature).
+    norm : {"linf", "l2", "l1"}, default="linf"
+    bounds : (low, high) or None, default=None
+        Valid input domain (e.g. ``(0, 1)`` for images): cuts the balls, in
+        training and certification.
+    method : {"ibp", "crown-ibp"}, default="ibp"
+        The training bound.
+    warmup_epochs : int, default=None
+        Epochs of clean training first; ``None``: 10 % of the net's
+        ``max_epochs``.
+    ramp_epochs : int, default=None
+        Epochs of the linear ramps; ``None``: 50 % of ``max_epochs``.
+    kappa_start, kappa_end : float, default=1.0, 0.5
+        Weight of the clean loss before and after the ramp.
+    eps_train_factor : float, default=1.1
+        Training budget at the end of the ramp, as a multiple of ``eps``.
+    beta_start, beta_end : float, default=1.0, 0.0
+        CROWN-IBP: weight of the CROWN-IBP bound (against IBP's) before and
+        after the ramp.
+    certify_method : {"ibp", "crown-ibp", "crown"}, default="crown-ibp"
+        How :meth:`certify` and :meth:`certified_radius` bound the margins
+        (CROWN methods keep the better of their bound and IBP's).
+    dtype : {"float32", "float64"}, default="float32"
+        Input and parameter dtype of a bare skorch net (a
+        ``SkorchClassifier`` keeps its own).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the network's training.
+
+    Attributes
+    ----------
+    estimator_ : SkorchClassifier
+        The trained network.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        When ``X`` has string column names.
+
+    See Also
+    --------
+    certify, certified_radius : the same certificates for any fitted model.
+    skrobust.defenses.AdversarialTrainingClassifier : empirical defenses.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from skorch import NeuralNetClassifier
+    >>> from skrobust.certification import IBPClassifier
+    >>> from skrobust.nn import MLP
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = X / X.max(axis=0)
+    >>> net = NeuralNetClassifier(
+    ...     MLP, module__hidden_layer_sizes=(32,), criterion=torch.nn.CrossEntropyLoss,
+    ...     optimizer=torch.optim.Adam, lr=0.01, max_epochs=30, train_split=None,
+    ...     verbose=0)
+    >>> clf = IBPClassifier(net, eps=0.02, bounds=(0, 1), random_state=0).fit(X, y)
+    >>> clf.certify(X[:5], y[:5]).shape
+    (5,)
+    >>> bool(clf.certify(X, y).mean() <= clf.score(X, y))
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [NeuralNetClassifier, NeuralNetBinaryClassifier, SkorchClassifier],
+        "eps": ["array-like", Interval(numbers.Real, 0, None, closed="left")],
+        "norm": [StrOptions({"linf", "l2", "l1"})],
+        "bounds": [None, tuple, list],
+        "method": [StrOptions({"ibp", "crown-ibp"})],
+        "warmup_epochs": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "ramp_epochs": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "kappa_start": [Interval(numbers.Real, 0, 1, closed="both")],
+        "kappa_end": [Interval(numbers.Real, 0, 1, closed="both")],
+        "eps_train_factor": [Interval(numbers.Real, 0, None, closed="left")],
+        "beta_start": [Interval(numbers.Real, 0, 1, closed="both")],
+        "beta_end": [Interval(numbers.Real, 0, 1, closed="both")],
+        "certify_method": [StrOptions({"ibp", "crown-ibp", "crown"})],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        eps,
+        norm="linf",
+        bounds=None,
+        method="ibp",
+        warmup_epochs=None,
+        ramp_epochs=None,
+        kappa_start=1.0,
+        kappa_end=0.5,
+        eps_train_factor=1.1,
+        beta_start=1.0,
+        beta_end=0.0,
+        certify_method="crown-ibp",
+        dtype="float32",
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.eps = eps
+        self.norm = norm
+        self.bounds = bounds
+        self.method = method
+        self.warmup_epochs = warmup_epochs
+        self.ramp_epochs = ramp_epochs
+        self.kappa_start = kappa_start
+        self.kappa_end = kappa_end
+        self.eps_train_factor = eps_train_factor
+        self.beta_start = beta_start
+        self.beta_end = beta_end
+        self.certify_method = certify_method
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def _schedule_epochs(self, net):
+        max_epochs = int(net.max_epochs)
+        warmup = self.warmup_epochs
+        ramp = self.ramp_epochs
+        if warmup is None:
+            warmup = int(round(0.1 * max_epochs))
+        if ramp is None:
+            ramp = int(round(0.5 * max_epochs))
+        return warmup, ramp
+
+    def fit(self, X, y):
+        """Train a copy of the network on the certified loss.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Training data (tabular rows or images).
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : IBPClassifier
+        """
+        self._validate_params()
+        if isinstance(self.estimator, SkorchClassifier):
+            net, dtype = self.estimator.net, self.estimator.dtype
+        else:
+            net, dtype = self.estimator, self.dtype
+        shape = np.asarray(X).shape[1:]  # per-feature eps needs the sample shape
+        eps = feature_budget(self.eps, shape)
+        low, high = input_domain(self.bounds, shape)
+        warmup, ramp = self._schedule_epochs(net)
+        objective = CertifiedObjective(
+            eps,
+            norm=self.norm,
+            low=low,
+            high=high,
+            method=self.method,
+            warmup_epochs=warmup,
+            ramp_epochs=ramp,
+            kappa_start=self.kappa_start,
+            kappa_end=self.kappa_end,
+            eps_train_factor=self.eps_train_factor,
+            beta_start=self.beta_start,
+            beta_end=self.beta_end,
+        )
+        classifier = SkorchClassifier(
+            adversarial_net(net, objective), dtype=dtype, random_state=self.random_state
+        )
+        self.estimator_ = classifier.fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = self.estimator_.n_features_in_
+        if hasattr(self.estimator_, "feature_names_in_"):
+            self.feature_names_in_ = self.estimator_.feature_names_in_
+        return self
+
+    # -- certificates ----------------------------------------------------------
+
+    def certify(self, X, y, *, eps=None):
+        """Whether each sample is certified correct within the ``eps``-ball.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+            True labels.
+        eps : float or array-like, default=None
+            Radius; ``None``: the ``eps`` trained for.
+
+        Returns
+        -------
+        certified : ndarray of bool of shape (n_samples,)
+            ``True`` proves the prediction is ``y`` everywhere in the ball
+            (cut by ``bounds``).
+        """
+        check_is_fitted(self)
+        return certify(
+            self.estimator_,
+            self._input(X),
+            y,
+            eps=self.eps if eps is None else eps,
+            norm=self.norm,
+            bounds=self.bounds,
+            method=self.certify_method,
+        )
+
+    def certified_radius(self, X, y, *, max_eps=1.0, tol=1e-3):
+        """Largest certified radius of each sample, by bisection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        max_eps : float, default=1.0
+        tol : float, default=1e-3
+
+        Returns
+        -------
+        radius : ndarray of shape (n_samples,)
+            ``-1`` for samples misclassified at ``x`` itself.
+        """
+        check_is_fitted(self)
+        return certified_radius(
+            self.estimator_,
+            self._input(X),
+            y,
+            norm=self.norm,
+            bounds=self.bounds,
+            method=self.certify_method,
+            max_eps=max_eps,
+            tol=tol,
+        )
+
+    # -- prediction ------------------------------------------------------------
+
+    def _view_estimator(self):
+        check_is_fitted(self)
+        return self.estimator_
+
+    def _input(self, X):
+        return self.estimator_._validate_X(X)
+
+    def predict(self, X):
+        """Class labels predicted by the trained network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as :attr:`classes_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """The network's logits, as ``SkorchClassifier.decision_function``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.estimator_.decision_function(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator
+        if isinstance(inner, _SKORCH):
+            inner = SkorchClassifier(inner)
+        inner_tags = inner.__sklearn_tags__()
+        tags.input_tags = inner_tags.input_tags
+        tags.classifier_tags = inner_tags.classifier_tags
+        return tags

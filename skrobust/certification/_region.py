@@ -1,0 +1,146 @@
+"""The perturbation set around a batch of inputs: a norm ball cut by a box."""
+
+import numpy as np
+
+from .._torch import torch
+from ..attacks._threat import per_feature
+
+NORMS = ("linf", "l2", "l1")
+
+
+class Region:
+    """``{x : ||(x - x0) / eps||_p <= 1, low <= x <= high}`` for each sample.
+
+    ``eps = eps_sample[:, None, ...] * eps_feature``: a per-sample factor
+    (bisection on the radius) times a per-feature budget; a feature with a
+    zero budget is fixed.
+
+    Parameters
+    ----------
+    x0 : torch.Tensor of shape (n, ...)
+    eps_feature : torch.Tensor of one sample's shape
+    norm : {"linf", "l2", "l1"}
+    eps_sample : torch.Tensor of shape (n,), default=None
+        Ones when ``None``.
+    low, high : torch.Tensor of one sample's shape, default=None
+        The valid input domain (``None``: unbounded).
+    """
+
+    def __init__(self, x0, eps_feature, norm, eps_sample=None, low=None, high=None):
+        self.x0 = x0
+        self.eps_feature = eps_feature
+        self.norm = norm
+        if eps_sample is None:
+            eps_sample = x0.new_ones(len(x0))
+        self.eps_sample = eps_sample
+        self.low, self.high = low, high
+
+    def __len__(self):
+        return len(self.x0)
+
+    def __getitem__(self, index):
+        """The region of a slice of the samples."""
+        return Region(
+            self.x0[index],
+            self.eps_feature,
+            self.norm,
+            self.eps_sample[index],
+            self.low,
+            self.high,
+        )
+
+    @property
+    def eps(self):
+        """Per-sample, per-feature budget, shaped like ``x0``."""
+        shape = (-1,) + (1,) * (self.x0.dim() - 1)
+        return self.eps_sample.reshape(shape) * self.eps_feature
+
+    def box(self):
+        """The smallest box holding the region (the l-inf box of the budget, cut)."""
+        if getattr(self, "_box", None) is None:
+            self._box = self._make_box()
+        return self._box
+
+    def _make_box(self):
+        eps = self.eps
+        lower, upper = self.x0 - eps, self.x0 + eps
+        if self.low is not None:
+            lower, upper = (
+                torch.maximum(lower, self.low),
+                torch.minimum(upper, self.high),
+            )
+        return lower, upper
+
+    def concretize(self, A, *, upper):
+        """Extreme of ``A . x`` over the region: ``(n, n_spec)``.
+
+        ``A`` has shape ``(n, n_spec, *sample_shape)``. The minimum (the
+        maximum with ``upper=True``) over the box; for l2 / l1 balls also over
+        the ball (dual norm), keeping the tighter of the two, since the
+        region lies in both.
+        """
+        value = box_extreme(A, *self.box(), maximize=upper)
+        if self.norm == "linf":
+            return value
+        centre = (A * self.x0.unsqueeze(1)).flatten(2).sum(-1)
+        scaled = (A * self.eps.unsqueeze(1)).flatten(2)
+        order = 2 if self.norm == "l2" else float("inf")  # the dual norm
+        dual = torch.linalg.vector_norm(scaled, ord=order, dim=2)
+        if upper:
+            return torch.minimum(value, centre + dual)
+        return torch.maximum(value, centre - dual)
+
+
+def box_extreme(A, lower, upper, *, maximize=False):
+    """Min (max) of ``A . x`` over ``lower <= x <= upper``, per sample and row.
+
+    ``A`` has shape ``(n, n_spec, *shape)``, the bounds ``(n, *shape)``.
+    """
+    mid = ((upper + lower) / 2).unsqueeze(1)
+    rad = ((upper - lower) / 2).unsqueeze(1)
+    centre = (A * mid).flatten(2).sum(-1)
+    spread = (A.abs() * rad).flatten(2).sum(-1)
+    return centre + spread if maximize else centre - spread
+
+
+def check_norm(norm):
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
+
+
+def feature_budget(eps, sample_shape):
+    """``eps`` (a scalar or one value per feature) as a float64 array of the shape."""
+    arr = np.asarray(eps, dtype=float) if not isinstance(eps, dict) else None
+    if arr is None or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(
+            f"eps must be a non-negative finite number or one per feature; got {eps!r}."
+        )
+    return np.array(per_feature(arr, sample_shape, "eps"), dtype=float)
+
+
+def input_domain(bounds, sample_shape):
+    """``bounds`` (None or ``(low, high)``) as two arrays, or ``(None, None)``."""
+    if bounds is None:
+        return None, None
+    from ..attacks._threat import resolve_bounds
+
+    if isinstance(bounds, str):
+        raise ValueError(
+            f"bounds={bounds!r}: give None or a (low, high) pair of scalars or "
+            "per-feature arrays."
+        )
+    return resolve_bounds(bounds, sample_shape)
+
+
+def check_inside(x, low, high):
+    """Raise if some clean inputs lie outside the domain."""
+    if low is None:
+        return
+    outside = (x < low) | (x > high)
+    if bool(outside.any()):
+        row = int(outside.reshape(len(x), -1).any(1).nonzero()[0, 0])
+        raise ValueError(
+            f"{int(outside.reshape(len(x), -1).any(1).sum())} samples lie outside "
+            f"`bounds` (e.g. sample {row}); the perturbation set would be empty. "
+            "Widen the bounds or clip X first."
+        )

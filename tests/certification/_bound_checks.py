@@ -1,0 +1,79 @@
+"""Soundness checks shared by the bound and certificate tests."""
+
+import numpy as np
+import torch
+
+from skrobust import DifferentiableModel
+
+
+def torch_view(module, n_classes, dtype=torch.float64):
+    """A differentiable view of a bare torch module (no skorch needed)."""
+    return DifferentiableModel(
+        module.to(dtype).eval(), np.arange(n_classes), device="cpu", dtype=dtype
+    )
+
+
+def sample_region(X, eps, norm="linf", bounds=None, n=200, seed=0):
+    """``n`` points per sample in the region: uniform, corners, sphere points."""
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X, dtype=np.float64)
+    shape = (len(X), n, *X.shape[1:])
+    if norm == "linf":
+        u = rng.uniform(-1, 1, size=shape)
+        u[:, : n // 2] = np.sign(u[:, : n // 2])  # corners are the extremes
+    else:
+        u = rng.normal(size=shape)
+        flat = u.reshape(len(X), n, -1)
+        ord_ = 2 if norm == "l2" else 1
+        flat /= np.linalg.norm(flat, ord=ord_, axis=2, keepdims=True)
+        if norm == "l1":  # sparse directions reach the l1 ball's vertices
+            keep = rng.random(flat.shape) < 0.05
+            flat *= keep
+            flat /= np.maximum(np.abs(flat).sum(2, keepdims=True), 1e-12)
+        u = flat.reshape(shape) * rng.uniform(
+            0.5, 1, size=(len(X), n) + (1,) * (X.ndim - 1)
+        )
+    points = X[:, None] + np.asarray(eps) * u
+    if bounds is not None:
+        points = np.clip(points, *bounds)
+    return points.reshape(-1, *X.shape[1:])
+
+
+def assert_contains(lower, upper, logits, atol=1e-5):
+    """Every row of ``logits`` (n * k, C) lies in its sample's bounds."""
+    n = len(lower)
+    logits = logits.reshape(n, -1, logits.shape[-1])
+    assert np.all(logits >= lower[:, None] - atol), (lower[:, None] - logits).max()
+    assert np.all(logits <= upper[:, None] + atol), (logits - upper[:, None]).max()
+
+
+def assert_margins_hold(margins, logits, y_index, atol=1e-5):
+    """``z_y - z_k >= margins[k]`` at every point (``logits`` (n, k, C))."""
+    n = len(margins)
+    logits = logits.reshape(n, -1, logits.shape[-1])
+    true = np.take_along_axis(logits, y_index[:, None, None], axis=2)
+    assert np.all(true - logits >= margins[:, None] - atol)
+
+
+def raw_bounds(model, X, y=None, *, eps, norm="linf", bounds=None, method="crown"):
+    """CROWN's own bounds, not intersected with IBP's (a stricter test).
+
+    Logit bounds ``(lower, upper)`` without ``y``, margin lower bounds with it.
+    """
+    from skrobust.certification._bounds import Problem, bound_tensors, margin_spec
+
+    problem = Problem(
+        model, X, eps=eps, norm=norm, bounds=bounds, method=method, batch_size=1
+    )
+    region = problem.region(slice(None))
+    spec = None
+    if y is not None:
+        labels = problem.labels(y)
+        spec = margin_spec(labels, problem.view.n_classes, problem.view.dtype)
+    with problem.view.evaluating(), torch.no_grad():
+        lower, upper = bound_tensors(
+            problem.rules, region, method=method, spec=spec, beta=1.0
+        )
+    if y is not None:
+        return lower.numpy()
+    return lower.numpy(), upper.numpy()
