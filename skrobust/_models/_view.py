@@ -6,7 +6,6 @@ from sklearn.pipeline import Pipeline
 
 from .._torch import torch
 from ._base import (
-    BLACK_BOX_HINT,
     DifferentiableModel,
     NotDifferentiableError,
     PartiallyDifferentiableWarning,
@@ -180,7 +179,7 @@ def as_differentiable(estimator, *, device=None, dtype=None):
             f"({type(prefix_step).__name__}) is not differentiable ({reason}); "
             f"gradients are taken in the space after it, so attacks and "
             f"certificates act on its output, not on the raw features. Use "
-            f"`view.preprocess` to map raw inputs there. {BLACK_BOX_HINT}",
+            "`view.preprocess` to map raw inputs there.",
             PartiallyDifferentiableWarning,
             stacklevel=2,
         )
