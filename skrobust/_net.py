@@ -378,7 +378,8 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X)
         proba = np.asarray(self.net_.predict_proba(X), dtype=np.float64)
         self._check_outputs(proba.shape[1], len(self.classes_))
-        return proba
+        # float32 probabilities sum to 1 only to ~1e-7; renormalise in float64
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """Predicted class labels of ``X`` (values of :attr:`classes_`).
