@@ -135,7 +135,7 @@ class BaseAttack(TransformerMixin, BaseEstimator):
             Inside the budget, the bounds and every feature constraint.
         """
         self._validate_params()
-        check_eps(self.eps)
+        self._check_budget()
         view = self._view()
         Xw = self._working_space(X, view.preprocess)
         if hasattr(self, "n_features_in_"):  # fitted: sklearn's feature checks
@@ -205,6 +205,10 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         """Adversarial examples for one batch (tensor in, tensor out)."""
         raise NotImplementedError
 
+    def _check_budget(self):
+        """Validate the budget before an attack (minimal-norm attacks relax it)."""
+        check_eps(self.eps)
+
     def _estimator_or_none(self):
         return getattr(self, "estimator_", None) or self.estimator
 
@@ -270,7 +274,9 @@ class BaseAttack(TransformerMixin, BaseEstimator):
             ) from None
         return torch.as_tensor(index, dtype=torch.long)
 
-    def _constraints(self, sample_shape, columns):
+    def _constraints(self, sample_shape, columns, eps=None):
+        """Resolve the threat model; ``eps`` overrides ``self.eps`` (e.g. a
+        minimal-norm attack's unit of measure)."""
         stats_needed = self.eps_units == "std" or (
             isinstance(self.bounds, str) and self.bounds == "data"
         )
@@ -280,7 +286,8 @@ class BaseAttack(TransformerMixin, BaseEstimator):
                 "per-feature statistics of the training data: call fit(X_train) "
                 "first."
             )
-        user_eps = per_feature(self.eps, sample_shape, "eps", columns, default=0.0)
+        eps = self.eps if eps is None else eps
+        user_eps = per_feature(eps, sample_shape, "eps", columns, default=0.0)
         eps = user_eps
         if self.eps_units == "std":
             eps = eps * self.data_std_.reshape(sample_shape)
