@@ -8,3 +8,7 @@ from ._fgsm import FGSM
 from ._pgd import PGD
 
 __all__ = ["FGSM", "PGD"]
+
+from ._square import SquareAttack  # noqa: E402
+
+__all__ += ["SquareAttack"]
