@@ -120,15 +120,21 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
     estimator_ : classifier
         The fitted base classifier (``estimator`` itself when prefitted).
     fit_method_ : {"skorch", "augmentation", "prefit"}
+        How the base was obtained: trained in skorch's loop, fitted on noisy
+        copies, or used as given.
     counting_ : {"torch", "predict"}
         How noisy samples are classified: the differentiable view on the
         device, or the base's ``predict``.
     classes_ : ndarray of shape (n_classes,)
+        The class labels (the base's ``classes_``).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Number of features (``X.shape[1]``) seen in :meth:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         When ``X`` has string column names.
     input_shape_ : tuple of int
         Shape of one sample seen in :meth:`fit`.
+    norm : str
+        ``"l2"``, the norm of the certified radii (a class attribute).
 
     See Also
     --------
@@ -158,6 +164,8 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
     >>> bool((radius > 0.3).all())
     True
     """
+
+    norm = "l2"  # the norm of the certified radii (read by displays)
 
     _parameter_constraints = {
         "estimator": [HasMethods(["predict"])],

@@ -38,6 +38,9 @@ def torch_view(estimator):
     return view if view.preprocess is None else None
 
 
+_CHUNK_ROWS = 1 << 18  # draws whose count keys are computed together
+
+
 def _layout(n_points, sizes, start, stop):
     """Point index and count table of the global draws ``start .. stop - 1``."""
     per_point = int(sum(sizes))
@@ -79,32 +82,38 @@ def count_torch(view, X, *, sigma, sizes, batch_size, seed, verbose=0, desc="cou
     n_points, n_classes, n_tables = len(x), view.n_classes, len(sizes)
     per_point = int(sum(sizes))
     total = n_points * per_point
-    device = view.device
+    device, shape = view.device, tuple(x.shape[1:])
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     ends = torch.as_tensor(np.cumsum(sizes), device=device)
     counts = torch.zeros(n_tables * n_points * n_classes, dtype=torch.long)
     counts = counts.to(device)
+    # buffers reused by every batch; keys and labels of a chunk of batches
+    noise = torch.empty((batch_size, *shape), device=device, dtype=x.dtype)
+    noisy = torch.empty_like(noise)
+    per_chunk = max(1, _CHUNK_ROWS // batch_size)
     n_batches = -(-total // batch_size)
+    keys = labels = torch.zeros(0, dtype=torch.long, device=device)
     with view.evaluating(), torch.inference_mode():
         for b in _progress(n_batches, verbose, desc):
-            start, stop = b * batch_size, min((b + 1) * batch_size, total)
-            index = torch.arange(start, stop, device=device)
-            point = torch.div(index, per_point, rounding_mode="floor")
-            table = torch.bucketize(index - point * per_point, ends, right=True)
-            noisy = torch.randn(
-                (stop - start, *x.shape[1:]),
-                generator=generator,
-                device=device,
-                dtype=x.dtype,
-            )
-            noisy.mul_(sigma).add_(x.index_select(0, point))
-            label = view(noisy).argmax(dim=1)
-            counts.index_add_(
-                0,
-                (table * n_points + point) * n_classes + label,
-                torch.ones_like(label),
-            )
+            offset = (b % per_chunk) * batch_size
+            if offset == 0:  # count the last chunk; lay out the next one
+                counts.index_add_(0, keys + labels, torch.ones_like(labels))
+                start = b * batch_size
+                index = torch.arange(
+                    start, min(start + per_chunk * batch_size, total), device=device
+                )
+                point = torch.div(index, per_point, rounding_mode="floor")
+                table = torch.bucketize(index - point * per_point, ends, right=True)
+                keys = (table * n_points + point) * n_classes
+                labels = torch.empty_like(keys)
+            stop = min(offset + batch_size, len(keys))
+            m = stop - offset
+            torch.randn((m, *shape), generator=generator, out=noise[:m])
+            torch.index_select(x, 0, point[offset:stop], out=noisy[:m])
+            noisy[:m].add_(noise[:m], alpha=sigma)
+            torch.argmax(view(noisy[:m]), dim=1, out=labels[offset:stop])
+        counts.index_add_(0, keys + labels, torch.ones_like(labels))
     return counts.view(n_tables, n_points, n_classes).cpu().numpy()
 
 

@@ -500,6 +500,47 @@ def test_torch_counting_on_the_view(digits_data, digits_mlp):
     assert agree[~np.isnan(radius)].all()
 
 
+def test_torch_counting_chunks_do_not_change_the_counts(
+    digits_data, digits_mlp, monkeypatch
+):
+    """Count keys are laid out per chunk of batches: any chunking, same counts."""
+    from skrobust.certification import _smoothing_counts
+
+    rs = RandomizedSmoothingClassifier(
+        digits_mlp,
+        prefit=True,
+        sigma=0.5,
+        n_samples=300,
+        n_samples_select=30,
+        batch_size=128,
+        random_state=0,
+    ).fit(digits_data.X_test)
+    X = digits_data.X_test[:7]
+    counts = rs._counts(X, (30, 300), 0, "x")
+    np.testing.assert_array_equal(counts.sum(axis=2), [[30] * 7, [300] * 7])
+    monkeypatch.setattr(_smoothing_counts, "_CHUNK_ROWS", 300)  # 2 batches a chunk
+    np.testing.assert_array_equal(rs._counts(X, (30, 300), 0, "x"), counts)
+
+
+@pytest.mark.gpu
+def test_certify_and_attack_on_the_gpu(digits_data):
+    net = _net(MLP, max_epochs=3, batch_size=64, device="cuda")
+    rs = RandomizedSmoothingClassifier(
+        net, sigma=0.25, n_samples=2000, batch_size=4096, random_state=0
+    ).fit(digits_data.X_train, digits_data.y_train)
+    assert rs.counting_ == "torch"
+    assert next(rs.estimator_.net_.module_.parameters()).is_cuda
+    X, y = digits_data.X_test[:50], digits_data.y_test[:50]
+    y_pred, radius = rs.certify(X)
+    assert certified_accuracy_score(rs, X, y, radius=0.25) > 0.4
+    counts = rs._counts(X, (100, 2000), 0, "x")
+    np.testing.assert_array_equal(counts.sum(axis=2), [[100] * 50, [2000] * 50])
+    view = as_differentiable(rs)
+    assert view.device.type == "cuda"
+    X_adv = PGD(rs, eps=0.25, norm="l2", n_iter=5, random_state=0).generate(X, y)
+    assert np.all(np.linalg.norm(X_adv - X, axis=1) <= 0.25 + 1e-4)
+
+
 # -- scikit-learn citizenship -----------------------------------------------------
 
 
