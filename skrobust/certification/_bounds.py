@@ -11,7 +11,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._models import as_differentiable
 from .._torch import torch
-from ._crown import backward, refine
+from ._crown import Spec, backward, refine
 from ._ibp import propagate
 from ._layers import layer_rules
 from ._region import Region, check_inside, check_norm, feature_budget, input_domain
@@ -25,9 +25,11 @@ def check_method(method):
 
 
 def margin_spec(labels, n_classes, dtype):
-    """Rows ``e_y - e_k`` for every class ``k``: shape ``(n, n_classes, n_classes)``."""
+    """The rows ``e_y - e_k`` of each sample (``k`` over every class), as a Spec."""
     eye = torch.eye(n_classes, dtype=dtype, device=labels.device)
-    return eye[labels].unsqueeze(1) - eye.unsqueeze(0)
+    rows = (eye.unsqueeze(1) - eye.unsqueeze(0)).reshape(-1, n_classes)
+    classes = torch.arange(n_classes, device=labels.device)
+    return Spec(rows, labels.unsqueeze(1) * n_classes + classes)
 
 
 def bound_tensors(rules, region, *, method="ibp", spec=None, upper=True, beta=None):
@@ -43,8 +45,8 @@ def bound_tensors(rules, region, *, method="ibp", spec=None, upper=True, beta=No
         that end the network. ``"crown-ibp"``: CROWN's backward pass for the
         output, with IBP bounds for the intermediate layers (Zhang et al.
         2020). ``"crown"``: CROWN bounds for the intermediate layers too.
-    spec : torch.Tensor of shape (n, n_spec, n_logits), default=None
-        ``None``: the logits themselves.
+    spec : Spec or torch.Tensor of shape (n, n_spec, n_logits), default=None
+        The linear functions of the logits to bound; ``None``: the logits.
     upper : bool, default=True
         Also compute upper bounds (else ``None`` is returned for them).
     beta : float, default=None
@@ -56,13 +58,19 @@ def bound_tensors(rules, region, *, method="ibp", spec=None, upper=True, beta=No
     -------
     lower, upper : torch.Tensor of shape (n, n_spec)
     """
-    boxes = propagate(rules, region, refine if method == "crown" else None)
+    stop = None
+    if isinstance(spec, Spec):  # the affine layers ending the network take it
+        stop = len(rules)
+        while stop > 0 and rules[stop - 1].affine:
+            stop -= 1
+    boxes = propagate(rules, region, refine if method == "crown" else None, stop=stop)
     if spec is None:
         if method == "ibp":
             return boxes[-1][0], boxes[-1][1] if upper else None
         out = boxes[-1][0]
-        spec = torch.eye(out.shape[1], dtype=out.dtype, device=out.device)
-        spec = spec.expand(len(out), -1, -1)
+        eye = torch.eye(out.shape[1], dtype=out.dtype, device=out.device)
+        classes = torch.arange(out.shape[1], device=out.device)
+        spec = Spec(eye, classes.expand(len(out), -1))
     end = len(rules)
     ibp = backward(rules, boxes, region, spec, end=end, upper=upper, relax=False)
     if method == "ibp":

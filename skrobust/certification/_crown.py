@@ -12,6 +12,28 @@ from .._torch import torch
 from ._region import box_extreme
 
 
+class Spec:
+    """A specification matrix ``C = rows[index]`` with few distinct rows.
+
+    Margins use the ``n_classes ** 2`` rows ``e_i - e_k``; each sample picks
+    the ``n_classes`` of its label. Carrying the rows (not every sample's
+    matrix) through the affine layers that end a network costs one small
+    product per layer instead of one per sample.
+
+    Parameters
+    ----------
+    rows : torch.Tensor of shape (n_rows, n_outputs)
+    index : torch.Tensor of int of shape (n_samples, n_spec)
+    """
+
+    def __init__(self, rows, index):
+        self.rows, self.index = rows, index
+
+    def dense(self):
+        """``C`` as a ``(n_samples, n_spec, n_outputs)`` tensor."""
+        return self.rows[self.index]
+
+
 def backward(rules, boxes, region, A, *, end, upper=True, relax=True):
     """Lower (and upper) bounds of ``A . h`` over the region, ``h`` the input of
     layer ``end`` (the output when ``end == len(rules)``).
@@ -22,7 +44,7 @@ def backward(rules, boxes, region, A, *, end, upper=True, relax=True):
     boxes : list of (lower, upper)
         Interval bounds of each layer's input, from :func:`propagate`.
     region : Region
-    A : torch.Tensor of shape (n, n_spec, *shape of h)
+    A : torch.Tensor of shape (n, n_spec, *shape of h), or Spec
     end : int
     upper : bool, default=True
         Also compute the upper bounds (else ``None``).
@@ -35,9 +57,15 @@ def backward(rules, boxes, region, A, *, end, upper=True, relax=True):
     -------
     lower, upper : torch.Tensor of shape (n, n_spec), or None
     """
+    if isinstance(A, Spec):
+        A, end, lb = _fold_rows(rules, boxes, region, A, end=end, relax=relax)
+        if not torch.is_tensor(A):  # done: A holds the bounds
+            return A if upper else (A[0], None)
+        ub = lb.clone() if upper else None
+    else:
+        lb = A.new_zeros(A.shape[:2])
+        ub = A.new_zeros(A.shape[:2]) if upper else None
     lA, uA = A, A if upper else None
-    lb = A.new_zeros(A.shape[:2])
-    ub = A.new_zeros(A.shape[:2]) if upper else None
     for i in range(end - 1, -1, -1):
         rule, (low, high) = rules[i], boxes[i]
         in_shape = low.shape[1:]
@@ -63,6 +91,45 @@ def backward(rules, boxes, region, A, *, end, upper=True, relax=True):
     if upper:
         ub = ub + region.concretize(uA, upper=True)
     return lb, ub
+
+
+def _fold_rows(rules, boxes, region, spec, *, end, relax):
+    """Carry a :class:`Spec`'s rows back through the affine layers before ``end``.
+
+    Returns ``((lower, upper), None, None)`` when the bound can be finished on
+    the rows (at an interval, or at an l-inf input box), else the per-sample
+    matrix, the layer to continue from and the accumulated bias.
+    """
+    if len(boxes) <= end:  # the output boxes were not computed: probe shapes
+        probe = boxes[-1][0][:1]
+        boxes = list(boxes)
+        for rule in rules[len(boxes) - 1 : end]:
+            probe = rule.func(probe)
+            boxes.append((probe, probe))
+    R = spec.rows.unsqueeze(0)  # one "sample" holding every row
+    bias = R.new_zeros(R.shape[:2])
+    i = end
+    while i > 0 and rules[i - 1].affine:
+        in_shape = boxes[i - 1][0].shape[1:]
+        bias = bias + rules[i - 1].bias(R, in_shape)
+        R = rules[i - 1].transpose(R, in_shape).to(boxes[i - 1][0].dtype)
+        i -= 1
+    stop = i > 0 and (not relax or rules[i - 1].relaxation(*boxes[i - 1]) is None)
+    if stop or (i == 0 and region.norm == "linf"):
+        low, high = boxes[i]
+        mid = torch.add(high, low).mul_(0.5)
+        for rule in rules[i:end]:  # the centre goes forward, exactly
+            mid = rule.func(mid)
+        centre = mid.flatten(1) @ spec.rows.T.to(mid.dtype)
+        centre = centre.gather(1, spec.index)
+        rad = torch.sub(high, low).mul_(0.5).flatten(1)
+        rows = R[0].flatten(1).abs()
+        if rows.shape[0] > 2 * spec.index.shape[1]:  # each sample's rows only
+            spread = torch.bmm(rows[spec.index], rad.unsqueeze(-1)).squeeze(-1)
+        else:
+            spread = (rad @ rows.T).gather(1, spec.index)
+        return (centre - spread, centre + spread), None, None
+    return R[0][spec.index], i, bias[0][spec.index]
 
 
 def _through(A, bias, a_pos, b_pos, a_neg, b_neg):

@@ -53,7 +53,7 @@ def ball_image(rules, region, k, *, chunk=256):
     return centre - radius, centre + radius
 
 
-def propagate(rules, region, refine=None):
+def propagate(rules, region, refine=None, *, stop=None):
     """Bounds on the input of every layer, and on the output (``boxes[-1]``).
 
     Parameters
@@ -63,13 +63,16 @@ def propagate(rules, region, refine=None):
     refine : callable, default=None
         ``refine(rules, boxes, region, i)`` may tighten ``boxes[i]`` before
         layer ``i`` is crossed (full CROWN's intermediate bounds).
+    stop : int, default=None
+        Compute ``boxes[:stop + 1]`` only (all when ``None``).
     """
+    stop = len(rules) if stop is None else stop
     boxes = [region.box()]
     start = 0
     if region.norm != "linf":
         # the first affine layers map the ball exactly: keep the tighter of
         # the ball's image and the box's
-        start = affine_prefix(rules)
+        start = min(affine_prefix(rules), stop)
         if start:
             for rule in rules[:start]:
                 boxes.append(rule.interval(*boxes[-1]))
@@ -78,7 +81,7 @@ def propagate(rules, region, refine=None):
                 torch.maximum(boxes[start][0], lower),
                 torch.minimum(boxes[start][1], upper),
             )
-    for i in range(start, len(rules)):
+    for i in range(start, stop):
         if refine is not None:
             refine(rules, boxes, region, i)
         boxes.append(rules[i].interval(*boxes[i]))

@@ -116,9 +116,10 @@ class AffineBound(LayerBound):
         self.elementwise = elementwise
 
     def interval(self, lower, upper):
-        mid = self.func((upper + lower) / 2)
-        rad = self.abs_linear((upper - lower) / 2)
-        return mid - rad, mid + rad
+        # mid +- |L| (u - l) / 2, in few passes over large batches
+        mid = self.func(torch.lerp(lower, upper, 0.5))
+        width = self.abs_linear(upper - lower)
+        return torch.sub(mid, width, alpha=0.5), torch.add(mid, width, alpha=0.5)
 
     def offset(self, in_shape, like):
         """``f(0)`` for one sample, shape ``(1, *out_shape)``."""
@@ -248,6 +249,9 @@ class ReshapeBound(AffineBound):
         self.func = func
         self.abs_linear = func
         self.elementwise = True
+
+    def interval(self, lower, upper):
+        return self.func(lower), self.func(upper)
 
     def bias(self, A, in_shape):
         return A.new_zeros(A.shape[:2])

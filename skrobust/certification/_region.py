@@ -82,7 +82,8 @@ class Region:
         value = box_extreme(A, *self.box(), maximize=upper)
         if self.norm == "linf":
             return value
-        centre = (A * self.x0.unsqueeze(1)).flatten(2).sum(-1)
+        centre = torch.bmm(A.flatten(2), self.x0.flatten(1).unsqueeze(-1))
+        centre = centre.squeeze(-1)
         scaled = (A * self.eps.unsqueeze(1)).flatten(2)
         order = 2 if self.norm == "l2" else float("inf")  # the dual norm
         dual = torch.linalg.vector_norm(scaled, ord=order, dim=2)
@@ -96,10 +97,11 @@ def box_extreme(A, lower, upper, *, maximize=False):
 
     ``A`` has shape ``(n, n_spec, *shape)``, the bounds ``(n, *shape)``.
     """
-    mid = ((upper + lower) / 2).unsqueeze(1)
-    rad = ((upper - lower) / 2).unsqueeze(1)
-    centre = (A * mid).flatten(2).sum(-1)
-    spread = (A.abs() * rad).flatten(2).sum(-1)
+    flat = A.flatten(2)
+    mid = ((upper + lower) / 2).flatten(1).unsqueeze(-1)
+    rad = ((upper - lower) / 2).flatten(1).unsqueeze(-1)
+    centre = torch.bmm(flat, mid).squeeze(-1)
+    spread = torch.bmm(flat.abs(), rad).squeeze(-1)
     return centre + spread if maximize else centre - spread
 
 

@@ -1,0 +1,97 @@
+"""Cost of certifying with bound propagation, as a ratio to one forward pass.
+
+``certify`` on the whole digits data (1797 samples, pixels in [0, 1], l-inf
+eps 0.05 cut by the box [0, 1]) through interval bound propagation (IBP),
+CROWN-IBP and full CROWN, for a ``SkorchClassifier`` around
+``skrobust.nn.MLP`` and around ``skrobust.nn.SmallCNN``. The floor is one
+forward pass of the raw torch module on the same batch (the goal for IBP:
+at most 3 forward passes, numpy in and out included).
+
+Run: ``python benchmarks/bench_ibp.py [--device cuda] [--threads 1]``.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from _harness import compare, environment, parse_args, parser, print_table
+from sklearn.datasets import load_digits
+from skorch import NeuralNetClassifier
+
+import skrobust
+import skrobust.nn
+from skrobust.certification import certify, interval_bounds
+
+EPS = 0.05
+
+
+def fitted(module, X, y, device, **kwargs):
+    net = NeuralNetClassifier(
+        module,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.005,
+        max_epochs=5,
+        train_split=None,
+        device=device,
+        verbose=0,
+        **kwargs,
+    )
+    return skrobust.SkorchClassifier(net, random_state=0).fit(X, y)
+
+
+def bench(name, clf, X, y, args, kw):
+    module = copy.deepcopy(clf.net_.module_).eval().requires_grad_(False)
+    x = torch.as_tensor(X, device=args.device)
+
+    def forward():
+        with torch.no_grad():
+            return module(x)
+
+    results = []
+    for method in ("ibp", "crown-ibp", "crown"):
+        kwargs = dict(eps=EPS, bounds=(0, 1), method=method, batch_size=len(X))
+        certified = certify(clf, X, y, **kwargs).mean()
+        results.append(
+            compare(
+                f"{name}: certify {method} ({certified:.0%} certified)",
+                lambda kwargs=kwargs: certify(clf, X, y, **kwargs),
+                forward,
+                device=args.device,
+                **(kw if method != "crown" else {**kw, "repeat": 3, "warmup": 1}),
+            )
+        )
+    results.append(
+        compare(
+            f"{name}: interval_bounds ibp",
+            lambda: interval_bounds(clf, X, eps=EPS, bounds=(0, 1), batch_size=len(X)),
+            forward,
+            device=args.device,
+            **kw,
+        )
+    )
+    return results
+
+
+def main():
+    args = parse_args(parser(__doc__.splitlines()[0]))
+    torch.manual_seed(0)
+    kw = {"repeat": args.repeat, "warmup": args.warmup}
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    images = X.reshape(-1, 1, 8, 8)
+    mlp = fitted(skrobust.nn.MLP, X, y, args.device)
+    cnn = fitted(skrobust.nn.SmallCNN, images, y, args.device)
+    results = bench("MLP(100)", mlp, X, y, args, kw)
+    results += bench("SmallCNN", cnn, images, y, args, kw)
+    print_table(
+        results,
+        title=(
+            f"certify at l-inf eps {EPS}, digits {X.shape[0]} samples in one batch, "
+            f"floor: one forward pass; {environment(args.device)}"
+        ),
+    )
+
+
+if __name__ == "__main__":
+    main()
