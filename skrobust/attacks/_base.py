@@ -26,6 +26,29 @@ from ._threat import (
 )
 
 _FLOATS = (np.float64, np.float32, np.float16)
+_TORCH_DTYPE = {
+    np.dtype(np.float64): torch.float64,
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float16): torch.float16,
+}
+
+
+class _Cast:
+    """A view called on inputs of a wider dtype (the attack's working dtype).
+
+    Behaves as the view (same attributes) except that inputs of ``dtype``
+    are cast to the view's own dtype on the way in.
+    """
+
+    def __init__(self, view, dtype):
+        self.view = view
+        self.dtype = dtype
+
+    def __getattr__(self, name):
+        return getattr(self.view, name)
+
+    def __call__(self, x):
+        return self.view(x.to(self.view.dtype))
 
 
 def _is_fitted(estimator):
@@ -158,44 +181,47 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         if columns is None and getattr(self, "feature_names_in_", None) is not None:
             columns = self.feature_names_in_
         constraints = self._constraints(Xa.shape[1:], columns)
-        constraints.check_inside(Xa)
         n = len(Xa)
         targeted = target is not None
         labels = self._encode(view, target, n, "target") if targeted else None
         true = None if y is None else self._encode(view, y, n, "y")
-        out = np.empty(Xa.shape, dtype=np.float64)
-        if n and np.any(constraints.scale > 0):
-            rng = check_random_state(self.random_state)
-            generator = torch.Generator(device=view.device)
-            generator.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-            with view.evaluating():
-                for start, stop in self._batches(n):
-                    x0 = torch.tensor(
-                        np.ascontiguousarray(Xa[start:stop]),
-                        device=view.device,
-                        dtype=view.dtype,
-                    )
-                    if true is None:
-                        with torch.no_grad():
-                            batch_true = view(x0).argmax(dim=1)
-                    else:
-                        batch_true = true[start:stop].to(view.device)
-                    batch_labels = (
-                        labels[start:stop].to(view.device) if targeted else batch_true
-                    )
-                    x_adv = self._attack_batch(
-                        view,
-                        x0,
-                        batch_labels,
-                        constraints,
-                        targeted=targeted,
-                        true_labels=batch_true,
-                        generator=generator,
-                    )
-                    out[start:stop] = self._repair(x_adv, x0, constraints).cpu()
-        else:
-            out[...] = Xa
-        return self._as_input_type(out, Xw, Xa, constraints)
+        # the attack runs in the input's precision (at least the model's), so
+        # the budget and the bounds hold exactly in the returned dtype
+        out_dtype = Xa.dtype if Xa.dtype in _FLOATS else np.float64
+        work = torch.promote_types(view.dtype, _TORCH_DTYPE[np.dtype(out_dtype)])
+        model = view if work == view.dtype else _Cast(view, work)
+        if not (n and np.any(constraints.scale > 0)):
+            return self._as_input_type(np.array(Xa, dtype=out_dtype), Xw)
+        out = np.empty(Xa.shape, dtype=out_dtype)
+        rng = check_random_state(self.random_state)
+        generator = torch.Generator(device=view.device)
+        generator.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        with view.evaluating():
+            for start, stop in self._batches(n):
+                x0 = torch.from_numpy(np.ascontiguousarray(Xa[start:stop])).to(
+                    device=view.device, dtype=work
+                )
+                constraints.check_inside(x0, start)
+                if true is None:
+                    with torch.no_grad():
+                        batch_true = model(x0).argmax(dim=1)
+                else:
+                    batch_true = true[start:stop].to(view.device)
+                batch_labels = (
+                    labels[start:stop].to(view.device) if targeted else batch_true
+                )
+                x_adv = self._attack_batch(
+                    model,
+                    x0,
+                    batch_labels,
+                    constraints,
+                    targeted=targeted,
+                    true_labels=batch_true,
+                    generator=generator,
+                )
+                x_adv = self._repair(x_adv, x0, constraints)
+                out[start:stop] = x_adv.to(_TORCH_DTYPE[np.dtype(out_dtype)]).cpu()
+        return self._as_input_type(out, Xw)
 
     # -- pieces subclasses and meta-estimators use -------------------------
 
@@ -264,14 +290,19 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         labels = column_or_1d(labels)
         if len(labels) != n:
             raise ValueError(f"`{name}` has {len(labels)} entries for {n} samples.")
-        position = {c: i for i, c in enumerate(view.classes_.tolist())}
+        classes = view.classes_
         try:
-            index = [position[c] for c in labels.tolist()]
-        except KeyError as exc:
+            sorter = np.argsort(classes)
+            pos = np.searchsorted(classes, labels, sorter=sorter)
+            index = sorter[np.minimum(pos, len(classes) - 1)]
+            unknown = classes[index] != labels
+        except TypeError:  # labels not comparable with the classes
+            unknown = np.ones(len(labels), dtype=bool)
+        if np.any(unknown):
             raise ValueError(
-                f"`{name}` holds {exc.args[0]!r}, which is not one of the model's "
-                f"classes {view.classes_.tolist()}."
-            ) from None
+                f"`{name}` holds {labels[np.argmax(unknown)]!r}, which is not one "
+                f"of the model's classes {classes.tolist()}."
+            )
         return torch.as_tensor(index, dtype=torch.long)
 
     def _constraints(self, sample_shape, columns, eps=None):
@@ -370,12 +401,8 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         u = delta / torch.where(scale > 0, scale, torch.ones_like(scale))
         return frozen_ok & in_box & (get_norm(self.norm).size(u) <= 1 + 1e-9)
 
-    def _as_input_type(self, out, Xw, Xa, constraints):
-        dtype = Xa.dtype if Xa.dtype in _FLOATS else np.float64
-        out = out.astype(dtype, copy=False)
-        # casting a float64 result to float32 may round past a bound
-        low, high = constraints.bounds_for(Xa)
-        np.clip(out, low.astype(dtype), high.astype(dtype), out=out)
+    @staticmethod
+    def _as_input_type(out, Xw):
         if hasattr(Xw, "iloc") and out.ndim == 2:
             return type(Xw)(out, index=Xw.index, columns=Xw.columns)
         return out

@@ -27,8 +27,8 @@ def projected_gradient(
     *,
     norm,
     scale,
-    u_low,
-    u_high,
+    low,
+    high,
     loss_fn,
     targeted=False,
     true_labels=None,
@@ -42,22 +42,27 @@ def projected_gradient(
 ):
     """Maximise ``loss_fn`` over the ball ``x0 + scale * u``, ``||u|| <= 1``.
 
-    Works in unit-ball coordinates ``u`` (see :mod:`._norms`), inside the
-    per-sample box ``[u_low, u_high]`` that holds the data bounds, direction
-    constraints and immutable features. Only input gradients are computed;
-    the caller puts ``model`` in eval mode with frozen parameters.
+    ``scale`` is the per-feature budget (zero for immutable features) and
+    ``[low, high]`` the per-sample box of the data bounds and direction
+    constraints (see ``Constraints.box``). The iterate lives in input space,
+    so for l-infinity a step is exactly ``clamp(x + step * sign(g))`` with
+    the ball and the bounds intersected into one box; the l2 and l1 balls
+    are projected in unit-ball coordinates ``u = (x - x0) / scale`` (see
+    :mod:`._norms`). Only input gradients are computed; the caller puts
+    ``model`` in eval mode with frozen parameters.
 
     Parameters
     ----------
     model : callable
         Tensor of inputs -> logits.
     x0, labels : Tensor
-        Clean inputs and the labels to attack (the targets when ``targeted``).
+        Clean inputs and the labels to attack (the targets when ``targeted``),
+        or any per-sample tensor a custom ``loss_fn`` reads.
     norm : Norm
     scale : Tensor
         Per-feature budget, broadcastable to one sample.
-    u_low, u_high : Tensor
-        Per-sample box in ``u`` coordinates, shaped like ``x0``.
+    low, high : Tensor
+        Per-sample box in input space, shaped like ``x0`` (``x0`` inside it).
     loss_fn : callable
         ``(logits, labels, targeted, true_labels) -> (n,)`` loss to maximise.
     true_labels : Tensor, optional
@@ -84,28 +89,34 @@ def projected_gradient(
 
     Returns
     -------
-    u : Tensor
-        The chosen perturbation, in ``u`` coordinates, shaped like ``x0``.
+    x_adv : Tensor
+        The chosen adversarial inputs, shaped like ``x0``, detached.
     found : Tensor of bool
-        Samples known to be adversarial at ``u``. Complete when ``evaluate``
-        or ``n_restarts > 1``; otherwise only the samples stopped early.
+        Samples known to be adversarial at ``x_adv``. Complete when
+        ``evaluate`` or ``n_restarts > 1``; otherwise only the samples
+        stopped early.
     """
     n = len(x0)
     linf = norm.name == "linf"
-    if linf:  # the unit box and the bounds box intersect into one clamp
-        u_low, u_high = u_low.clamp_min(-1.0), u_high.clamp_max(1.0)
-        has_box = False
-    else:
-        has_box = bool(torch.isfinite(u_low).any() or torch.isfinite(u_high).any())
-    mobile = (scale > 0).to(x0.dtype)
+    mobile = scale > 0
+    safe_scale = torch.where(mobile, scale, torch.ones_like(scale))
+    step = rel_step * scale  # in input units; zero for immutable features
+    x_low, x_high = low, high
+    if linf:  # the ball is a box too: one clamp projects onto both
+        x_low, x_high = torch.maximum(low, x0 - scale), torch.minimum(high, x0 + scale)
 
-    def project(u, low, high):
-        if linf:
-            return torch.clamp(u, low, high)
-        u = norm.project(u)
-        return torch.clamp(u, low, high) if has_box else u
+    def project(x, b):
+        if not linf:  # onto the ball in u, then the box (which only shrinks u)
+            u = norm.project((x - b.x0) / safe_scale)
+            x = torch.addcmul(b.x0, scale, u)
+        return torch.clamp(x, b.low, b.high)
 
-    best_u = torch.zeros_like(x0)
+    def advance(x, grad):
+        if linf:  # sign(scale * g) = sign(g) where the feature may move
+            return torch.addcmul(x, step, grad.sign())
+        return torch.addcmul(x, step, norm.direction(grad * scale))
+
+    best = x0.clone()
     best_loss = torch.full((n,), float("-inf"), device=x0.device, dtype=x0.dtype)
     found = torch.zeros(n, dtype=torch.bool, device=x0.device)
     evaluate = evaluate or n_restarts > 1
@@ -117,29 +128,29 @@ def projected_gradient(
             index=index,
             x0=x0[index],
             labels=labels[index],
-            low=u_low[index],
-            high=u_high[index],
+            low=x_low[index],
+            high=x_high[index],
             done=torch.zeros(len(index), dtype=torch.bool, device=x0.device),
         )
         if true_labels is not None:
             b.true_labels = true_labels[index]
         if callable(random_init) and restart == 0:
-            start = random_init(b.x0, generator) / torch.where(mobile > 0, scale, 1.0)
-            u = project(start * mobile, b.low, b.high)
+            x = project(b.x0 + random_init(b.x0, generator) * mobile, b)
         elif random_init or restart > 0:
-            u = project(norm.random(b.x0, generator) * mobile, b.low, b.high)
+            u = norm.random(b.x0, generator) * mobile
+            x = project(torch.addcmul(b.x0, scale, u), b)
         else:
-            u = torch.zeros_like(b.x0)
+            x = b.x0.clone()
         for _ in range(n_iter):
-            u.requires_grad_(True)
-            logits = model(torch.addcmul(b.x0, scale, u))
+            x.requires_grad_(True)
+            logits = model(x)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true_labels", None))
-            (grad,) = torch.autograd.grad(loss.sum(), u)
-            u = u.detach()
+            (grad,) = torch.autograd.grad(loss.sum(), x)
+            x = x.detach()
             if early_stop:
                 hit = success(logits.detach(), b.labels, targeted) & ~b.done
                 if bool(hit.any()):
-                    best_u[b.index[hit]] = u[hit]
+                    best[b.index[hit]] = x[hit]
                     found[b.index[hit]] = True
                     b.done |= hit
                     # drop finished samples once they are a quarter of the
@@ -148,22 +159,22 @@ def projected_gradient(
                     if 4 * int(b.done.sum()) >= len(b.done):
                         keep = ~b.done
                         b.keep(keep)
-                        u, grad = u[keep], grad[keep]
-                        if len(u) == 0:
+                        x, grad = x[keep], grad[keep]
+                        if len(x) == 0:
                             break
-            u = project(u + rel_step * norm.direction(grad), b.low, b.high)
+            x = project(advance(x, grad), b)
         rest = ~b.done
         if not bool(rest.any()):
             continue
         if not evaluate:
-            best_u[b.index[rest]] = u[rest]
+            best[b.index[rest]] = x[rest]
             continue
         with torch.no_grad():
-            logits = model(torch.addcmul(b.x0, scale, u))
+            logits = model(x)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true_labels", None))
             hit = success(logits, b.labels, targeted) & rest
             better = hit | (rest & (loss > best_loss[b.index]))
-            best_u[b.index[better]] = u[better]
+            best[b.index[better]] = x[better]
             best_loss[b.index[better]] = loss[better]
             found[b.index[hit]] = True
-    return best_u, found
+    return best, found

@@ -93,7 +93,7 @@ class GradientAttack(BaseAttack):
         x_adv : Tensor
             Detached adversarial inputs.
         """
-        scale, u_low, u_high = constraints.tensors(x0, view.dtype, eps_factor)
+        scale, low, high = constraints.box(x0, x0.dtype, eps_factor)
         schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")
         if np.ndim(rel_step):
@@ -102,14 +102,14 @@ class GradientAttack(BaseAttack):
             schedule["random_init"] = random_init
         if loss_fn is None:
             loss_fn = resolve_loss(self.loss, view.n_classes, targeted)
-        u, _ = projected_gradient(
+        x_adv, _ = projected_gradient(
             view,
             x0,
             labels,
             norm=get_norm(self.norm),
             scale=scale,
-            u_low=u_low,
-            u_high=u_high,
+            low=low,
+            high=high,
             loss_fn=loss_fn,
             targeted=targeted,
             true_labels=true_labels if targeted else None,
@@ -118,7 +118,7 @@ class GradientAttack(BaseAttack):
             generator=generator,
             **schedule,
         )
-        return torch.addcmul(x0, scale, u).detach()
+        return x_adv
 
 
 def relative_step(step_size, eps, default):

@@ -122,20 +122,25 @@ class Constraints:
             self.integer is not None and bool(self.integer.any())
         )
 
-    def check_inside(self, X):
-        """Raise if clean samples already lie outside (strict) bounds."""
+    def check_inside(self, x0, offset=0):
+        """Raise if clean samples (a batch tensor) lie outside strict bounds."""
         if self.lenient:
             return
-        flat = X.reshape(len(X), -1)
-        low, high = self.low.ravel(), self.high.ravel()
-        bad = (flat < low - 1e-9 * np.abs(low)) | (flat > high + 1e-9 * np.abs(high))
-        if bad.any():
-            rows, cols = np.nonzero(bad)
+        low, high = self.bounds_for(x0)
+        # tolerate rounding (a min-max scaled 1.0000000000000002, say)
+        bad = (x0 < low - 1e-9 * (1 + low.abs())) | (
+            x0 > high + 1e-9 * (1 + high.abs())
+        )
+        if bool(bad.any()):
+            flat = bad.reshape(len(bad), -1)
+            row = int(flat.any(dim=1).nonzero()[0, 0])
+            col = int(flat[row].nonzero()[0, 0])
+            value = float(x0.reshape(len(x0), -1)[row, col])
             raise ValueError(
-                f"{len(np.unique(rows))} samples lie outside `bounds` (e.g. sample "
-                f"{rows[0]}, feature {cols[0]}: {flat[rows[0], cols[0]]!r} not in "
-                f"[{low[cols[0]]}, {high[cols[0]]}]); widen the bounds or clip X "
-                "first."
+                f"{int(flat.any(dim=1).sum())} samples lie outside `bounds` (e.g. "
+                f"sample {offset + row}, feature {col}: {value!r} not in "
+                f"[{self.low.ravel()[col]}, {self.high.ravel()[col]}]); widen the "
+                "bounds or clip X first."
             )
 
     def bounds_for(self, x0):
@@ -157,6 +162,24 @@ class Constraints:
         if self.lenient:
             low, high = np.minimum(low, x0), np.maximum(high, x0)
         return low, high
+
+    def box(self, x0, dtype, factor=1.0):
+        """Per-batch tensors in input space: ``scale`` and the box ``[low, high]``.
+
+        The box holds the bounds and the direction constraints (not the
+        ball); immutable features are pinned to their clean value. ``factor``
+        multiplies the budget (an eps warm-up, a budget sweep).
+        """
+        scale = torch.tensor(
+            np.array(self.scale) * factor, dtype=dtype, device=x0.device
+        )
+        low, high = self.bounds_for(x0)
+        if self.direction is not None:
+            d = torch.tensor(np.array(self.direction), device=x0.device).expand_as(x0)
+            low = torch.where(d > 0, torch.maximum(low, x0), low)
+            high = torch.where(d < 0, torch.minimum(high, x0), high)
+        mobile = scale > 0
+        return scale, torch.where(mobile, low, x0), torch.where(mobile, high, x0)
 
     def tensors(self, x0, dtype, factor=1.0):
         """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``.
