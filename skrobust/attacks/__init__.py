@@ -12,3 +12,7 @@ __all__ = ["FGSM", "PGD"]
 from ._square import SquareAttack  # noqa: E402
 
 __all__ += ["SquareAttack"]
+
+from ._apgd_attack import APGD  # noqa: E402
+
+__all__ += ["APGD"]

@@ -1,0 +1,214 @@
+"""Auto-PGD (Croce & Hein 2020): the step-size-free gradient attack."""
+
+import numbers
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._torch import torch
+from ._apgd import apgd
+from ._base import BaseAttack
+from ._losses import resolve_loss
+from ._norms import get_norm
+
+
+def top_classes(logits, k):
+    """Per sample, the classes ranked 2nd .. (k+1)-th by ``logits``: shape (n, k).
+
+    AutoAttack's targets for APGD-T and FAB-T.
+    """
+    return logits.argsort(dim=1, descending=True)[:, 1 : k + 1]
+
+
+class APGD(BaseAttack):
+    """Auto-PGD: projected gradient ascent with an automatic step size.
+
+    From a random point of the sphere of the ball, ``n_iter`` steps with
+    momentum 0.75 and a step size that starts at twice the budget and is
+    halved at checkpoints (after 22 %, 41 %, 57 %, ... of the steps) for the
+    samples whose loss oscillates or stalls; those restart from their best
+    point. No step size to tune (Croce & Hein 2020, as in AutoAttack's
+    reference code). With ``loss="dlr"`` and ``n_target_classes`` it is
+    APGD-T: it runs once per target, the classes the model ranks 2nd, 3rd,
+    ... on the clean input, on the samples not yet broken. Targeted through
+    ``generate(..., target=)``.
+
+    Parameters
+    ----------
+    estimator : estimator, default=None
+        The model to attack (see :class:`PGD`).
+    eps : float, array-like or dict
+        Perturbation budget (see :class:`PGD`).
+    norm : {"linf", "l2"}, default="linf"
+        The ball (``"l1"`` raises: APGD-l1 needs an adaptive sparse step that
+        is not implemented; use :class:`PGD` with ``norm="l1"``).
+    loss : {"ce", "dlr", "cw"}, default="ce"
+        Cross-entropy, Croce & Hein's scale-invariant DLR loss, or the
+        Carlini-Wagner margin. DLR needs 3 classes (4 when targeted); with
+        fewer it falls back to "cw" with a warning.
+    n_iter : int, default=100
+        Steps per run.
+    n_restarts : int, default=1
+        Runs from new random points, on the samples not yet broken.
+    rho : float, default=0.75
+        Checkpoint threshold: the step size is halved when at most this
+        fraction of the steps since the last checkpoint raised the loss.
+    n_target_classes : int, default=None
+        APGD-T: attack with the targeted loss towards each of the model's
+        ``n_target_classes`` most likely other classes in turn (at most
+        ``n_classes - 1``); a sample counts as broken once misclassified.
+        ``None``: untargeted.
+    eot_iter : int, default=1
+        Gradients averaged per step (expectation over transformation, for
+        models with randomness at inference).
+    bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
+        The threat model (see :class:`PGD`).
+    early_stop : bool, default=False
+        Stop moving a sample once it is adversarial (the result is then the
+        first adversarial iterate, not the last).
+    batch_size : int, default=512
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random starts.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    estimator_, n_features_in_, data_min_, data_max_, data_std_
+        As for :class:`PGD`.
+
+    See Also
+    --------
+    AutoAttack : APGD-CE, APGD-T, FAB-T and Square in turn.
+    PGD : projected gradient descent with a fixed step size.
+
+    References
+    ----------
+    F. Croce and M. Hein, "Reliable evaluation of adversarial robustness with
+    an ensemble of diverse parameter-free attacks", ICML 2020.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust.attacks import APGD
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+    >>> X_adv = APGD(clf, eps=0.3, n_iter=20, random_state=0).generate(X, y)
+    >>> bool(clf.score(X_adv, y) < clf.score(X, y))
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "norm": [StrOptions({"linf", "l2", "l1"})],
+        "loss": [StrOptions({"ce", "dlr", "cw"})],
+        "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_restarts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "rho": [Interval(numbers.Real, 0, 1, closed="both")],
+        "n_target_classes": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "eot_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stop": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        eps,
+        norm="linf",
+        loss="ce",
+        n_iter=100,
+        n_restarts=1,
+        rho=0.75,
+        n_target_classes=None,
+        eot_iter=1,
+        bounds=None,
+        feature_mask=None,
+        direction=None,
+        integer_features=None,
+        one_hot_groups=None,
+        eps_units="raw",
+        early_stop=False,
+        batch_size=512,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.eps = eps
+        self.norm = norm
+        self.loss = loss
+        self.n_iter = n_iter
+        self.n_restarts = n_restarts
+        self.rho = rho
+        self.n_target_classes = n_target_classes
+        self.eot_iter = eot_iter
+        self.bounds = bounds
+        self.feature_mask = feature_mask
+        self.direction = direction
+        self.integer_features = integer_features
+        self.one_hot_groups = one_hot_groups
+        self.eps_units = eps_units
+        self.early_stop = early_stop
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_budget(self):
+        super()._check_budget()
+        if self.norm == "l1":
+            raise ValueError(
+                "APGD supports norm='linf' and norm='l2'; its l1 version needs an "
+                "adaptive sparse step that skrobust does not implement. Use "
+                "PGD(norm='l1') for the l1 ball."
+            )
+
+    def _attack_batch(
+        self, view, x0, labels, constraints, *, targeted, true_labels, generator
+    ):
+        scale, u_low, u_high = constraints.tensors(x0, view.dtype)
+        n_classes = view.n_classes
+        with torch.no_grad():
+            clean = view(x0)
+        if targeted:  # explicit targets: success is reaching them
+            runs, reach = [labels], True
+            done = clean.argmax(dim=1) == labels
+        else:
+            done = clean.argmax(dim=1) != true_labels
+            reach = False
+            if self.n_target_classes is None:
+                runs = [None]
+            else:
+                k = min(self.n_target_classes, n_classes - 1)
+                runs = list(top_classes(clean, k).T)
+        use_targets = runs[0] is not None
+        loss_fn = resolve_loss(self.loss, n_classes, use_targets)
+        norm = get_norm(self.norm)
+        out_u = torch.zeros_like(x0)
+        best = torch.full((len(x0),), float("-inf"), device=x0.device, dtype=x0.dtype)
+        for targets in runs:
+            for _ in range(self.n_restarts):
+                index = torch.nonzero(~done)[:, 0]
+                if len(index) == 0:
+                    return torch.addcmul(x0, scale, out_u)
+                u, found, loss = apgd(
+                    view,
+                    x0[index],
+                    true_labels[index] if targets is None else targets[index],
+                    norm=norm,
+                    scale=scale,
+                    u_low=u_low[index],
+                    u_high=u_high[index],
+                    loss_fn=loss_fn,
+                    targeted=use_targets,
+                    true_labels=true_labels[index],
+                    reach_target=reach,
+                    n_iter=self.n_iter,
+                    rho=self.rho,
+                    eot_iter=self.eot_iter,
+                    early_stop=self.early_stop,
+                    generator=generator,
+                )
+                keep = found | (loss > best[index])
+                out_u[index[keep]] = u[keep]
+                best[index[keep]] = loss[keep]
+                done[index[found]] = True
+        return torch.addcmul(x0, scale, out_u)
