@@ -14,5 +14,6 @@ from ._square import SquareAttack  # noqa: E402
 __all__ += ["SquareAttack"]
 
 from ._apgd_attack import APGD  # noqa: E402
+from ._fab_attack import FAB  # noqa: E402
 
-__all__ += ["APGD"]
+__all__ += ["APGD", "FAB"]
