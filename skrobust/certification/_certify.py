@@ -18,16 +18,17 @@ def _certified(margins, labels):
 # cheaper bounds first: only the samples they leave undecided go further
 _CASCADE = {
     "ibp": ("ibp",),
-    "crown-ibp": ("crown-ibp",),
-    "crown": ("crown-ibp", "crown"),
+    "crown-ibp": ("ibp", "crown-ibp"),
+    "crown": ("ibp", "crown-ibp", "crown"),
 }
 
 
 def certify_rows(problem, labels, rows, eps_sample=None):
     """Certificates of the samples ``rows`` (a slice), skipping decided ones.
 
-    Misclassified samples are never bounded; with full CROWN, only the
-    samples CROWN-IBP leaves uncertified get CROWN's intermediate bounds.
+    Misclassified samples are never bounded; each method only sees the
+    samples the cheaper ones before it leave uncertified (CROWN methods keep
+    the better of their bound and IBP's, so the result is the same).
     """
     x, y = problem.x[rows], labels[rows]
     if problem.method == "ibp":  # as cheap as the forward pass that would skip
