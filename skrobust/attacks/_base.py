@@ -26,6 +26,7 @@ from ._threat import (
 )
 
 _FLOATS = (np.float64, np.float32, np.float16)
+_AUTO_BATCH_VALUES = 2**22
 _TORCH_DTYPE = {
     np.dtype(np.float64): torch.float64,
     np.dtype(np.float32): torch.float32,
@@ -77,7 +78,10 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         "integer_features": [None, "array-like"],
         "one_hot_groups": [None, list],
         "eps_units": [StrOptions({"raw", "std"})],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -193,14 +197,11 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         if not (n and np.any(constraints.scale > 0)):
             return self._as_input_type(np.array(Xa, dtype=out_dtype), Xw)
         out = np.empty(Xa.shape, dtype=out_dtype)
-        rng = check_random_state(self.random_state)
         generator = torch.Generator(device=view.device)
-        generator.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        generator.manual_seed(self._seed())
         with view.evaluating():
-            for start, stop in self._batches(n):
-                x0 = torch.from_numpy(np.ascontiguousarray(Xa[start:stop])).to(
-                    device=view.device, dtype=work
-                )
+            for start, stop in self._batches(n, int(np.prod(Xa.shape[1:]))):
+                x0 = torch.tensor(Xa[start:stop], device=view.device, dtype=work)
                 constraints.check_inside(x0, start)
                 if true is None:
                     with torch.no_grad():
@@ -272,14 +273,26 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         non-differentiable step of a pipeline, else X itself."""
         return X if preprocess is None else preprocess(X)
 
-    def _batches(self, n):
-        starts = range(0, n, self.batch_size)
+    def _batches(self, n, n_features=1):
+        """``(start, stop)`` of each batch; ``batch_size="auto"`` sends about
+        4 million input values per batch (all of a typical tabular set)."""
+        size = self.batch_size
+        if size == "auto":
+            size = max(1, min(n, _AUTO_BATCH_VALUES // max(1, n_features)))
+        starts = range(0, n, size)
         if self.verbose:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc=type(self).__name__, unit="batch")
         for start in starts:
-            yield start, min(start + self.batch_size, n)
+            yield start, min(start + size, n)
+
+    def _seed(self):
+        """A torch seed from ``random_state`` (an int is used as is)."""
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        rng = check_random_state(self.random_state)
+        return int(rng.randint(np.iinfo(np.int32).max))
 
     @staticmethod
     def _encode(view, labels, n, name):

@@ -26,7 +26,7 @@ class FGSM(GradientAttack):
     eps_units : {"raw", "std"}, default="raw"
     early_stop : bool, default=False
         Leave samples already misclassified unperturbed.
-    batch_size : int, default=512
+    batch_size : int or "auto", default="auto"
     random_state : None
         Unused (FGSM is deterministic); kept for a uniform interface.
     verbose : int, default=0
@@ -66,7 +66,7 @@ class FGSM(GradientAttack):
         one_hot_groups=None,
         eps_units="raw",
         early_stop=False,
-        batch_size=512,
+        batch_size="auto",
         random_state=None,
         verbose=0,
     ):

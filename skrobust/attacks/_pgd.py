@@ -63,8 +63,9 @@ class PGD(GradientAttack):
     early_stop : bool, default=False
         Stop moving a sample once it is adversarial (robust accuracy needs no
         more; saves time on weak models).
-    batch_size : int, default=512
-        Samples attacked together.
+    batch_size : int or "auto", default="auto"
+        Samples attacked together; ``"auto"`` sends about 4 million input
+        values per batch.
     random_state : int, RandomState instance or None, default=None
         Seeds the random start; makes the attack reproducible.
     verbose : int, default=0
@@ -124,7 +125,7 @@ class PGD(GradientAttack):
         one_hot_groups=None,
         eps_units="raw",
         early_stop=False,
-        batch_size=512,
+        batch_size="auto",
         random_state=None,
         verbose=0,
     ):

@@ -143,14 +143,20 @@ class Constraints:
                 "bounds or clip X first."
             )
 
+    def _tensor(self, name, like):
+        """``self.<name>`` as a tensor like ``like`` (cached per device, dtype)."""
+        cache = self.__dict__.setdefault("_tensors", {})
+        key = (name, like.device, like.dtype)
+        if key not in cache:
+            value = np.array(getattr(self, name))
+            cache[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+        return cache[key]
+
     def bounds_for(self, x0):
         """Per-sample ``(low, high)`` around clean samples (numpy or torch)."""
         if torch.is_tensor(x0):
             low, high = (
-                torch.tensor(np.array(b), dtype=x0.dtype, device=x0.device).expand_as(
-                    x0
-                )
-                for b in (self.low, self.high)
+                self._tensor(name, x0).expand_as(x0) for name in ("low", "high")
             )
             if self.lenient:
                 low, high = torch.minimum(low, x0), torch.maximum(high, x0)
