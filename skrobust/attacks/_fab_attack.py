@@ -182,12 +182,23 @@ class FAB(BaseAttack):
     # -- the attack --------------------------------------------------------
 
     def _attack_batch(
-        self, view, x0, labels, constraints, *, targeted, true_labels, generator
+        self,
+        view,
+        x0,
+        labels,
+        constraints,
+        *,
+        targeted,
+        true_labels,
+        generator,
+        budget="auto",
     ):
+        # ``budget``: in the units of ``constraints`` (AutoAttack passes its
+        # own constraints, whose unit is its budget, with budget=1)
         scale, u_low, u_high = constraints.tensors(x0, view.dtype)
         norm = get_norm(self.norm)
         n_classes = view.n_classes
-        budget = self._budget()
+        budget = self._budget() if budget == "auto" else budget
         with torch.no_grad():
             clean = view(x0)
         pred = clean.argmax(dim=1)

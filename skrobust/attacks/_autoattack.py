@@ -1,0 +1,301 @@
+"""AutoAttack (Croce & Hein 2020): APGD-CE, APGD-T, FAB-T and Square in turn."""
+
+import copy
+import numbers
+import time
+import warnings
+
+import numpy as np
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._torch import torch
+from ._apgd_attack import APGD
+from ._base import BaseAttack
+from ._fab_attack import FAB
+from ._square import SquareAttack
+
+VERSIONS = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+}
+
+
+class AutoAttack(BaseAttack):
+    """AutoAttack: an ensemble of parameter-free attacks, the reference evaluation.
+
+    ``version="standard"`` runs, as Croce & Hein's reference code does:
+    APGD with cross-entropy (no restarts), APGD-T (targeted DLR loss, one run
+    per target: the 9 classes the model ranks highest after the true one, or
+    all ``n_classes - 1``), FAB-T (9 targets), and the Square attack (5,000
+    queries, ``p_init=0.8``), each with 100 iterations. Each attack runs only
+    on the points still robust, from the clean input; a point keeps the first
+    adversarial example found (the pointwise worst case). Points no attack
+    breaks are returned unchanged.
+
+    ``version="rand"``, for models with randomness at inference (randomized
+    defenses), runs APGD-CE and APGD-DLR with expectation over
+    transformation (``eot_iter=20`` gradients per step).
+
+    With fewer than 4 classes the targeted DLR loss is undefined (fewer than
+    3: the untargeted one too): APGD falls back to the Carlini-Wagner margin
+    loss with a warning, so binary and 3-class models work.
+
+    Parameters
+    ----------
+    estimator : estimator, default=None
+        The model to attack: a fitted estimator with a differentiable view
+        (see :class:`PGD`).
+    eps : float, array-like or dict
+        Perturbation budget (see :class:`PGD`).
+    norm : {"linf", "l2"}, default="linf"
+    version : {"standard", "rand"}, default="standard"
+    n_iter : int, default=100
+        Iterations of APGD and FAB (the reference's 100; fewer is faster and
+        weaker, and no longer AutoAttack's standard evaluation).
+    n_queries : int, default=5000
+        Queries of the Square attack.
+    n_target_classes : int, default=9
+        Targets of APGD-T and FAB-T (at most ``n_classes - 1``).
+    eot_iter : int, default=20
+        Gradients averaged per APGD step in ``version="rand"``.
+    bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
+        The threat model (see :class:`PGD`), shared by every attack.
+    batch_size : int, default=512
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random starts and Square's search.
+    verbose : int, default=0
+        Print the robust accuracy after each attack (and show a progress bar
+        over batches).
+
+    Attributes
+    ----------
+    estimator_, n_features_in_, data_min_, data_max_, data_std_
+        As for :class:`PGD`.
+
+    See Also
+    --------
+    APGD, FAB, SquareAttack : the attacks it runs.
+    skrobust.metrics.make_robust_scorer : robust accuracy as a scorer.
+
+    References
+    ----------
+    F. Croce and M. Hein, "Reliable evaluation of adversarial robustness with
+    an ensemble of diverse parameter-free attacks", ICML 2020.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust.attacks import AutoAttack
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+    >>> attack = AutoAttack(clf, eps=0.3, n_iter=10, n_queries=100, random_state=0)
+    >>> report = attack.evaluate(X, y)  # 3 classes: DLR falls back, with a warning
+    >>> list(report.robust_accuracy)
+    ['clean', 'apgd-ce', 'apgd-t', 'fab-t', 'square']
+    >>> bool(clf.score(report.X_adv, y) == report.robust_accuracy["square"])
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "norm": [StrOptions({"linf", "l2"})],
+        "version": [StrOptions(set(VERSIONS))],
+        "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_queries": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_target_classes": [Interval(numbers.Integral, 1, None, closed="left")],
+        "eot_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        eps,
+        norm="linf",
+        version="standard",
+        n_iter=100,
+        n_queries=5000,
+        n_target_classes=9,
+        eot_iter=20,
+        bounds=None,
+        feature_mask=None,
+        direction=None,
+        integer_features=None,
+        one_hot_groups=None,
+        eps_units="raw",
+        batch_size=512,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.eps = eps
+        self.norm = norm
+        self.version = version
+        self.n_iter = n_iter
+        self.n_queries = n_queries
+        self.n_target_classes = n_target_classes
+        self.eot_iter = eot_iter
+        self.bounds = bounds
+        self.feature_mask = feature_mask
+        self.direction = direction
+        self.integer_features = integer_features
+        self.one_hot_groups = one_hot_groups
+        self.eps_units = eps_units
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _stages(self, n_classes):
+        """``(name, attack)`` pairs; their threat model comes from ``self``."""
+        k = min(self.n_target_classes, n_classes - 1)
+        shared = dict(eps=self.eps, norm=self.norm, n_iter=self.n_iter)
+        stop = dict(early_stop=True)  # success at any iterate counts
+        if self.version == "rand":
+            eot = dict(n_restarts=1, eot_iter=self.eot_iter, **stop)
+            return [
+                ("apgd-ce", APGD(loss="ce", **shared, **eot)),
+                ("apgd-dlr", APGD(loss="dlr", **shared, **eot)),
+            ]
+        return [
+            ("apgd-ce", APGD(loss="ce", n_restarts=1, **shared, **stop)),
+            ("apgd-t", APGD(loss="dlr", n_target_classes=k, **shared, **stop)),
+            ("fab-t", FAB(targeted=True, n_target_classes=k, **shared)),
+            (
+                "square",
+                SquareAttack(
+                    eps=self.eps, norm=self.norm, n_queries=self.n_queries, p_init=0.8
+                ),
+            ),
+        ]
+
+    def _attack_batch(
+        self, view, x0, labels, constraints, *, targeted, true_labels, generator
+    ):
+        log = getattr(self, "_log", None)
+        with torch.no_grad():
+            clean = view(x0)
+            if self.version == "standard" and not torch.equal(clean, view(x0)):
+                warnings.warn(
+                    "the model's outputs change between two identical calls: it "
+                    "looks randomized; use AutoAttack(version='rand') for EOT.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        robust = clean.argmax(dim=1) == true_labels
+        broken_by = torch.full((len(x0),), -1, device=x0.device)
+        x_adv = x0.clone()
+        times = []
+        for number, (_name, stage) in enumerate(self._stages(view.n_classes)):
+            start = time.perf_counter()
+            index = torch.nonzero(robust)[:, 0]
+            if len(index):
+                kwargs = dict(budget=1.0) if isinstance(stage, FAB) else {}
+                out = stage._attack_batch(
+                    view,
+                    x0[index],
+                    true_labels[index],
+                    constraints,
+                    targeted=False,
+                    true_labels=true_labels[index],
+                    generator=generator,
+                    **kwargs,
+                )
+                out = self._repair(out, x0[index], constraints)
+                with torch.no_grad():
+                    hit = view(out).argmax(dim=1) != true_labels[index]
+                x_adv[index[hit]] = out[hit]
+                robust[index[hit]] = False
+                broken_by[index[hit]] = number
+            times.append(time.perf_counter() - start)
+        if log is not None:
+            log.append(
+                (
+                    (clean.argmax(dim=1) == true_labels).cpu().numpy(),
+                    broken_by.cpu().numpy(),
+                    times,
+                )
+            )
+        return x_adv
+
+    def generate(self, X, y=None, *, target=None):
+        """Adversarial examples of ``X``: the first each attack finds.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+        y : array-like of shape (n_samples,), default=None
+            True labels; ``None`` attacks the model's predictions.
+        target : None
+            AutoAttack is untargeted (it chooses its own targets).
+
+        Returns
+        -------
+        X_adv : same type as X
+        """
+        return self.evaluate(X, y, target=target).X_adv
+
+    def evaluate(self, X, y=None, *, target=None):
+        """Run AutoAttack and report the robust accuracy after each attack.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+        y : array-like of shape (n_samples,), default=None
+            True labels; ``None``: the model's predictions.
+        target : None
+            Must be None (AutoAttack is untargeted).
+
+        Returns
+        -------
+        report : Bunch
+            ``X_adv`` (as :meth:`generate`); ``robust_accuracy``: a dict from
+            ``"clean"`` and each attack's name to the accuracy after it (in
+            order); ``robust``: per point, whether every attack failed;
+            ``broken_by``: per point, the name of the attack that broke it
+            (``"clean"`` if misclassified already, ``""`` if robust);
+            ``times``: seconds spent in each attack.
+        """
+        if target is not None:
+            raise ValueError(
+                "AutoAttack is untargeted (APGD-T and FAB-T choose their own "
+                "targets); for a targeted attack use APGD(...).generate(X, "
+                "target=...)."
+            )
+        runner = copy.copy(self)  # ``self`` is left untouched
+        runner._log = log = []
+        X_adv = BaseAttack.generate(runner, X, y)
+        names = ["clean"] + [name for name, _ in self._stages(10)]
+        correct = np.concatenate([c for c, _, _ in log]) if log else np.ones(0, bool)
+        by = np.concatenate([b for _, b, _ in log]) if log else np.zeros(0, int)
+        if not log:  # nothing to attack (eps = 0 or no sample): clean accuracy
+            view = self._view()
+            Xw = self._working_space(X, view.preprocess)
+            labels = view.predict(Xw, in_space=True) if y is None else np.asarray(y)
+            correct = view.predict(Xw, in_space=True) == labels
+            by = np.full(len(correct), -1)
+        n = max(len(correct), 1)
+        accuracy = {"clean": float(correct.sum() / n)}
+        for number, name in enumerate(names[1:]):
+            accuracy[name] = float((correct & ((by < 0) | (by > number))).sum() / n)
+        times = {name: sum(t[i] for _, _, t in log) for i, name in enumerate(names[1:])}
+        broken_by = np.where(
+            ~correct, "clean", np.where(by >= 0, np.array(names[1:])[by], "")
+        )
+        if self.verbose:
+            print(f"initial accuracy: {accuracy['clean']:.2%}")
+            total = 0.0
+            for name in names[1:]:
+                total += times[name]
+                print(
+                    f"robust accuracy after {name.upper()}: {accuracy[name]:.2%} "
+                    f"(total time {total:.1f} s)"
+                )
+        return Bunch(
+            X_adv=X_adv,
+            robust_accuracy=accuracy,
+            robust=correct & (by < 0),
+            broken_by=broken_by,
+            times=times,
+        )

@@ -1,0 +1,186 @@
+"""AutoAttack: the reference configuration, stages on robust points, few classes."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from skorch import NeuralNetClassifier
+
+from skrobust import SkorchClassifier
+from skrobust.attacks import APGD, FAB, AutoAttack, SquareAttack
+from skrobust.metrics import make_robust_scorer
+from skrobust.nn import MLP
+
+FAST = dict(n_iter=10, n_queries=50, random_state=0)
+
+
+def test_standard_version_uses_the_reference_constants():
+    attack = AutoAttack(eps=0.1)
+    assert (attack.n_iter, attack.n_queries, attack.n_target_classes) == (100, 5000, 9)
+    stages = dict(attack._stages(n_classes=10))
+    assert list(stages) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    ce, t, fab, square = stages.values()
+    assert (ce.loss, ce.n_iter, ce.n_restarts, ce.n_target_classes) == (
+        "ce",
+        100,
+        1,
+        None,
+    )
+    assert (t.loss, t.n_iter, t.n_restarts, t.n_target_classes) == ("dlr", 100, 1, 9)
+    assert (fab.targeted, fab.n_iter, fab.n_restarts, fab.n_target_classes) == (
+        True,
+        100,
+        1,
+        9,
+    )
+    assert (square.n_queries, square.p_init) == (5000, 0.8)
+    assert dict(attack._stages(n_classes=5))["apgd-t"].n_target_classes == 4
+    assert dict(attack._stages(n_classes=5))["fab-t"].n_target_classes == 4
+    rand = dict(AutoAttack(eps=0.1, version="rand")._stages(n_classes=10))
+    assert list(rand) == ["apgd-ce", "apgd-dlr"]
+    assert all(a.eot_iter == 20 and a.n_restarts == 1 for a in rand.values())
+
+
+def test_stages_only_attack_still_robust_points_from_the_clean_input(
+    digits_cnn, digits_data, monkeypatch
+):
+    X, y = digits_data.images_test[:60], digits_data.y_test[:60]
+    seen = []
+
+    def spy(cls):
+        original = cls._attack_batch
+
+        def wrapped(self, view, x0, labels, constraints, **kwargs):
+            out = original(self, view, x0, labels, constraints, **kwargs)
+            with torch.no_grad():
+                broken = view(out).argmax(dim=1) != labels
+            seen.append((cls.__name__, x0.cpu().numpy().copy(), broken.cpu().numpy()))
+            return out
+
+        monkeypatch.setattr(cls, "_attack_batch", wrapped)
+
+    for cls in (APGD, FAB, SquareAttack):
+        spy(cls)
+    report = AutoAttack(digits_cnn, eps=0.1, bounds=(0, 1), **FAST).evaluate(X, y)
+    assert [name for name, _, _ in seen] == ["APGD", "APGD", "FAB", "SquareAttack"]
+    remaining = X[digits_cnn.predict(X) == y]
+    accuracies = list(report.robust_accuracy.values())
+    for (_, x0, broken), acc in zip(seen, accuracies[1:]):
+        # each stage sees exactly the points the previous ones left robust,
+        # as clean inputs, and the accuracy drops by what it breaks
+        np.testing.assert_array_equal(x0, remaining)
+        remaining = remaining[~broken]
+        assert acc == pytest.approx(len(remaining) / len(X))
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert accuracies[-1] == pytest.approx(digits_cnn.score(report.X_adv, y))
+    assert report.robust.mean() == pytest.approx(accuracies[-1])
+    assert set(report.broken_by) <= {
+        "",
+        "clean",
+        "apgd-ce",
+        "apgd-t",
+        "fab-t",
+        "square",
+    }
+    assert np.abs(report.X_adv - X).max() <= 0.1 + 1e-6
+    # unbroken points come back unchanged
+    np.testing.assert_array_equal(report.X_adv[report.robust], X[report.robust])
+
+
+def test_first_stage_equals_apgd_ce_and_autoattack_is_at_least_as_strong(
+    digits_mlp, digits_data
+):
+    X, y = digits_data.X_test[:100], digits_data.y_test[:100]
+    kwargs = dict(eps=0.08, bounds=(0, 1), n_iter=10, random_state=0)
+    apgd = APGD(digits_mlp, early_stop=True, **kwargs).generate(X, y)
+    report = AutoAttack(digits_mlp, n_queries=50, **kwargs).evaluate(X, y)
+    assert report.robust_accuracy["apgd-ce"] == pytest.approx(digits_mlp.score(apgd, y))
+    assert digits_mlp.score(report.X_adv, y) <= digits_mlp.score(apgd, y)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    return X[:300], y[:300]
+
+
+def test_binary_skorch_mlp(cancer):
+    X, y = cancer
+    net = NeuralNetClassifier(
+        MLP,
+        module__hidden_layer_sizes=(16,),
+        criterion=torch.nn.CrossEntropyLoss,
+        max_epochs=20,
+        lr=0.1,
+        train_split=None,
+        verbose=0,
+    )
+    clf = SkorchClassifier(net, random_state=0).fit(X, y)
+    attack = AutoAttack(clf, eps=0.5, **FAST)
+    with pytest.warns(UserWarning, match="CW margin"):
+        report = attack.evaluate(X[:80], y[:80])
+    acc = report.robust_accuracy
+    assert acc["square"] <= acc["clean"] and acc["square"] < 1.0
+    assert np.abs(report.X_adv - X[:80]).max() <= 0.5 + 1e-6
+    assert clf.score(report.X_adv, y[:80]) == pytest.approx(acc["square"])
+
+
+def test_three_classes_fall_back_with_a_warning():
+    X, y = load_iris(return_X_y=True)
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    with pytest.warns(UserWarning, match="DLR loss needs at least 4"):
+        report = AutoAttack(clf, eps=0.4, **FAST).evaluate(X, y)
+    assert report.robust_accuracy["square"] < clf.score(X, y)
+
+
+def test_rand_version_with_eot_on_a_randomized_model(digits_data):
+    class NoisyMLP(MLP):
+        def forward(self, x):  # random at inference too (a randomized defense)
+            return super().forward(x + 0.05 * torch.randn_like(x))
+
+    net = NeuralNetClassifier(
+        NoisyMLP,
+        module__hidden_layer_sizes=(32,),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=10,
+        train_split=None,
+        verbose=0,
+    )
+    clf = SkorchClassifier(net, random_state=0).fit(
+        digits_data.X_train, digits_data.y_train
+    )
+    X, y = digits_data.X_test[:50], digits_data.y_test[:50]
+    with pytest.warns(UserWarning, match="version='rand'"):
+        AutoAttack(clf, eps=0.1, bounds=(0, 1), **FAST).evaluate(X[:5], y[:5])
+    report = AutoAttack(
+        clf, eps=0.1, bounds=(0, 1), version="rand", eot_iter=3, **FAST
+    ).evaluate(X, y)
+    assert list(report.robust_accuracy) == ["clean", "apgd-ce", "apgd-dlr"]
+    assert report.robust_accuracy["apgd-dlr"] < report.robust_accuracy["clean"]
+
+
+def test_verbose_report_and_transformer_contract(digits_mlp, digits_data, capsys):
+    X = digits_data.X_test[:20]
+    attack = AutoAttack(digits_mlp, eps=0.05, bounds=(0, 1), verbose=1, **FAST)
+    out = attack.transform(X)
+    printed = capsys.readouterr().out
+    for stage in ("initial accuracy", "APGD-CE", "APGD-T", "FAB-T", "SQUARE"):
+        assert stage in printed
+    assert out.shape == X.shape and out.dtype == X.dtype
+    assert not hasattr(attack, "_log")
+    with pytest.raises(ValueError, match="untargeted"):
+        attack.generate(X, target=np.zeros(len(X), dtype=int))
+
+
+def test_robust_scorer_and_eps_zero(digits_mlp, digits_data):
+    X, y = digits_data.X_test[:40], digits_data.y_test[:40]
+    scorer = make_robust_scorer(AutoAttack(eps=0.1, bounds=(0, 1), **FAST))
+    assert scorer(digits_mlp, X, y) < digits_mlp.score(X, y)
+    report = AutoAttack(digits_mlp, eps=0.0, **FAST).evaluate(X, y)
+    np.testing.assert_array_equal(report.X_adv, X)
+    assert set(report.robust_accuracy.values()) == {digits_mlp.score(X, y)}
