@@ -201,7 +201,8 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         generator.manual_seed(self._seed())
         with view.evaluating():
             for start, stop in self._batches(n, int(np.prod(Xa.shape[1:]))):
-                x0 = torch.tensor(Xa[start:stop], device=view.device, dtype=work)
+                batch = np.ascontiguousarray(Xa[start:stop])  # reversed views too
+                x0 = torch.tensor(batch, device=view.device, dtype=work)
                 constraints.check_inside(x0, start)
                 if true is None:
                     with torch.no_grad():
