@@ -18,3 +18,19 @@ from ._fab_attack import FAB  # noqa: E402
 from ._autoattack import AutoAttack  # noqa: E402
 
 __all__ += ["APGD", "FAB", "AutoAttack"]
+
+from ._hopskipjump import HopSkipJump  # noqa: E402
+
+__all__ += ["HopSkipJump"]
+
+from ._cw import CarliniWagnerL2  # noqa: E402
+
+__all__ += ["CarliniWagnerL2"]
+
+from ._exact_linear import LinearExactAttack  # noqa: E402
+
+__all__ += ["LinearExactAttack"]
+
+from ._exact_tree import DecisionTreeExactAttack  # noqa: E402
+
+__all__ += ["DecisionTreeExactAttack"]

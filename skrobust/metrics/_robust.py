@@ -5,9 +5,10 @@ from scipy.special import softmax
 from sklearn.metrics import get_scorer
 from skorch.utils import data_from_dataset, to_numpy
 
-from .._models import as_differentiable
+from .._models import NotDifferentiableError, as_differentiable
 from .._torch import torch
 from ..attacks._base import BaseAttack
+from ..attacks._blackbox import BlackBoxModel
 
 _STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")
 
@@ -69,12 +70,38 @@ def _take(X, index):
     return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
 
 
+def _prediction_model(estimator):
+    """The differentiable view; query access (``predict_proba`` /
+    ``decision_function``, labels from ``predict``) for models without one."""
+    try:
+        return as_differentiable(estimator)
+    except NotDifferentiableError:
+        return BlackBoxModel(estimator)
+
+
+def _outputs(view, X, in_space):
+    """Scores and predicted labels of ``X`` (``in_space``: the view's space)."""
+    logits = view.logits(X, in_space=in_space)
+    if isinstance(view, BlackBoxModel):
+        return logits, view.predict(X)
+    return logits, view.classes_[logits.argmax(axis=1)]
+
+
+def _in_space(attack):
+    """Whether ``attack`` outputs the view's space (white-box attacks) rather
+    than the estimator's raw inputs (black-box attacks)."""
+    return not getattr(attack, "_raw_input", False)
+
+
 def worst_case(estimator, X, y, attacks):
     """Pointwise worst case of ``attacks`` on the points ``estimator`` gets right.
 
     Points already misclassified are not attacked; each attack runs only on
     the points the previous ones left correct, and stops on a point as soon
-    as it is misclassified (early stopping).
+    as it is misclassified (early stopping). An estimator without a
+    differentiable view is scored through its own ``predict`` (and
+    ``predict_proba`` or ``decision_function`` for the scores), so black-box
+    attacks can score any classifier.
 
     Returns
     -------
@@ -82,12 +109,11 @@ def worst_case(estimator, X, y, attacks):
         Predictions at the worst input found for each point.
     logits : ndarray of shape (n_samples, n_classes)
         The model's logits at those inputs.
-    view : DifferentiableModel
+    view : DifferentiableModel or BlackBoxModel
     """
     X, y = _check_data(X, y)
-    view = as_differentiable(estimator)
-    logits = view.logits(X)
-    y_pred = view.classes_[logits.argmax(axis=1)]
+    view = _prediction_model(estimator)
+    logits, y_pred = _outputs(view, X, in_space=False)
     robust = y_pred == y
     for attack in attacks:
         index = np.flatnonzero(robust)
@@ -95,8 +121,7 @@ def worst_case(estimator, X, y, attacks):
             break
         X_part, y_part = _take(X, index), y[index]
         X_adv = attack_for(attack, estimator, X).generate(X_part, y_part)
-        adv_logits = view.logits(X_adv, in_space=True)
-        adv_pred = view.classes_[adv_logits.argmax(axis=1)]
+        adv_logits, adv_pred = _outputs(view, X_adv, _in_space(attack))
         broken = adv_pred != y_part
         last = attack is attacks[-1]
         # a point keeps the first adversarial input found, else the last one
@@ -177,8 +202,10 @@ def _response(method, logits, y_pred, view, scorer):
 def make_robust_scorer(attack, *, metric="accuracy"):
     """Make a scorer that evaluates ``metric`` under adversarial attack.
 
-    The scorer attacks *the estimator being scored* (white-box, through its
-    differentiable view) with the true labels, so it stays honest inside
+    The scorer attacks *the estimator being scored* (white-box through its
+    differentiable view, or black-box with :class:`~skrobust.attacks.SquareAttack`
+    or :class:`~skrobust.attacks.HopSkipJump`, which score any classifier
+    through its own ``predict``) with the true labels, so it stays honest inside
     cross-validation: each fold's model is attacked, not a fixed one. With
     several attacks it takes the pointwise worst case (a point counts as
     robust only if every attack fails on it). Points already misclassified
@@ -199,7 +226,8 @@ def make_robust_scorer(attack, *, metric="accuracy"):
         from :func:`sklearn.metrics.make_scorer`, or a callable
         ``metric(y_true, y_pred)``. Probability and decision metrics read the
         softmax of the view's logits (equal to ``predict_proba`` for linear
-        models, MLPs and skorch networks with logit outputs).
+        models, MLPs and skorch networks with logit outputs), or the
+        estimator's own ``predict_proba`` for models without a view.
 
     Returns
     -------
@@ -240,7 +268,8 @@ def robust_accuracy_score(estimator, X, y, *, attack):
     ----------
     estimator : fitted classifier
         Any estimator with a differentiable view (see
-        :func:`skrobust.as_differentiable`).
+        :func:`skrobust.as_differentiable`); any classifier for black-box
+        attacks.
     X : array-like or DataFrame of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     attack : attack or list of attacks
@@ -314,7 +343,7 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
     if epsilons.ndim != 1 or np.any(epsilons < 0) or not np.all(np.isfinite(epsilons)):
         raise ValueError("epsilons must be a 1-D array of non-negative budgets.")
     X, y = _check_data(X, y)
-    view = as_differentiable(estimator)
+    view = _prediction_model(estimator)
     robust = view.predict(X) == y
     # minimal-norm attacks: one run gives every budget (a point is robust
     # within eps when its smallest adversarial perturbation is larger)
@@ -339,7 +368,8 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
             X_part, y_part = _take(X, index), y[index]
             budget = _at_budget(a, float(epsilons[i]), *original[id(a)])
             X_adv = budget.generate(X_part, y_part)
-            robust[index[view.predict(X_adv, in_space=True) != y_part]] = False
+            adv_pred = view.predict(X_adv, in_space=_in_space(a))
+            robust[index[adv_pred != y_part]] = False
         accuracy[i] = robust.mean()
     return epsilons, accuracy
 
