@@ -120,14 +120,19 @@ class Problem:
         y = column_or_1d(np.asarray(y), warn=False)
         if len(y) != len(self.x):
             raise ValueError(f"y has {len(y)} labels for {len(self.x)} samples.")
-        position = {c: i for i, c in enumerate(self.view.classes_.tolist())}
+        classes = self.view.classes_
         try:
-            index = [position[c] for c in y.tolist()]
-        except KeyError as exc:
+            sorter = np.argsort(classes)
+            pos = np.searchsorted(classes, y, sorter=sorter)
+            index = sorter[np.minimum(pos, len(classes) - 1)]
+            unknown = classes[index] != y
+        except TypeError:  # labels not comparable with the classes
+            unknown = np.ones(len(y), dtype=bool)
+        if np.any(unknown):
             raise ValueError(
-                f"y holds {exc.args[0]!r}, which is not one of the model's classes "
-                f"{self.view.classes_.tolist()}."
-            ) from None
+                f"y holds {y[np.argmax(unknown)]!r}, which is not one of the "
+                f"model's classes {classes.tolist()}."
+            )
         return torch.as_tensor(index, dtype=torch.long, device=self.view.device)
 
     def batches(self):
