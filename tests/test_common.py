@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from skrobust import SkorchClassifier
-from skrobust.attacks import FGSM, PGD
+from skrobust.attacks import APGD, FAB, FGSM, PGD, AutoAttack
 from skrobust.certification import IBPClassifier, RandomizedSmoothingClassifier
 from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.nn import MLP
@@ -135,6 +135,26 @@ ESTIMATORS += [
             random_state=0,
         ),
         {},
+    ),
+]
+
+
+# strong attacks: APGD, FAB (minimal norm, deterministic) and AutoAttack; a
+# point adversarial at APGD's random start keeps that start, so the start's
+# position in the batch shows in the output
+_RANDOM_START = {
+    "check_methods_sample_order_invariance": RANDOM_START_PER_POSITION,
+    "check_methods_subset_invariance": RANDOM_START_PER_POSITION,
+}
+ESTIMATORS += [
+    (APGD(LogisticRegression(), eps=0.1, n_iter=3, random_state=0), _RANDOM_START),
+    (FAB(LogisticRegression(), n_iter=3), {}),
+    (FAB(LogisticRegression(), eps=0.1, norm="l2", n_iter=3), {}),
+    (
+        AutoAttack(
+            LogisticRegression(), eps=0.1, n_iter=2, n_queries=5, random_state=0
+        ),
+        {},  # points left robust come back clean, the others adversarial
     ),
 ]
 

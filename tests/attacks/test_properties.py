@@ -7,7 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skrobust.attacks import FGSM, PGD
+from skrobust.attacks import APGD, FAB, FGSM, PGD, AutoAttack
 
 MODELS = ["digits_cnn", "digits_mlp", "cancer_logreg_pipeline", "cancer_mlp_pipeline"]
 NORMS = ["linf", "l2", "l1"]
@@ -49,8 +49,11 @@ def test_attack_invariants(request, model_name, data):
     X = X_all[start : start + n]
     y = np.asarray(y_all)[start : start + n]
     n_features = int(np.prod(X.shape[1:]))
-    attack_cls = data.draw(st.sampled_from([FGSM, PGD]), label="attack")
-    norm = data.draw(st.sampled_from(NORMS), label="norm")
+    attack_cls = data.draw(
+        st.sampled_from([FGSM, PGD, APGD, FAB, AutoAttack]), label="attack"
+    )
+    norms = NORMS if attack_cls in (FGSM, PGD, FAB) else ["linf", "l2"]
+    norm = data.draw(st.sampled_from(norms), label="norm")
     eps = data.draw(st.sampled_from([0.0]) | st.floats(0.01, 2.0), label="eps")
     eps *= unit  # budgets below float32 resolution are not meaningful
     per_feature = data.draw(st.booleans(), label="per_feature_eps")
@@ -77,6 +80,14 @@ def test_attack_invariants(request, model_name, data):
             random_init=False,
             random_state=0,
         )
+    if attack_cls in (APGD, FAB, AutoAttack):
+        kwargs.update(
+            n_iter=data.draw(st.integers(1, 4), label="n_iter"), random_state=0
+        )
+    if attack_cls in (FAB, AutoAttack):
+        del kwargs["early_stop"]  # minimal norm / always stops on success
+    if attack_cls is AutoAttack:
+        kwargs.update(n_queries=5, n_target_classes=3)
     attack = attack_cls(model, **kwargs)
     if bounds == "data":
         attack.fit(request.getfixturevalue("cancer_data").X_train)
