@@ -65,7 +65,7 @@ class APGD(BaseAttack):
     early_stop : bool, default=False
         Stop moving a sample once it is adversarial (the result is then the
         first adversarial iterate, not the last).
-    batch_size : int, default=512
+    batch_size : int or "auto", default="auto"
     random_state : int, RandomState instance or None, default=None
         Seeds the random starts.
     verbose : int, default=0
@@ -128,7 +128,7 @@ class APGD(BaseAttack):
         one_hot_groups=None,
         eps_units="raw",
         early_stop=False,
-        batch_size=512,
+        batch_size="auto",
         random_state=None,
         verbose=0,
     ):

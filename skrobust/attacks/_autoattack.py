@@ -61,7 +61,7 @@ class AutoAttack(BaseAttack):
         Gradients averaged per APGD step in ``version="rand"``.
     bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
         The threat model (see :class:`PGD`), shared by every attack.
-    batch_size : int, default=512
+    batch_size : int or "auto", default="auto"
     random_state : int, RandomState instance or None, default=None
         Seeds the random starts and Square's search.
     verbose : int, default=0
@@ -125,7 +125,7 @@ class AutoAttack(BaseAttack):
         integer_features=None,
         one_hot_groups=None,
         eps_units="raw",
-        batch_size=512,
+        batch_size="auto",
         random_state=None,
         verbose=0,
     ):

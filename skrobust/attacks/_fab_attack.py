@@ -64,7 +64,7 @@ class FAB(BaseAttack):
     bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
         The threat model (see :class:`PGD`). With ``eps_units="std"`` norms
         are measured in standard deviations of each feature.
-    batch_size : int, default=512
+    batch_size : int or "auto", default="auto"
     random_state : int, RandomState instance or None, default=None
         Seeds the random restarts.
     verbose : int, default=0
@@ -133,7 +133,7 @@ class FAB(BaseAttack):
         integer_features=None,
         one_hot_groups=None,
         eps_units="raw",
-        batch_size=512,
+        batch_size="auto",
         random_state=None,
         verbose=0,
     ):
