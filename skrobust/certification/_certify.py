@@ -11,7 +11,7 @@ from ._bounds import Problem
 def _certified(margins, labels):
     """A sample is certified when every margin to another class is positive."""
     other = torch.ones_like(margins, dtype=torch.bool)
-    other[torch.arange(len(labels)), labels] = False
+    other[torch.arange(len(labels), device=labels.device), labels] = False
     return torch.where(other, margins, torch.inf).amin(dim=1) > 0
 
 

@@ -42,7 +42,7 @@ def ball_image(rules, region, k, *, chunk=256):
     for start in range(0, len(moving), chunk):
         index = moving[start : start + chunk]
         basis = x0.new_zeros((len(index), eps.numel()))
-        basis[torch.arange(len(index)), index] = eps[index]
+        basis[torch.arange(len(index), device=index.device), index] = eps[index]
         columns = forward(prefix, basis.reshape(-1, *shape)) - zero
         if region.norm == "l2":
             acc = acc + (columns * columns).sum(0)

@@ -251,6 +251,20 @@ class IBPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         certified : ndarray of bool of shape (n_samples,)
             ``True`` proves the prediction is ``y`` everywhere in the ball
             (cut by ``bounds``).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn.datasets import load_iris
+        >>> from skorch import NeuralNetClassifier
+        >>> from skrobust.certification import IBPClassifier
+        >>> from skrobust.nn import MLP
+        >>> X, y = load_iris(return_X_y=True)
+        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+        ...                           max_epochs=5, train_split=None, verbose=0)
+        >>> clf = IBPClassifier(net, eps=0.05, random_state=0).fit(X / 8, y)
+        >>> clf.certify(X[:3] / 8, y[:3], eps=0.01).dtype
+        dtype('bool')
         """
         check_is_fitted(self)
         return certify(
@@ -277,6 +291,20 @@ class IBPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         radius : ndarray of shape (n_samples,)
             ``-1`` for samples misclassified at ``x`` itself.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn.datasets import load_iris
+        >>> from skorch import NeuralNetClassifier
+        >>> from skrobust.certification import IBPClassifier
+        >>> from skrobust.nn import MLP
+        >>> X, y = load_iris(return_X_y=True)
+        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+        ...                           max_epochs=5, train_split=None, verbose=0)
+        >>> clf = IBPClassifier(net, eps=0.05, random_state=0).fit(X / 8, y)
+        >>> clf.certified_radius(X[:3] / 8, y[:3]).shape
+        (3,)
         """
         check_is_fitted(self)
         return certified_radius(

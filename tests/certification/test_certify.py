@@ -80,3 +80,36 @@ def test_argument_errors(iris_logreg):
         certified_radius(clf, X, y, max_eps=0)
     with pytest.raises(ValueError, match="y has 3 labels"):
         certify(clf, X[:4], y[:3], eps=0.1)
+
+
+@pytest.mark.gpu
+def test_certificates_on_the_gpu_match_the_cpu(digits_data):
+    import torch
+    from skorch import NeuralNetClassifier
+
+    from skrobust import SkorchClassifier
+    from skrobust.nn import SmallCNN
+
+    X, y = digits_data.images_train[:300], digits_data.y_train[:300]
+    results = []
+    for device in ("cpu", "cuda"):
+        net = NeuralNetClassifier(
+            SmallCNN,
+            criterion=torch.nn.CrossEntropyLoss,
+            max_epochs=3,
+            train_split=None,
+            device=device,
+            verbose=0,
+        )
+        clf = SkorchClassifier(net, random_state=0).fit(X, y)
+        clf.net_.module_.to("cpu")
+        state = {k: v.clone() for k, v in clf.net_.module_.state_dict().items()}
+        clf.net_.module_.to(device)
+        results.append((clf, state))
+    (cpu, state), (gpu, _) = results
+    gpu.net_.module_.load_state_dict(state)  # the same weights on both devices
+    for method in ("ibp", "crown-ibp", "crown"):
+        kw = dict(eps=0.02, bounds=(0, 1), method=method)
+        a = certify(cpu, X[:100], y[:100], **kw)
+        b = certify(gpu, X[:100], y[:100], **kw)
+        assert (a != b).sum() <= 2  # float32 rounding differs across devices
