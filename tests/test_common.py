@@ -12,7 +12,18 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from skrobust import SkorchClassifier
-from skrobust.attacks import APGD, FAB, FGSM, PGD, AutoAttack
+from skrobust.attacks import (
+    APGD,
+    FAB,
+    FGSM,
+    PGD,
+    AutoAttack,
+    CarliniWagnerL2,
+    DecisionTreeExactAttack,
+    HopSkipJump,
+    LinearExactAttack,
+    SquareAttack,
+)
 from skrobust.certification import IBPClassifier, RandomizedSmoothingClassifier
 from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.nn import MLP
@@ -156,6 +167,60 @@ ESTIMATORS += [
         ),
         {},  # points left robust come back clean, the others adversarial
     ),
+]
+
+
+# Carlini-Wagner, black-box and exact attacks
+RANDOM_QUERIES_PER_POSITION = (
+    "the random windows and signs (Square) or probe directions (HopSkipJump) are "
+    "drawn per batch position from one seeded generator, so reordering or "
+    "subsetting the samples changes each one's (equally valid) random search"
+)
+BATCH_STARTING_POINTS = (
+    "HopSkipJump starts each point from the nearest differently-labelled sample "
+    "of its batch, so a subset of the samples can start elsewhere"
+)
+NO_ITERATIONS_IN_FIT = (
+    "`max_iter` bounds the attack's own optimisation in transform; fit trains "
+    "nothing iterative, so there is no `n_iter_`"
+)
+ESTIMATORS += [
+    (
+        SquareAttack(LogisticRegression(), eps=0.1, n_queries=20, random_state=0),
+        {"check_methods_sample_order_invariance": RANDOM_QUERIES_PER_POSITION},
+    ),
+    (
+        SquareAttack(
+            DecisionTreeClassifier(random_state=0),
+            eps=0.1,
+            norm="l2",
+            n_queries=20,
+            random_state=0,
+        ),
+        {
+            "check_methods_sample_order_invariance": RANDOM_QUERIES_PER_POSITION,
+            "check_methods_subset_invariance": RANDOM_QUERIES_PER_POSITION,
+        },
+    ),
+    (
+        HopSkipJump(
+            DecisionTreeClassifier(random_state=0),
+            max_iter=2,
+            init_eval=10,
+            random_state=0,
+        ),
+        {
+            "check_transformer_n_iter": NO_ITERATIONS_IN_FIT,
+            "check_methods_sample_order_invariance": RANDOM_QUERIES_PER_POSITION,
+            "check_methods_subset_invariance": BATCH_STARTING_POINTS,
+        },
+    ),
+    (
+        CarliniWagnerL2(LogisticRegression(), max_iter=10, n_binary_search=2),
+        {"check_transformer_n_iter": NO_ITERATIONS_IN_FIT},
+    ),
+    (LinearExactAttack(LogisticRegression()), {}),
+    (DecisionTreeExactAttack(DecisionTreeClassifier(random_state=0), norm="linf"), {}),
 ]
 
 

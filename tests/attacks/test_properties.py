@@ -185,3 +185,111 @@ def test_cnn_view_left_as_found(digits_cnn, digits_data):
     assert [p.requires_grad for p in module.parameters()] == flags
     assert all(p.grad is None for p in module.parameters())
     module.eval()
+
+
+# -- black-box attacks (score- and decision-based) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def cancer_forest(cancer_data):
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0)
+    return forest.fit(cancer_data.X_train, cancer_data.y_train)
+
+
+@pytest.mark.parametrize("model_name", [*MODELS, "cancer_forest"])
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_black_box_attack_invariants(request, model_name, data):
+    from skrobust.attacks import HopSkipJump, SquareAttack
+
+    model = request.getfixturevalue(model_name)
+    X_all, y_all, bounds, unit = _data(request, model_name)
+    n = data.draw(st.integers(1, 16), label="n")
+    start = data.draw(st.integers(0, len(y_all) - n), label="start")
+    X = X_all[start : start + n]
+    y = np.asarray(y_all)[start : start + n]
+    n_features = int(np.prod(X.shape[1:]))
+    attack_cls = data.draw(st.sampled_from([SquareAttack, HopSkipJump]), label="attack")
+    norm = data.draw(st.sampled_from(["linf", "l2"]), label="norm")
+    eps = data.draw(st.sampled_from([0.0]) | st.floats(0.01, 2.0), label="eps")
+    eps *= unit
+    if data.draw(st.booleans(), label="per_feature_eps"):
+        factors = data.draw(
+            st.lists(
+                st.sampled_from([0.0]) | st.floats(0.05, 1.0),
+                min_size=n_features,
+                max_size=n_features,
+            ),
+            label="factors",
+        )
+        eps = eps * np.asarray(factors).reshape(X.shape[1:])
+    mask = np.asarray(
+        data.draw(
+            st.lists(st.booleans(), min_size=n_features, max_size=n_features),
+            label="mask",
+        )
+    )
+    direction = np.asarray(
+        data.draw(
+            st.lists(
+                st.sampled_from([-1, 0, 1]), min_size=n_features, max_size=n_features
+            ),
+            label="direction",
+        )
+    ).reshape(X.shape[1:])
+    kwargs = dict(
+        eps=eps,
+        norm=norm,
+        bounds=bounds,
+        feature_mask=mask,
+        direction=direction,
+        random_state=data.draw(st.integers(0, 3), label="seed"),
+    )
+    if attack_cls is SquareAttack:
+        kwargs.update(n_queries=data.draw(st.integers(1, 30), label="n_queries"))
+    else:
+        kwargs.update(
+            max_iter=data.draw(st.integers(0, 2), label="max_iter"),
+            init_eval=10,
+            init_size=5,
+            early_stop=data.draw(st.booleans(), label="early_stop"),
+        )
+    attack = attack_cls(model, **kwargs)
+    if bounds == "data":
+        attack.fit(request.getfixturevalue("cancer_data").X_train)
+        low, high = attack.data_min_, attack.data_max_
+    else:
+        low, high = bounds
+    before = X.copy()
+    out = attack.generate(X, y)
+
+    assert model.score(out, y) <= model.score(X, y) + 1e-12
+    assert type(out) is type(X)
+    if isinstance(X, pd.DataFrame):
+        assert out.index.equals(X.index) and out.columns.equals(X.columns)
+        pd.testing.assert_frame_equal(X, before)
+        X, out = X.to_numpy(), out.to_numpy()
+    else:
+        assert out.dtype == X.dtype
+        np.testing.assert_array_equal(X, before)
+    assert out.shape == X.shape
+
+    scale = np.broadcast_to(eps, X.shape[1:]) * mask.reshape(X.shape[1:])
+    tol = 1e-5 * max(unit, 1.0)
+    delta = (out - X).astype(np.float64)
+    sizes = _sizes(delta, scale, norm)
+    assert (sizes <= 1 + 1e-4).all() or not scale.any()
+    low, high = np.broadcast_to(low, X.shape), np.broadcast_to(high, X.shape)
+    if bounds == "data":
+        low, high = np.minimum(low, X), np.maximum(high, X)
+    assert (out >= low - tol).all() and (out <= high + tol).all()
+    d = np.broadcast_to(direction, X.shape)
+    assert (delta[d > 0] >= -tol).all() and (delta[d < 0] <= tol).all()
+    if not scale.any():
+        np.testing.assert_array_equal(out, X)
