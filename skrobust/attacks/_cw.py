@@ -61,8 +61,9 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
     max_iter : int, default=10000
         Adam steps per binary search step.
     abort_early : bool, default=True
-        Stop a binary search step when every point's loss improved by less
-        than 0.01 % over the last ``max_iter // 10`` steps.
+        Stop a binary search step once no point's loss improved by 0.01 %
+        over the last ``max_iter // 10`` steps (the reference checks the
+        batch's total loss, which a few stalled points can hold up).
     eps : float, array-like, dict or None, default=None
         Budget the output is projected into; ``None``: none (the smallest
         adversarial examples found). A per-feature ``eps`` also sets the
@@ -207,7 +208,6 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
             m, s = torch.zeros_like(v), torch.zeros_like(v)
             found = torch.zeros(n, dtype=torch.bool, device=x0.device)
             prev = torch.full_like(const, float("inf"))
-            stalled = torch.zeros_like(found)
             for it in range(1, self.max_iter + 1):
                 v.requires_grad_(True)
                 x = image(v)
@@ -228,10 +228,9 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
                     s_hat = s / (1 - 0.999**it)
                     v = v.detach() - self.learning_rate * m_hat / (s_hat.sqrt() + 1e-8)
                     if self.abort_early and it % check == 0:
-                        stalled |= loss.detach() > prev * 0.9999
+                        if bool((loss.detach() > prev * 0.9999).all()):
+                            break  # no point's loss still decreases
                         prev = loss.detach()
-                        if bool(stalled.all()):
-                            break
             upper = torch.where(found, torch.minimum(upper, const), upper)
             lower = torch.where(found, lower, torch.maximum(lower, const))
             const = torch.where(upper < _NO_UPPER / 10, (lower + upper) / 2, const * 10)
