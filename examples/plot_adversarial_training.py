@@ -36,7 +36,11 @@ from skorch import NeuralNetClassifier
 from skrobust import SkorchClassifier
 from skrobust.attacks import PGD
 from skrobust.defenses import AdversarialTrainingClassifier
-from skrobust.metrics import RobustnessCurveDisplay, make_robust_scorer
+from skrobust.metrics import (
+    RobustnessCurveDisplay,
+    RobustnessTradeoffDisplay,
+    make_robust_scorer,
+)
 from skrobust.nn import SmallCNN
 
 torch.set_num_threads(1)  # tiny networks: one thread is fastest
@@ -142,6 +146,14 @@ for eps, clean, rob in zip(
 print("best:", search.best_params_)
 score = robust(search.best_estimator_, X_test, y_test)
 print(f"refitted model, robust test accuracy: {score:.3f}")
+
+# %%
+# The same search as a clean-against-robust trade-off: one point per training
+# budget, the Pareto front highlighted.
+RobustnessTradeoffDisplay.from_cv_results(
+    search.cv_results_, clean="clean", robust="robust", param="attack__eps"
+)
+plt.show()
 
 # %%
 # Robust accuracy grows with the training budget up to and beyond the
