@@ -67,6 +67,19 @@ def halve_step(history, length, best, best_at_last, reduced_last, rho=0.75):
     return oscillating | stalled
 
 
+def _sparse_direction(grad, topk, n_mobile):
+    """APGD-l1's step: ``sign(grad)`` on the ``topk`` fraction of the mobile
+    coordinates of largest ``|grad|``, divided by their number."""
+    flat = grad.reshape(len(grad), -1)
+    d = flat.shape[1]
+    keep = d - n_mobile + ((1 - topk) * n_mobile).floor()
+    index = keep.clamp(0, d - 1).long()[:, None]
+    threshold = flat.abs().sort(dim=1).values.gather(1, index)
+    sparse = torch.where(flat.abs() >= threshold, flat.sign(), 0.0)
+    count = sparse.abs().sum(dim=1, keepdim=True)
+    return (sparse / (count + 1e-10)).reshape(grad.shape)
+
+
 def apgd(
     model,
     x0,
@@ -93,6 +106,14 @@ def apgd(
     the budget); at each of :func:`checkpoints` the samples for which
     :func:`halve_step` holds halve ``eta`` and restart from their best point.
     ``P`` projects onto the ball and then the box, as the reference code does.
+
+    For the l1 ball, the reference's APGD-l1 (Croce & Hein 2021): no
+    momentum, ``eta_0 = 1``, a sparse step along the signs of the ``topk``
+    largest gradient coordinates (20 % at first), the exact projection onto
+    the ball intersected with the box, and a check every 4 % of the steps:
+    a point whose best iterate got sparser (by 5 %) resets ``eta`` and
+    restarts from it, the others divide ``eta`` by 1.5 (down to 0.1);
+    ``topk`` follows the sparsity of the best iterate.
 
     Parameters
     ----------
@@ -129,12 +150,15 @@ def apgd(
     best_loss : Tensor
     """
     n, device = len(x0), x0.device
-    linf = norm.name == "linf"
+    linf, l1 = norm.name == "linf", norm.name == "l1"
     if linf:
         u_low, u_high = u_low.clamp_min(-1.0), u_high.clamp_max(1.0)
     mobile = (scale > 0).to(x0.dtype)
+    n_mobile = float(mobile.expand_as(x0[0]).sum())
 
     def project(u, low, high):
+        if l1:  # exact: the box's cut-off coordinates spend no budget
+            return norm.project_box(u, low, high)
         if not linf:
             u = norm.project(u)
         return torch.clamp(u, low, high)
@@ -167,20 +191,28 @@ def apgd(
     if true_labels is not None:
         b.true = true_labels
 
-    # random start on the sphere (the reference normalises a uniform draw).
-    # The history starts with this point's loss, so the first checkpoint
-    # compares the first step with it (the reference compares it with 0).
-    u = norm.random(x0, generator) * mobile
-    u = u / _per_sample(norm.size(u).clamp_min(1e-12), u)
-    u = project(u, b.low, b.high)
+    # random start on the sphere (the reference normalises a uniform draw;
+    # l1: a Gaussian draw projected onto the ball). The history starts with
+    # this point's loss, so the first checkpoint compares the first step with
+    # it (the reference compares it with 0).
+    if l1:
+        u = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)
+        u = project(u * mobile, b.low, b.high)
+    else:
+        u = norm.random(x0, generator) * mobile
+        u = u / _per_sample(norm.size(u).clamp_min(1e-12), u)
+        u = project(u, b.low, b.high)
     logits, loss, grad = evaluate(u, b)
     b.hit = succeeded(logits, b)
     b.u_adv = u.clone()
     b.u, b.u_prev, b.grad = u, u.clone(), grad
     b.u_best, b.grad_best, b.best = u.clone(), grad.clone(), loss.clone()
     b.best_at_last, b.reduced_last = loss.clone(), torch.ones_like(b.hit)
-    b.eta = torch.full((n,), 2.0, device=device, dtype=x0.dtype)
+    b.eta = torch.full((n,), 1.0 if l1 else 2.0, device=device, dtype=x0.dtype)
     b.history = loss[:, None]
+    if l1:  # the fraction of coordinates a step moves, adapted at checkpoints
+        b.topk = torch.full((n,), 0.2, device=device, dtype=x0.dtype)
+        b.sparsity = torch.full((n,), n_mobile, device=device, dtype=x0.dtype)
 
     def finish(mask):
         """Write samples ``mask`` of the batch to the outputs."""
@@ -191,13 +223,19 @@ def apgd(
         found[i] = hit
 
     marks = set(checkpoints(n_iter))
+    every = max(int(0.04 * n_iter), 1)  # l1: a check every 4 % of the steps
     last_mark = 0
     for step in range(1, n_iter + 1):
-        a = 1.0 if step == 1 else MOMENTUM
-        u, momentum = b.u, b.u - b.u_prev
+        u = b.u
         eta = _per_sample(b.eta, u)
-        z = project(u + eta * norm.direction(b.grad), b.low, b.high)
-        new = project(u + a * (z - u) + (1 - a) * momentum, b.low, b.high)
+        if l1:  # a sparse step without momentum
+            new = project(
+                u + eta * _sparse_direction(b.grad, b.topk, n_mobile), b.low, b.high
+            )
+        else:
+            a = 1.0 if step == 1 else MOMENTUM
+            z = project(u + eta * norm.direction(b.grad), b.low, b.high)
+            new = project(u + a * (z - u) + (1 - a) * (u - b.u_prev), b.low, b.high)
         logits, loss, grad = evaluate(new, b)
         b.u_prev, b.u, b.grad = u, new, grad
         hit = succeeded(logits, b)
@@ -209,7 +247,17 @@ def apgd(
         b.grad_best = torch.where(_per_sample(better, grad), grad, b.grad_best)
         b.best = torch.where(better, loss, b.best)
 
-        if step in marks:
+        if l1 and step % every == 0:
+            # sparser best point: reset the step and restart from it; else
+            # shrink the step
+            sparsity = (b.u_best != 0).reshape(len(u), -1).sum(dim=1).to(u.dtype)
+            reset = sparsity / b.sparsity.clamp_min(1.0) < 0.95
+            b.topk = sparsity / n_mobile / 1.5
+            b.eta = torch.where(reset, 1.0, b.eta / 1.5).clamp(0.1, 1.0)
+            b.sparsity = sparsity
+            b.u = torch.where(_per_sample(reset, b.u), b.u_best, b.u)
+            b.grad = torch.where(_per_sample(reset, b.grad), b.grad_best, b.grad)
+        elif not l1 and step in marks:
             length = step - last_mark
             halve = halve_step(
                 b.history[:, -(length + 1) :],

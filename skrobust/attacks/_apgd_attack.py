@@ -38,9 +38,10 @@ class APGD(BaseAttack):
         The model to attack (see :class:`PGD`).
     eps : float, array-like or dict
         Perturbation budget (see :class:`PGD`).
-    norm : {"linf", "l2"}, default="linf"
-        The ball (``"l1"`` raises: APGD-l1 needs an adaptive sparse step that
-        is not implemented; use :class:`PGD` with ``norm="l1"``).
+    norm : {"linf", "l2", "l1"}, default="linf"
+        The ball. For l1, the reference's APGD-l1 (Croce & Hein 2021): a
+        sparse step on an adaptive fraction of the coordinates, no momentum,
+        and the exact projection onto the ball cut by the bounds.
     loss : {"ce", "dlr", "cw"}, default="ce"
         Cross-entropy, Croce & Hein's scale-invariant DLR loss, or the
         Carlini-Wagner margin. DLR needs 3 classes (4 when targeted); with
@@ -151,15 +152,6 @@ class APGD(BaseAttack):
         self.batch_size = batch_size
         self.random_state = random_state
         self.verbose = verbose
-
-    def _check_budget(self):
-        super()._check_budget()
-        if self.norm == "l1":
-            raise ValueError(
-                "APGD supports norm='linf' and norm='l2'; its l1 version needs an "
-                "adaptive sparse step that skrobust does not implement. Use "
-                "PGD(norm='l1') for the l1 ball."
-            )
 
     def _attack_batch(
         self, view, x0, labels, constraints, *, targeted, true_labels, generator

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from skrobust.attacks import APGD, PGD
 from skrobust.attacks._apgd import checkpoints, halve_step
-from skrobust.attacks._norms import Linf
+from skrobust.attacks._norms import L1, Linf
 
 # -- the schedule ------------------------------------------------------------
 
@@ -228,6 +228,47 @@ def test_dlr_falls_back_on_three_and_two_classes():
     assert binary.score(out, y[:100]) < 1.0
 
 
-def test_apgd_l1_raises_clear_error(digits_mlp, digits_data):
-    with pytest.raises(ValueError, match="PGD\\(norm='l1'\\)"):
-        APGD(digits_mlp, eps=1.0, norm="l1").generate(digits_data.X_test[:3])
+def test_l1_box_projection_is_exact():
+    from scipy.optimize import minimize
+
+    gen = torch.Generator().manual_seed(0)
+    u = 2 * torch.randn(30, 6, generator=gen, dtype=torch.float64)
+    low = -torch.rand(30, 6, generator=gen, dtype=torch.float64)
+    high = torch.rand(30, 6, generator=gen, dtype=torch.float64)
+    low[:, 0], high[:, 1] = float("-inf"), float("inf")
+    out = L1().project_box(u, low, high)
+    assert (out.abs().sum(dim=1) <= 1 + 1e-9).all()
+    assert (out >= low).all() and (out <= high).all()
+    for y, v, lo, hi in zip(u.numpy(), out.numpy(), low.numpy(), high.numpy()):
+        best = minimize(
+            lambda z, y=y: ((z - y) ** 2).sum(),
+            np.zeros_like(y),
+            method="SLSQP",
+            bounds=[
+                (None if np.isinf(a) else a, None if np.isinf(b) else b)
+                for a, b in zip(lo, hi)
+            ],
+            constraints=[{"type": "ineq", "fun": lambda z: 1 - np.abs(z).sum()}],
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
+        assert ((v - y) ** 2).sum() <= best.fun + 1e-7
+
+
+def test_l1_sparse_step():
+    from skrobust.attacks._apgd import _sparse_direction
+
+    grad = torch.tensor([[0.1, -5.0, 0.2, 3.0, 0.0, 0.3, -0.4, 0.5, 0.6, 0.7]])
+    step = _sparse_direction(grad, torch.tensor([0.2]), 10.0)  # top 20 %: 2 coords
+    expected = torch.zeros(1, 10)
+    expected[0, 1], expected[0, 3] = -0.5, 0.5
+    torch.testing.assert_close(step, expected)
+
+
+def test_apgd_l1_in_ball_and_stronger_than_pgd_l1(digits_mlp, digits_data):
+    X, y = digits_data.X_test[:100], digits_data.y_test[:100]
+    kwargs = dict(eps=2.0, norm="l1", n_iter=20, bounds=(0, 1), random_state=0)
+    out = APGD(digits_mlp, **kwargs).generate(X, y)
+    assert np.abs(out - X).sum(axis=1).max() <= 2.0 + 1e-5
+    assert out.min() >= 0 and out.max() <= 1
+    pgd = PGD(digits_mlp, **kwargs).generate(X, y)
+    assert digits_mlp.score(out, y) < digits_mlp.score(pgd, y)
