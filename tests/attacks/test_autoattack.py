@@ -184,3 +184,30 @@ def test_robust_scorer_and_eps_zero(digits_mlp, digits_data):
     report = AutoAttack(digits_mlp, eps=0.0, **FAST).evaluate(X, y)
     np.testing.assert_array_equal(report.X_adv, X)
     assert set(report.robust_accuracy.values()) == {digits_mlp.score(X, y)}
+
+
+@pytest.mark.gpu
+def test_on_the_gpu(digits_data):
+    from skrobust.nn import SmallCNN
+
+    net = NeuralNetClassifier(
+        SmallCNN,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=3,
+        train_split=None,
+        verbose=0,
+        device="cuda",
+    )
+    clf = SkorchClassifier(net, random_state=0).fit(
+        digits_data.images_train, digits_data.y_train
+    )
+    X, y = digits_data.images_test[:64], digits_data.y_test[:64]
+    report = AutoAttack(clf, eps=0.1, bounds=(0, 1), **FAST).evaluate(X, y)
+    assert report.robust_accuracy["square"] < report.robust_accuracy["clean"]
+    assert np.abs(report.X_adv - X).max() <= 0.1 + 1e-6
+    out = APGD(clf, eps=2.0, norm="l1", n_iter=10, bounds=(0, 1)).generate(X, y)
+    assert np.abs(out - X).reshape(len(X), -1).sum(axis=1).max() <= 2.0 + 1e-4
+    norms = FAB(clf, norm="l2", n_iter=10, bounds=(0, 1)).minimal_norms(X, y)
+    assert np.isfinite(norms).mean() > 0.9
