@@ -30,7 +30,10 @@ class APGD(BaseAttack):
     reference code). With ``loss="dlr"`` and ``n_target_classes`` it is
     APGD-T: it runs once per target, the classes the model ranks 2nd, 3rd,
     ... on the clean input, on the samples not yet broken. Targeted through
-    ``generate(..., target=)``.
+    ``generate(..., target=)``. Points misclassified from the start (for a
+    targeted attack: already predicted as their target) are returned
+    unchanged; the others get their last adversarial iterate, or the iterate
+    of highest loss if none was adversarial.
 
     Parameters
     ----------
