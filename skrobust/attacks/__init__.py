@@ -14,8 +14,8 @@ from ._square import SquareAttack  # noqa: E402
 __all__ += ["SquareAttack"]
 
 from ._apgd_attack import APGD  # noqa: E402
-from ._fab_attack import FAB  # noqa: E402
 from ._autoattack import AutoAttack  # noqa: E402
+from ._fab_attack import FAB  # noqa: E402
 
 __all__ += ["APGD", "FAB", "AutoAttack"]
 
