@@ -277,3 +277,27 @@ def test_robustness_curve_of_a_forest_from_minimal_norms(cancer):
     )
     assert curve[0] == forest.score(X, y)
     assert np.all(np.diff(curve) <= 0) and curve[-1] < curve[0]
+
+
+def test_square_repairs_integer_and_one_hot_features():
+    rng = np.random.RandomState(0)
+    counts = rng.randint(0, 5, size=(200, 1)).astype(float)
+    category = np.eye(3)[rng.randint(0, 3, size=200)]
+    noise = rng.normal(size=(200, 2))
+    X = np.hstack([counts, category, noise])
+    y = (counts[:, 0] + category[:, 1] * 2 + noise[:, 0] > 2.5).astype(int)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    attack = SquareAttack(
+        forest,
+        eps=np.array([2.0, 1.0, 1.0, 1.0, 0.5, 0.5]),
+        integer_features=[0],
+        one_hot_groups=[[1, 2, 3]],
+        n_queries=50,
+        random_state=0,
+    )
+    X_adv = attack.generate(X, y)
+    steps = X_adv[:, 0] - X[:, 0]
+    np.testing.assert_array_equal(steps, np.round(steps))
+    assert set(np.unique(X_adv[:, 1:4])) <= {0.0, 1.0}
+    np.testing.assert_array_equal(X_adv[:, 1:4].sum(axis=1), 1.0)
+    assert forest.score(X_adv, y) <= forest.score(X, y)
