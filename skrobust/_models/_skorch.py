@@ -178,10 +178,24 @@ def _criterion(net):
     return getattr(criterion, "_orig_mod", criterion)
 
 
+def _returns_tensor(network):
+    """Whether ``network`` surely returns a tensor: a plain ``nn.Sequential``
+    ending in a linear layer (no need to unwrap a tuple, one call less)."""
+    network = getattr(network, "_orig_mod", network)
+    return (
+        isinstance(network, torch.nn.Sequential)
+        and type(network).forward is torch.nn.Sequential.forward
+        and len(network) > 0
+        and isinstance(network[-1], torch.nn.Linear)
+    )
+
+
 def _compose(network, tail, *, dtype):
     """``network`` followed by ``tail`` modules, with input/output casts if needed."""
     own = _parameter_dtype(network)
     cast = dtype is not None and own is not None and dtype != own
+    if not cast and not tail and _returns_tensor(network):
+        return network  # the net's own module, as is
     layers = [Cast(own)] if cast else []
     layers += [network, FirstOutput(), *tail]
     if cast:

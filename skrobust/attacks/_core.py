@@ -121,17 +121,21 @@ def projected_gradient(
     found = torch.zeros(n, dtype=torch.bool, device=x0.device)
     evaluate = evaluate or n_restarts > 1
     for restart in range(n_restarts):
-        index = torch.nonzero(~found)[:, 0]
-        if len(index) == 0:
-            break
-        b = _Batch(
-            index=index,
-            x0=x0[index],
-            labels=labels[index],
-            low=x_low[index],
-            high=x_high[index],
-            done=torch.zeros(len(index), dtype=torch.bool, device=x0.device),
-        )
+        if restart == 0:  # every sample: no gathering
+            index = torch.arange(n, device=x0.device)
+            b = _Batch(index=index, x0=x0, labels=labels, low=x_low, high=x_high)
+        else:
+            index = torch.nonzero(~found)[:, 0]
+            if len(index) == 0:
+                break
+            b = _Batch(
+                index=index,
+                x0=x0[index],
+                labels=labels[index],
+                low=x_low[index],
+                high=x_high[index],
+            )
+        b.done = torch.zeros(len(index), dtype=torch.bool, device=x0.device)
         if true_labels is not None:
             b.true_labels = true_labels[index]
         if callable(random_init) and restart == 0:
@@ -163,6 +167,9 @@ def projected_gradient(
                         if len(x) == 0:
                             break
             x = project(advance(x, grad), b)
+        if not evaluate and len(x) == n and not early_stop:
+            best = x  # one pass over every sample: nothing to merge
+            continue
         rest = ~b.done
         if not bool(rest.any()):
             continue

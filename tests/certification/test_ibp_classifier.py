@@ -74,7 +74,7 @@ def test_certified_radius_and_the_view(ibp_digits, digits_data):
     assert np.all(ibp_digits.certify(X, y)[radius >= EPS])
     assert np.median(radius) > EPS / 2
     view = as_differentiable(ibp_digits)  # the trained net, by reference
-    assert view.module[0] is ibp_digits.estimator_.net_.module_
+    assert view.module is ibp_digits.estimator_.net_.module_
     lower, upper = interval_bounds(ibp_digits, X, eps=EPS, bounds=(0, 1))
     assert np.all(lower <= upper)
 

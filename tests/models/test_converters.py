@@ -387,7 +387,7 @@ def test_skorch_cross_entropy_logits():
     net, X = fit_classifier(mlp(13, 3), criterion=torch.nn.CrossEntropyLoss)
     view = assert_net_view(net, X)
     np.testing.assert_allclose(view.logits(X), net.forward(X).numpy(), rtol=1e-12)
-    assert view.module[0] is net.module_  # shared, not copied
+    assert view.module is net.module_  # shared, not copied, not wrapped
     assert_gradients(view, X)
 
 
@@ -396,7 +396,7 @@ def test_skorch_nll_softmax_uses_pre_softmax_logits():
     net, X = fit_classifier(module)  # skorch's default criterion: NLLLoss
     view = assert_net_view(net, X)
     assert not any(isinstance(m, torch.nn.Softmax) for m in view.module.modules())
-    assert view.module[0][0] is net.module_[0]
+    assert view.module[0] is net.module_[0]  # layers shared, softmax dropped
     logits = view.logits(X)
     np.testing.assert_allclose(logits, net.module_[:-1](torch.as_tensor(X)).detach())
     assert_gradients(view, X)
