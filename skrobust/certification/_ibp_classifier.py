@@ -4,13 +4,13 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from .._net import SkorchClassifier
 from ..defenses._skorch import adversarial_net
+from ..utils._meta import FittedModelMixin
 from ._certify import certified_radius, certify
 from ._region import feature_budget, input_domain
 from ._training import CertifiedObjective
@@ -18,19 +18,9 @@ from ._training import CertifiedObjective
 _SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
 
 
-def _estimator_has(name):
-    def check(self):
-        model = getattr(self, "estimator_", None)
-        if model is None:
-            model = self.estimator
-            if isinstance(model, _SKORCH):
-                model = SkorchClassifier(model)
-        return hasattr(model, name)
-
-    return check
-
-
-class IBPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class IBPClassifier(
+    FittedModelMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Certified training of a skorch network with interval bound propagation.
 
     ``fit`` trains a copy of the network (``estimator_``) on the loss of
@@ -320,55 +310,8 @@ class IBPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     # -- prediction ------------------------------------------------------------
 
-    def _view_estimator(self):
-        check_is_fitted(self)
-        return self.estimator_
-
     def _input(self, X):
         return self.estimator_._validate_X(X)
-
-    def predict(self, X):
-        """Class labels predicted by the trained network.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
-
-    def predict_proba(self, X):
-        """Class probabilities, columns ordered as :attr:`classes_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
-        """The network's logits, as ``SkorchClassifier.decision_function``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.decision_function(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,6 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -20,19 +19,12 @@ from .._models import NotDifferentiableError, as_differentiable
 from .._net import SkorchClassifier
 from ..attacks import PGD
 from ..attacks._gradient import GradientAttack
+from ..utils._meta import FittedModelMixin
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
 from ._skorch import adversarial_net
 
 _SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
-
-
-def _estimator_has(name):
-    def check(self):
-        model = getattr(self, "estimator_", self.estimator)
-        return hasattr(model, name)
-
-    return check
 
 
 def _concat(parts):
@@ -43,7 +35,9 @@ def _concat(parts):
     return np.concatenate([np.asarray(part) for part in parts])
 
 
-class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class AdversarialTrainingClassifier(
+    FittedModelMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Train a classifier to resist an attack (adversarial training).
 
     ``fit`` trains a copy of ``estimator`` (``estimator_``) so that it stays
@@ -297,10 +291,6 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
 
     # -- prediction ------------------------------------------------------------
 
-    def _view_estimator(self):
-        check_is_fitted(self)
-        return self.estimator_
-
     def _check_X_y(self, X, y):
         """Check what attacks need (dense, finite, 2-d numbers); ``X`` itself is
         passed on, so DataFrames keep their columns for the estimator."""
@@ -317,50 +307,6 @@ class AdversarialTrainingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
             check_array(X, dtype="numeric")
             validate_data(self, X, reset=False, skip_check_array=True)
         return X
-
-    def predict(self, X):
-        """Class labels predicted by the robustly trained model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        X = self._check_X(X)
-        return self.estimator_.predict(X)
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities, columns ordered as :attr:`classes_`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        X = self._check_X(X)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
-        """Decision scores (logits) of the robustly trained model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-        """
-        X = self._check_X(X)
-        return self.estimator_.decision_function(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

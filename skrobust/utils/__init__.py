@@ -1,0 +1,1 @@
+"""Small private helpers shared by skrobust's modules."""

@@ -1,0 +1,89 @@
+"""Meta-estimators whose predictions are those of their fitted model."""
+
+from sklearn.utils._available_if import available_if
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+_SKORCH = (NeuralNetBinaryClassifier, NeuralNetClassifier)
+
+
+def estimator_has(name):
+    """``available_if`` check: does the (fitted or given) model have ``name``?
+
+    A bare skorch net is judged as the :class:`skrobust.SkorchClassifier`
+    the meta-estimator wraps it in.
+    """
+
+    def check(self):
+        model = getattr(self, "estimator_", None)
+        if model is None:
+            model = self.estimator
+            if isinstance(model, _SKORCH):
+                from .._net import SkorchClassifier
+
+                model = SkorchClassifier(model)
+        return hasattr(model, name)
+
+    return check
+
+
+class FittedModelMixin:
+    """``predict``, ``predict_proba`` and ``decision_function`` of ``estimator_``.
+
+    For meta-estimators (adversarial training, certified training) whose
+    trained model *is* their function; the differentiable view sees through
+    them (``_view_estimator``). Subclasses may validate inputs in
+    ``_check_X``.
+    """
+
+    def _view_estimator(self):
+        check_is_fitted(self)
+        return self.estimator_
+
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return X
+
+    def predict(self, X):
+        """Class labels predicted by the trained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        X = self._check_X(X)  # checks fitted first
+        return self.estimator_.predict(X)
+
+    @available_if(estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as :attr:`classes_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        X = self._check_X(X)  # checks fitted first
+        return self.estimator_.predict_proba(X)
+
+    @available_if(estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision scores (logits) of the trained model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        X = self._check_X(X)  # checks fitted first
+        return self.estimator_.decision_function(X)
