@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval
 from .._torch import torch
 from ._base import BaseAttack
 from ._box import input_box
-from ._minimal import MinimalNormMixin
+from ._minimal import MinimalNormMixin, minimal_norm_constraints
 
 _NO_UPPER = 1e10
 
@@ -117,12 +117,7 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
     one_hot_groups = None
 
     _parameter_constraints = {
-        **{
-            k: v
-            for k, v in BaseAttack._parameter_constraints.items()
-            if k not in ("norm", "integer_features", "one_hot_groups")
-        },
-        "eps": [None, *BaseAttack._parameter_constraints["eps"]],
+        **minimal_norm_constraints("norm"),
         "confidence": [Interval(numbers.Real, 0, None, closed="left")],
         "n_binary_search": [Interval(numbers.Integral, 1, None, closed="left")],
         "initial_const": [Interval(numbers.Real, 0, None, closed="neither")],

@@ -4,7 +4,7 @@ from .._torch import torch
 from ._base import BaseAttack
 from ._box import input_box
 from ._halfspace import smallest_step
-from ._minimal import MinimalNormMixin
+from ._minimal import MinimalNormMixin, minimal_norm_constraints
 
 _NUDGES = (1e-9, 1e-7, 1e-5, 1e-3)
 
@@ -105,14 +105,7 @@ class LinearExactAttack(MinimalNormMixin, BaseAttack):
     integer_features = None
     one_hot_groups = None
 
-    _parameter_constraints = {
-        **{
-            k: v
-            for k, v in BaseAttack._parameter_constraints.items()
-            if k not in ("integer_features", "one_hot_groups")
-        },
-        "eps": [None, *BaseAttack._parameter_constraints["eps"]],
-    }
+    _parameter_constraints = minimal_norm_constraints()
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ from .._torch import torch
 from ._base import BaseAttack
 from ._blackbox import BlackBoxModel
 from ._box import input_box
-from ._minimal import MinimalNormMixin, weighted_size
+from ._minimal import MinimalNormMixin, minimal_norm_constraints, weighted_size
 
 _NUDGES = (0.0, 1e-7, 1e-5, 1e-3, 0.5)  # fractions of the leaf box's width
 
@@ -151,14 +151,7 @@ class DecisionTreeExactAttack(MinimalNormMixin, BaseAttack):
     integer_features = None
     one_hot_groups = None
 
-    _parameter_constraints = {
-        **{
-            k: v
-            for k, v in BaseAttack._parameter_constraints.items()
-            if k not in ("integer_features", "one_hot_groups")
-        },
-        "eps": [None, *BaseAttack._parameter_constraints["eps"]],
-    }
+    _parameter_constraints = minimal_norm_constraints()
 
     def __init__(
         self,

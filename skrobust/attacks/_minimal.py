@@ -13,9 +13,25 @@ itself for a per-feature ``eps``, so a size is a multiple of that budget
 import numpy as np
 
 from .._torch import torch
+from ._base import BaseAttack
 from ._box import input_box
 from ._norms import get_norm
 from ._threat import check_eps
+
+
+def minimal_norm_constraints(*without):
+    """The base attack's parameter constraints with an optional ``eps``.
+
+    Minimal-norm attacks repair nothing after their search, so they drop
+    ``integer_features`` and ``one_hot_groups`` (and whatever ``without``
+    names, e.g. a fixed ``norm``).
+    """
+    drop = {"integer_features", "one_hot_groups", *without}
+    base = BaseAttack._parameter_constraints
+    return {
+        **{k: v for k, v in base.items() if k not in drop},
+        "eps": [None, *base["eps"]],
+    }
 
 
 def _scalar(eps):
