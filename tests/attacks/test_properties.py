@@ -34,6 +34,43 @@ def _sizes(delta, scale, norm):
     }[norm]
 
 
+def _check_invariants(attack, model, X, y, eps, mask, norm, bounds, unit):
+    """Attack ``X`` and check what every attack guarantees; return numpy arrays.
+
+    Robust accuracy <= clean accuracy; type, shape, dtype, index and columns
+    kept; the input untouched; inside the ball (immutable features fixed)
+    and the bounds (test points may lie outside bounds learned from data);
+    eps = 0 is the identity.
+    """
+    if bounds == "data":
+        low, high = attack.data_min_, attack.data_max_
+    else:
+        low, high = bounds
+    before = X.copy()
+    out = attack.generate(X, y)
+    assert model.score(out, y) <= model.score(X, y) + 1e-12
+    assert type(out) is type(X)
+    if isinstance(X, pd.DataFrame):
+        assert out.index.equals(X.index) and out.columns.equals(X.columns)
+        pd.testing.assert_frame_equal(X, before)
+        X, out = X.to_numpy(), out.to_numpy()
+    else:
+        assert out.dtype == X.dtype
+        np.testing.assert_array_equal(X, before)
+    assert out.shape == X.shape
+    scale = np.broadcast_to(eps, X.shape[1:]) * mask.reshape(X.shape[1:])
+    tol = 1e-5 * max(unit, 1.0)
+    sizes = _sizes((out - X).astype(np.float64), scale, norm)
+    assert (sizes <= 1 + 1e-4).all() or not scale.any()
+    low, high = np.broadcast_to(low, X.shape), np.broadcast_to(high, X.shape)
+    if bounds == "data":
+        low, high = np.minimum(low, X), np.maximum(high, X)
+    assert (out >= low - tol).all() and (out <= high + tol).all()
+    if not scale.any():
+        np.testing.assert_array_equal(out, X)
+    return X, out
+
+
 @pytest.mark.parametrize("model_name", MODELS)
 @settings(
     max_examples=12,
@@ -91,39 +128,7 @@ def test_attack_invariants(request, model_name, data):
     attack = attack_cls(model, **kwargs)
     if bounds == "data":
         attack.fit(request.getfixturevalue("cancer_data").X_train)
-        low, high = attack.data_min_, attack.data_max_
-    else:
-        low, high = bounds
-    before = X.copy()
-    out = attack.generate(X, y)
-
-    # robust accuracy <= clean accuracy (early stopping from the clean point)
-    assert model.score(out, y) <= model.score(X, y) + 1e-12
-
-    # type, shape, dtype, and the input untouched
-    assert type(out) is type(X)
-    if isinstance(X, pd.DataFrame):
-        assert out.index.equals(X.index) and out.columns.equals(X.columns)
-        pd.testing.assert_frame_equal(X, before)
-        X, out = X.to_numpy(), out.to_numpy()
-    else:
-        assert out.dtype == X.dtype
-        np.testing.assert_array_equal(X, before)
-    assert out.shape == X.shape
-
-    # inside the ball (immutable features fixed) and the bounds
-    scale = np.broadcast_to(eps, X.shape[1:]) * mask.reshape(X.shape[1:])
-    tol = 1e-5 * max(unit, 1.0)
-    sizes = _sizes((out - X).astype(np.float64), scale, norm)
-    assert (sizes <= 1 + 1e-4).all() or not scale.any()
-    low, high = np.broadcast_to(low, X.shape), np.broadcast_to(high, X.shape)
-    if bounds == "data":  # test points may lie outside the training range
-        low, high = np.minimum(low, X), np.maximum(high, X)
-    assert (out >= low - tol).all() and (out <= high + tol).all()
-
-    # eps = 0 is the identity
-    if not scale.any():
-        np.testing.assert_array_equal(out, X)
+    _check_invariants(attack, model, X, y, eps, mask, norm, bounds, unit)
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -263,33 +268,8 @@ def test_black_box_attack_invariants(request, model_name, data):
     attack = attack_cls(model, **kwargs)
     if bounds == "data":
         attack.fit(request.getfixturevalue("cancer_data").X_train)
-        low, high = attack.data_min_, attack.data_max_
-    else:
-        low, high = bounds
-    before = X.copy()
-    out = attack.generate(X, y)
-
-    assert model.score(out, y) <= model.score(X, y) + 1e-12
-    assert type(out) is type(X)
-    if isinstance(X, pd.DataFrame):
-        assert out.index.equals(X.index) and out.columns.equals(X.columns)
-        pd.testing.assert_frame_equal(X, before)
-        X, out = X.to_numpy(), out.to_numpy()
-    else:
-        assert out.dtype == X.dtype
-        np.testing.assert_array_equal(X, before)
-    assert out.shape == X.shape
-
-    scale = np.broadcast_to(eps, X.shape[1:]) * mask.reshape(X.shape[1:])
-    tol = 1e-5 * max(unit, 1.0)
+    X, out = _check_invariants(attack, model, X, y, eps, mask, norm, bounds, unit)
     delta = (out - X).astype(np.float64)
-    sizes = _sizes(delta, scale, norm)
-    assert (sizes <= 1 + 1e-4).all() or not scale.any()
-    low, high = np.broadcast_to(low, X.shape), np.broadcast_to(high, X.shape)
-    if bounds == "data":
-        low, high = np.minimum(low, X), np.maximum(high, X)
-    assert (out >= low - tol).all() and (out <= high + tol).all()
+    tol = 1e-5 * max(unit, 1.0)
     d = np.broadcast_to(direction, X.shape)
     assert (delta[d > 0] >= -tol).all() and (delta[d < 0] <= tol).all()
-    if not scale.any():
-        np.testing.assert_array_equal(out, X)
