@@ -7,7 +7,6 @@ from sklearn.utils._param_validation import Interval
 
 from .._torch import torch
 from ._base import BaseAttack
-from ._box import input_box
 from ._minimal import MinimalNormMixin, minimal_norm_constraints
 
 _NO_UPPER = 1e10
@@ -172,7 +171,7 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
         return c
 
     def _minimize(self, view, x0, labels, constraints, *, targeted, generator):
-        lo, hi = input_box(constraints, x0)
+        lo, hi = constraints.input_box(x0)
         w = self._weights(constraints, x0)
         mid, half = (hi + lo) / 2, (hi - lo) / 2
         mobile = (half > 0) & (w > 0)

@@ -2,7 +2,6 @@
 
 from .._torch import torch
 from ._base import BaseAttack
-from ._box import input_box
 from ._halfspace import smallest_step
 from ._minimal import MinimalNormMixin, minimal_norm_constraints
 
@@ -163,7 +162,7 @@ class LinearExactAttack(MinimalNormMixin, BaseAttack):
 
     def _nudge(self, view, x0, delta, size, labels, targeted, constraints):
         """Examples just across the boundary: ``x0 + (1 + nu) delta``."""
-        box = input_box(constraints, x0)
+        box = constraints.input_box(x0)
         found = torch.isfinite(size)
         delta = delta.reshape(x0.shape)
         out = torch.where(found.reshape(-1, *[1] * (x0.dim() - 1)), x0 + delta, x0)

@@ -8,7 +8,6 @@ from .._models._view import _steps, _unwrap
 from .._torch import torch
 from ._base import BaseAttack
 from ._blackbox import BlackBoxModel
-from ._box import input_box
 from ._minimal import MinimalNormMixin, minimal_norm_constraints, weighted_size
 
 _NUDGES = (0.0, 1e-7, 1e-5, 1e-3, 0.5)  # fractions of the leaf box's width
@@ -189,7 +188,7 @@ class DecisionTreeExactAttack(MinimalNormMixin, BaseAttack):
         model = view  # a _TreeModel (float64: never cast by the base)
         n = len(x0)
         flat = x0.reshape(n, -1)
-        low, high = (b.reshape(n, -1) for b in input_box(constraints, x0))
+        low, high = (b.reshape(n, -1) for b in constraints.input_box(x0))
         leaf_low, leaf_high = (
             torch.as_tensor(b, dtype=x0.dtype, device=x0.device)
             for b in (model.leaf_low, model.leaf_high)

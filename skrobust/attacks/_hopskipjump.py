@@ -8,7 +8,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch import torch
 from ._blackbox import BlackBoxAttack
-from ._box import input_box
 from ._core import success
 from ._minimal import MinimalNormMixin
 from ._norms import get_norm
@@ -154,7 +153,7 @@ eps_units
     @torch.no_grad()
     def _minimize(self, view, x0, labels, constraints, *, targeted, generator):
         w, low, high = self._unit_box(constraints, x0)
-        box = input_box(constraints, x0)
+        box = constraints.input_box(x0)
         search = _Search(view, x0, w, low, high, box, labels, targeted, generator)
         search.norm = get_norm(self.norm)
         d = max(int((w[0] > 0).sum()), 1)

@@ -14,7 +14,6 @@ import numpy as np
 
 from .._torch import torch
 from ._base import BaseAttack
-from ._box import input_box
 from ._norms import get_norm
 from ._threat import check_eps
 
@@ -87,7 +86,7 @@ class MinimalNormMixin:
     def _unit_box(self, constraints, x0):
         """Per-sample box of ``u = (x - x0) / w`` (0 for frozen features)."""
         w = self._weights(constraints, x0)
-        low, high = input_box(constraints, x0)
+        low, high = constraints.input_box(x0)
         safe = torch.where(w > 0, w, 1.0)
         u_low = torch.where(w > 0, (low - x0) / safe, 0.0)
         u_high = torch.where(w > 0, (high - x0) / safe, 0.0)
@@ -112,7 +111,7 @@ class MinimalNormMixin:
             u = torch.where(w > 0, (x_adv - x0) / safe, 0.0)
             u = get_norm(self.norm).project(u)
             x_adv = torch.addcmul(x0, w, u)
-        return x_adv.clamp(*input_box(constraints, x0))
+        return x_adv.clamp(*constraints.input_box(x0))
 
     def minimal_norms(self, X, y=None):
         """Size of the smallest adversarial perturbation found for each point.

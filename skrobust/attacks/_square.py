@@ -7,7 +7,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch import torch
 from ._blackbox import BlackBoxAttack
-from ._box import input_box
 from ._core import success
 from ._losses import cross_entropy, cw_margin
 
@@ -291,7 +290,7 @@ eps_units
         x0f = x0.reshape(four)
         loss_fn = _LOSSES[self.loss]
 
-        box = [b.reshape(four) for b in input_box(constraints, x0)]
+        box = [b.reshape(four) for b in constraints.input_box(x0)]
 
         def query(u, idx):
             x = torch.addcmul(x0f[idx], scale, u).clamp(box[0][idx], box[1][idx])
@@ -324,7 +323,7 @@ eps_units
             done[idx[hit]] = True
             queries[idx] += 1
         x_adv = torch.addcmul(x0f, scale, u_best).reshape(x0.shape)
-        return x_adv.clamp(*input_box(constraints, x0)), queries
+        return x_adv.clamp(*constraints.input_box(x0)), queries
 
     def _init(self, windows, n, dtype):
         """Vertical stripes (linf) or tiled pseudo-Gaussian squares (l2)."""

@@ -169,36 +169,36 @@ class Constraints:
             low, high = np.minimum(low, x0), np.maximum(high, x0)
         return low, high
 
-    def box(self, x0, dtype, factor=1.0):
-        """Per-batch tensors in input space: ``scale`` and the box ``[low, high]``.
+    def input_box(self, x0):
+        """``(low, high)`` tensors shaped like the clean batch ``x0``.
 
-        The box holds the bounds and the direction constraints (not the
-        ball); immutable features are pinned to their clean value. ``factor``
-        multiplies the budget (an eps warm-up, a budget sweep).
+        The bounds, tightened to ``x0`` by the direction constraints and for
+        features that may not move (the ball is not included). Clamping into
+        it makes the bounds hold exactly in the working dtype.
         """
-        scale = torch.tensor(
-            np.array(self.scale) * factor, dtype=dtype, device=x0.device
-        )
         low, high = self.bounds_for(x0)
         if self.direction is not None:
-            d = torch.tensor(np.array(self.direction), device=x0.device).expand_as(x0)
+            d = self._tensor("direction", x0).expand_as(x0)
             low = torch.where(d > 0, torch.maximum(low, x0), low)
             high = torch.where(d < 0, torch.minimum(high, x0), high)
-        mobile = scale > 0
-        return scale, torch.where(mobile, low, x0), torch.where(mobile, high, x0)
+        frozen = (self._tensor("scale", x0) <= 0).expand_as(x0)
+        return torch.where(frozen, x0, low), torch.where(frozen, x0, high)
+
+    def box(self, x0, dtype, factor=1.0):
+        """Per-batch tensors in input space: ``scale`` and :meth:`input_box`.
+
+        ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
+        """
+        scale = self._tensor("scale", x0).to(dtype) * factor
+        return (scale, *self.input_box(x0))
 
     def tensors(self, x0, dtype, factor=1.0):
         """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``.
 
-        ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
+        The same box as :meth:`box`, in unit-ball coordinates ``u = (x - x0) /
+        scale`` (zero for features that may not move).
         """
-        device = x0.device
-        scale = torch.tensor(np.array(self.scale) * factor, dtype=dtype, device=device)
-        low, high = self.bounds_for(x0)
-        if self.direction is not None:
-            d = torch.tensor(np.array(self.direction), device=device).expand_as(x0)
-            low = torch.where(d > 0, torch.maximum(low, x0), low)
-            high = torch.where(d < 0, torch.minimum(high, x0), high)
+        scale, low, high = self.box(x0, dtype, factor)
         mobile = scale > 0
         safe = torch.where(mobile, scale, torch.ones_like(scale))
         u_low = torch.where(mobile, (low - x0) / safe, torch.zeros_like(x0))
