@@ -229,7 +229,7 @@ def test_dlr_falls_back_on_three_and_two_classes():
 
 
 def test_l1_box_projection_is_exact():
-    from scipy.optimize import minimize
+    from scipy.optimize import Bounds, LinearConstraint, minimize
 
     gen = torch.Generator().manual_seed(0)
     u = 2 * torch.randn(30, 6, generator=gen, dtype=torch.float64)
@@ -239,19 +239,28 @@ def test_l1_box_projection_is_exact():
     out = L1().project_box(u, low, high)
     assert (out.abs().sum(dim=1) <= 1 + 1e-9).all()
     assert (out >= low).all() and (out <= high).all()
+    # the reference: the same convex QP with z = p - m, p, m >= 0 (linear
+    # constraints), solved by an interior-point method
+    d = u.shape[1]
+    diff = np.hstack([np.eye(d), -np.eye(d)])  # z = diff @ (p, m)
     for y, v, lo, hi in zip(u.numpy(), out.numpy(), low.numpy(), high.numpy()):
         best = minimize(
-            lambda z, y=y: ((z - y) ** 2).sum(),
-            np.zeros_like(y),
-            method="SLSQP",
-            bounds=[
-                (None if np.isinf(a) else a, None if np.isinf(b) else b)
-                for a, b in zip(lo, hi)
+            lambda w, y=y: ((diff @ w - y) ** 2).sum(),
+            np.zeros(2 * d),
+            jac=lambda w, y=y: 2 * diff.T @ (diff @ w - y),
+            hess=lambda w: 2 * diff.T @ diff,
+            method="trust-constr",
+            bounds=Bounds(np.zeros(2 * d), np.full(2 * d, np.inf)),
+            constraints=[
+                LinearConstraint(np.ones((1, 2 * d)), -np.inf, 1.0),
+                LinearConstraint(diff, lo, hi),
             ],
-            constraints=[{"type": "ineq", "fun": lambda z: 1 - np.abs(z).sum()}],
-            options={"ftol": 1e-14, "maxiter": 1000},
+            options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 5000},
         )
-        assert ((v - y) ** 2).sum() <= best.fun + 1e-7
+        z = diff @ best.x
+        assert np.abs(z).sum() <= 1 + 1e-6 and np.all(z >= lo - 1e-6)
+        assert np.all(z <= hi + 1e-6)
+        assert ((v - y) ** 2).sum() <= ((z - y) ** 2).sum() + 1e-6
 
 
 def test_l1_sparse_step():
