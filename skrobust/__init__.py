@@ -13,7 +13,7 @@ from ._models import (
     as_differentiable,
     to_torch,
 )
-from ._net import SkorchClassifier
+from ._skorch import SkorchClassifier
 
 __version__ = "0.1.0.dev0"
 

@@ -12,15 +12,37 @@ from ._base import (
     NotDifferentiableError,
     PartiallyDifferentiableWarning,
     TorchFunction,
+    check_converted_fitted,
     to_torch,
 )
-from ._view import as_differentiable
+from ._preprocessing import Normalize, Rescale, Standardize
+from ._skorch import (
+    BinaryLogits,
+    Cast,
+    FirstOutput,
+    LogProbability,
+    NonlinearityLogits,
+    ProbabilityLogit,
+)
+from ._view import as_differentiable, pipeline_steps, unwrap_estimator
 
 __all__ = [
+    "BinaryLogits",
+    "Cast",
     "DifferentiableModel",
+    "FirstOutput",
+    "LogProbability",
+    "NonlinearityLogits",
+    "Normalize",
     "NotDifferentiableError",
     "PartiallyDifferentiableWarning",
+    "ProbabilityLogit",
+    "Rescale",
+    "Standardize",
     "TorchFunction",
     "as_differentiable",
+    "check_converted_fitted",
+    "pipeline_steps",
     "to_torch",
+    "unwrap_estimator",
 ]

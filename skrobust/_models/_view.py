@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
     FrozenEstimator = None
 
 
-def _unwrap(estimator):
+def unwrap_estimator(estimator):
     """Strip wrappers that do not change the function.
 
     ``FrozenEstimator``, and meta-estimators whose fitted model *is* their
@@ -48,15 +48,17 @@ def _module_device(module):
     return None
 
 
-def _steps(estimator):
+def pipeline_steps(estimator):
     """The chain of fitted steps (name, estimator), pipelines flattened."""
-    estimator = _unwrap(estimator)
+    estimator = unwrap_estimator(estimator)
     if isinstance(estimator, Pipeline):
         steps = []
         for name, step in estimator.steps:
             if step is None or step == "passthrough":
                 continue
-            steps += [(f"{name}__{n}" if n else name, s) for n, s in _steps(step)]
+            steps += [
+                (f"{name}__{n}" if n else name, s) for n, s in pipeline_steps(step)
+            ]
         return steps
     return [("", estimator)]
 
@@ -135,7 +137,7 @@ def as_differentiable(estimator, *, device=None, dtype=None):
         return estimator
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    steps = _steps(estimator)
+    steps = pipeline_steps(estimator)
     final_name, final = steps[-1]
     check_converted_fitted(final)
     classes = getattr(final, "classes_", None)
@@ -170,7 +172,7 @@ def as_differentiable(estimator, *, device=None, dtype=None):
     preprocess, space = None, "raw input features"
     if split:
         prefix_name, prefix_step = steps[split - 1]
-        pipeline = _unwrap(estimator)
+        pipeline = unwrap_estimator(estimator)
         prefix = Pipeline(steps[:split]) if len(steps) > 1 else None
         preprocess = _Preprocess(prefix)
         space = f"output of pipeline step {prefix_name!r}"

@@ -4,33 +4,26 @@
 ``generate(X, y=None, *, target=None)`` attacks true labels or targets.
 """
 
+from ._apgd import APGD
+from ._autoattack import AutoAttack
+from ._cw import CarliniWagnerL2
+from ._exact_linear import LinearExactAttack
+from ._exact_tree import DecisionTreeExactAttack
+from ._fab import FAB
 from ._fgsm import FGSM
+from ._hopskipjump import HopSkipJump
 from ._pgd import PGD
+from ._square import SquareAttack
 
-__all__ = ["FGSM", "PGD"]
-
-from ._square import SquareAttack  # noqa: E402
-
-__all__ += ["SquareAttack"]
-
-from ._apgd_attack import APGD  # noqa: E402
-from ._autoattack import AutoAttack  # noqa: E402
-from ._fab_attack import FAB  # noqa: E402
-
-__all__ += ["APGD", "FAB", "AutoAttack"]
-
-from ._hopskipjump import HopSkipJump  # noqa: E402
-
-__all__ += ["HopSkipJump"]
-
-from ._cw import CarliniWagnerL2  # noqa: E402
-
-__all__ += ["CarliniWagnerL2"]
-
-from ._exact_linear import LinearExactAttack  # noqa: E402
-
-__all__ += ["LinearExactAttack"]
-
-from ._exact_tree import DecisionTreeExactAttack  # noqa: E402
-
-__all__ += ["DecisionTreeExactAttack"]
+__all__ = [
+    "APGD",
+    "FAB",
+    "FGSM",
+    "PGD",
+    "AutoAttack",
+    "CarliniWagnerL2",
+    "DecisionTreeExactAttack",
+    "HopSkipJump",
+    "LinearExactAttack",
+    "SquareAttack",
+]

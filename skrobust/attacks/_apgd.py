@@ -1,285 +1,209 @@
-"""The APGD loop (Croce & Hein 2020), on the shared norm geometry.
+"""Auto-PGD (Croce & Hein 2020): the step-size-free gradient attack."""
 
-APGD needs what the plain projected-gradient loop of :mod:`._core` has no
-place for: momentum, a step size halved at checkpoints, restarts from the
-best point, and a memory of each sample's loss history. It works in the same
-unit-ball coordinates ``u`` (``delta = scale * u``) with the same
-:class:`~._norms.Norm` objects and the same box ``[u_low, u_high]``.
-"""
+import numbers
+
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch import torch
-from ._core import _Batch
-from ._norms import _per_sample
+from ._base import BaseAttack
+from ._functional._apgd import apgd
+from ._functional._losses import resolve_loss
+from ._functional._norms import get_norm
 
-MOMENTUM = 0.75
+
+def top_classes(logits, k):
+    """Per sample, the classes ranked 2nd .. (k+1)-th by ``logits``: shape (n, k).
+
+    AutoAttack's targets for APGD-T and FAB-T.
+    """
+    return logits.argsort(dim=1, descending=True)[:, 1 : k + 1]
 
 
-def checkpoints(n_iter):
-    """Iterations after which APGD checks its step size.
+class APGD(BaseAttack):
+    """Auto-PGD: projected gradient ascent with an automatic step size.
 
-    ``p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)``
-    as fractions of ``n_iter``, in the reference code's integer form: the
-    first interval is ``max(int(0.22 n), 1)`` iterations, each next one
-    ``max(int(0.03 n), 1)`` shorter, down to ``max(int(0.06 n), 1)``.
+    From a random point of the sphere of the ball, ``n_iter`` steps with
+    momentum 0.75 and a step size that starts at twice the budget and is
+    halved at checkpoints (after 22 %, 41 %, 57 %, ... of the steps) for the
+    samples whose loss oscillates or stalls; those restart from their best
+    point. No step size to tune (Croce & Hein 2020, as in AutoAttack's
+    reference code). With ``loss="dlr"`` and ``n_target_classes`` it is
+    APGD-T: it runs once per target, the classes the model ranks 2nd, 3rd,
+    ... on the clean input, on the samples not yet broken. Targeted through
+    ``generate(..., target=)``. Points misclassified from the start (for a
+    targeted attack: already predicted as their target) are returned
+    unchanged; the others get their last adversarial iterate, or the iterate
+    of highest loss if none was adversarial.
+
+    Parameters
+    ----------
+    estimator : estimator, default=None
+        The model to attack (see :class:`PGD`).
+    eps : float, array-like or dict
+        Perturbation budget (see :class:`PGD`).
+    norm : {"linf", "l2", "l1"}, default="linf"
+        The ball. For l1, the reference's APGD-l1 (Croce & Hein 2021): a
+        sparse step on an adaptive fraction of the coordinates, no momentum,
+        and the exact projection onto the ball cut by the bounds.
+    loss : {"ce", "dlr", "cw"}, default="ce"
+        Cross-entropy, Croce & Hein's scale-invariant DLR loss, or the
+        Carlini-Wagner margin. DLR needs 3 classes (4 when targeted); with
+        fewer it falls back to "cw" with a warning.
+    n_iter : int, default=100
+        Steps per run.
+    n_restarts : int, default=1
+        Runs from new random points, on the samples not yet broken.
+    rho : float, default=0.75
+        Checkpoint threshold: the step size is halved when at most this
+        fraction of the steps since the last checkpoint raised the loss.
+    n_target_classes : int, default=None
+        APGD-T: attack with the targeted loss towards each of the model's
+        ``n_target_classes`` most likely other classes in turn (at most
+        ``n_classes - 1``); a sample counts as broken once misclassified.
+        ``None``: untargeted.
+    eot_iter : int, default=1
+        Gradients averaged per step (expectation over transformation, for
+        models with randomness at inference).
+    bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
+        The threat model (see :class:`PGD`).
+    early_stop : bool, default=False
+        Stop moving a sample once it is adversarial (the result is then the
+        first adversarial iterate, not the last).
+    batch_size : int or "auto", default="auto"
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random starts.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    estimator_, n_features_in_, data_min_, data_max_, data_std_
+        As for :class:`PGD`.
+
+    See Also
+    --------
+    AutoAttack : APGD-CE, APGD-T, FAB-T and Square in turn.
+    PGD : projected gradient descent with a fixed step size.
+
+    References
+    ----------
+    F. Croce and M. Hein, "Reliable evaluation of adversarial robustness with
+    an ensemble of diverse parameter-free attacks", ICML 2020.
 
     Examples
     --------
-    >>> checkpoints(100)
-    [22, 41, 57, 70, 80, 87, 93, 99]
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust.attacks import APGD
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+    >>> X_adv = APGD(clf, eps=0.3, n_iter=20, random_state=0).generate(X, y)
+    >>> bool(clf.score(X_adv, y) < clf.score(X, y))
+    True
     """
-    length = max(int(0.22 * n_iter), 1)
-    shrink = max(int(0.03 * n_iter), 1)
-    shortest = max(int(0.06 * n_iter), 1)
-    out, at = [], length
-    while at <= n_iter:
-        out.append(at)
-        length = max(length - shrink, shortest)
-        at += length
-    return out
 
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "norm": [StrOptions({"linf", "l2", "l1"})],
+        "loss": [StrOptions({"ce", "dlr", "cw"})],
+        "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_restarts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "rho": [Interval(numbers.Real, 0, 1, closed="both")],
+        "n_target_classes": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "eot_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stop": ["boolean"],
+    }
 
-def halve_step(history, length, best, best_at_last, reduced_last, rho=0.75):
-    """Which samples halve their step size (and restart from their best point).
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        eps,
+        norm="linf",
+        loss="ce",
+        n_iter=100,
+        n_restarts=1,
+        rho=0.75,
+        n_target_classes=None,
+        eot_iter=1,
+        bounds=None,
+        feature_mask=None,
+        direction=None,
+        integer_features=None,
+        one_hot_groups=None,
+        eps_units="raw",
+        early_stop=False,
+        batch_size="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.eps = eps
+        self.norm = norm
+        self.loss = loss
+        self.n_iter = n_iter
+        self.n_restarts = n_restarts
+        self.rho = rho
+        self.n_target_classes = n_target_classes
+        self.eot_iter = eot_iter
+        self.bounds = bounds
+        self.feature_mask = feature_mask
+        self.direction = direction
+        self.integer_features = integer_features
+        self.one_hot_groups = one_hot_groups
+        self.eps_units = eps_units
+        self.early_stop = early_stop
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
 
-    Parameters
-    ----------
-    history : Tensor of shape (n, length + 1)
-        Loss at the last checkpoint and at each step since.
-    length : int
-        Steps since the last checkpoint.
-    best, best_at_last : Tensor of shape (n,)
-        Best loss now, and at the last checkpoint.
-    reduced_last : Tensor of bool, shape (n,)
-        Whether the step was halved at the last checkpoint (True before the
-        first one, as in the reference code).
-    rho : float
-
-    Returns
-    -------
-    Tensor of bool, shape (n,)
-        Condition 1: at most ``rho * length`` of the steps raised the loss;
-        condition 2: the step was not halved last time and the best loss has
-        not improved since.
-    """
-    raised = (history[:, 1:] > history[:, :-1]).sum(dim=1)
-    oscillating = raised <= rho * length
-    stalled = ~reduced_last & (best_at_last >= best)
-    return oscillating | stalled
-
-
-def _sparse_direction(grad, topk, n_mobile):
-    """APGD-l1's step: ``sign(grad)`` on the ``topk`` fraction of the mobile
-    coordinates of largest ``|grad|``, divided by their number."""
-    flat = grad.reshape(len(grad), -1)
-    d = flat.shape[1]
-    keep = d - n_mobile + ((1 - topk) * n_mobile).floor()
-    index = keep.clamp(0, d - 1).long()[:, None]
-    threshold = flat.abs().sort(dim=1).values.gather(1, index)
-    sparse = torch.where(flat.abs() >= threshold, flat.sign(), 0.0)
-    count = sparse.abs().sum(dim=1, keepdim=True)
-    return (sparse / (count + 1e-10)).reshape(grad.shape)
-
-
-def apgd(
-    model,
-    x0,
-    labels,
-    *,
-    norm,
-    scale,
-    u_low,
-    u_high,
-    loss_fn,
-    targeted=False,
-    true_labels=None,
-    reach_target=True,
-    n_iter=100,
-    rho=0.75,
-    eot_iter=1,
-    early_stop=False,
-    generator=None,
-):
-    """One run of APGD from a random point of the ball around each ``x0``.
-
-    ``z = P(u + eta * dir(grad))``, ``u' = P(u + a (z - u) + (1 - a) (u -
-    u_prev))`` with ``a = 0.75`` (1 on the first step) and ``eta_0 = 2`` (twice
-    the budget); at each of :func:`checkpoints` the samples for which
-    :func:`halve_step` holds halve ``eta`` and restart from their best point.
-    ``P`` projects onto the ball and then the box, as the reference code does.
-
-    For the l1 ball, the reference's APGD-l1 (Croce & Hein 2021): no
-    momentum, ``eta_0 = 1``, a sparse step along the signs of the ``topk``
-    largest gradient coordinates (20 % at first), the exact projection onto
-    the ball intersected with the box, and a check every 4 % of the steps:
-    a point whose best iterate got sparser (by 5 %) resets ``eta`` and
-    restarts from it, the others divide ``eta`` by 1.5 (down to 0.1);
-    ``topk`` follows the sparsity of the best iterate.
-
-    Parameters
-    ----------
-    model : callable
-        Tensor of inputs -> logits.
-    x0, labels : Tensor
-        Clean inputs, and the labels the loss reads (targets when
-        ``targeted``).
-    norm : Norm
-    scale, u_low, u_high : Tensor
-        As for :func:`._core.projected_gradient`.
-    loss_fn : callable
-        ``(logits, labels, targeted, true_labels) -> (n,)``, maximised.
-    targeted : bool
-        Whether ``loss_fn`` is a targeted loss.
-    true_labels : Tensor, optional
-        True classes (targeted losses and ``reach_target=False`` need them).
-    reach_target : bool
-        With ``targeted``: success means predicting the target (True) or
-        merely leaving the true class (False: APGD-T's use of targets).
-    n_iter, rho, eot_iter : int, float, int
-        Steps, the checkpoint threshold, and gradients averaged per step
-        (expectation over transformation, for randomized models).
-    early_stop : bool
-        Drop samples from the batch once adversarial.
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    u : Tensor
-        Per sample, the last adversarial iterate when one was found, else the
-        iterate of highest loss.
-    found : Tensor of bool
-    best_loss : Tensor
-    """
-    n, device = len(x0), x0.device
-    linf, l1 = norm.name == "linf", norm.name == "l1"
-    if linf:
-        u_low, u_high = u_low.clamp_min(-1.0), u_high.clamp_max(1.0)
-    mobile = (scale > 0).to(x0.dtype)
-    n_mobile = float(mobile.expand_as(x0[0]).sum())
-
-    def project(u, low, high):
-        if l1:  # exact: the box's cut-off coordinates spend no budget
-            return norm.project_box(u, low, high)
-        if not linf:
-            u = norm.project(u)
-        return torch.clamp(u, low, high)
-
-    def succeeded(logits, b):
-        pred = logits.argmax(dim=1)
-        if targeted and reach_target:
-            return pred == b.labels
-        return pred != (b.true if targeted else b.labels)
-
-    def evaluate(u, b):
-        grad = torch.zeros_like(u)
-        for _ in range(eot_iter):
-            u_ = u.detach().requires_grad_(True)
-            logits = model(torch.addcmul(b.x0, scale, u_))
-            loss = loss_fn(logits, b.labels, targeted, getattr(b, "true", None))
-            grad += torch.autograd.grad(loss.sum(), u_)[0]
-        return logits.detach(), loss.detach(), grad / eot_iter
-
-    out_u = torch.zeros_like(x0)
-    out_loss = torch.full((n,), float("-inf"), device=device, dtype=x0.dtype)
-    found = torch.zeros(n, dtype=torch.bool, device=device)
-    b = _Batch(
-        index=torch.arange(n, device=device),
-        x0=x0,
-        labels=labels,
-        low=u_low,
-        high=u_high,
-    )
-    if true_labels is not None:
-        b.true = true_labels
-
-    # random start on the sphere (the reference normalises a uniform draw;
-    # l1: a Gaussian draw projected onto the ball). The history starts with
-    # this point's loss, so the first checkpoint compares the first step with
-    # it (the reference compares it with 0).
-    if l1:
-        u = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)
-        u = project(u * mobile, b.low, b.high)
-    else:
-        u = norm.random(x0, generator) * mobile
-        u = u / _per_sample(norm.size(u).clamp_min(1e-12), u)
-        u = project(u, b.low, b.high)
-    logits, loss, grad = evaluate(u, b)
-    b.hit = succeeded(logits, b)
-    b.u_adv = u.clone()
-    b.u, b.u_prev, b.grad = u, u.clone(), grad
-    b.u_best, b.grad_best, b.best = u.clone(), grad.clone(), loss.clone()
-    b.best_at_last, b.reduced_last = loss.clone(), torch.ones_like(b.hit)
-    b.eta = torch.full((n,), 1.0 if l1 else 2.0, device=device, dtype=x0.dtype)
-    b.history = loss[:, None]
-    if l1:  # the fraction of coordinates a step moves, adapted at checkpoints
-        b.topk = torch.full((n,), 0.2, device=device, dtype=x0.dtype)
-        b.sparsity = torch.full((n,), n_mobile, device=device, dtype=x0.dtype)
-
-    def finish(mask):
-        """Write samples ``mask`` of the batch to the outputs."""
-        i = b.index[mask]
-        hit = b.hit[mask]
-        out_u[i] = torch.where(_per_sample(hit, b.u_adv), b.u_adv[mask], b.u_best[mask])
-        out_loss[i] = b.best[mask]
-        found[i] = hit
-
-    marks = set(checkpoints(n_iter))
-    every = max(int(0.04 * n_iter), 1)  # l1: a check every 4 % of the steps
-    last_mark = 0
-    for step in range(1, n_iter + 1):
-        u = b.u
-        eta = _per_sample(b.eta, u)
-        if l1:  # a sparse step without momentum
-            new = project(
-                u + eta * _sparse_direction(b.grad, b.topk, n_mobile), b.low, b.high
-            )
+    def _attack_batch(
+        self, view, x0, labels, constraints, *, targeted, true_labels, generator
+    ):
+        scale, u_low, u_high = constraints.tensors(x0, view.dtype)
+        n_classes = view.n_classes
+        with torch.no_grad():
+            clean = view(x0)
+        if targeted:  # explicit targets: success is reaching them
+            runs, reach = [labels], True
+            done = clean.argmax(dim=1) == labels
         else:
-            a = 1.0 if step == 1 else MOMENTUM
-            z = project(u + eta * norm.direction(b.grad), b.low, b.high)
-            new = project(u + a * (z - u) + (1 - a) * (u - b.u_prev), b.low, b.high)
-        logits, loss, grad = evaluate(new, b)
-        b.u_prev, b.u, b.grad = u, new, grad
-        hit = succeeded(logits, b)
-        b.u_adv = torch.where(_per_sample(hit, new), new, b.u_adv)
-        b.hit |= hit
-        b.history = torch.cat([b.history, loss[:, None]], dim=1)
-        better = loss > b.best
-        b.u_best = torch.where(_per_sample(better, new), new, b.u_best)
-        b.grad_best = torch.where(_per_sample(better, grad), grad, b.grad_best)
-        b.best = torch.where(better, loss, b.best)
-
-        if l1 and step % every == 0:
-            # sparser best point: reset the step and restart from it; else
-            # shrink the step
-            sparsity = (b.u_best != 0).reshape(len(u), -1).sum(dim=1).to(u.dtype)
-            reset = sparsity / b.sparsity.clamp_min(1.0) < 0.95
-            b.topk = sparsity / n_mobile / 1.5
-            b.eta = torch.where(reset, 1.0, b.eta / 1.5).clamp(0.1, 1.0)
-            b.sparsity = sparsity
-            b.u = torch.where(_per_sample(reset, b.u), b.u_best, b.u)
-            b.grad = torch.where(_per_sample(reset, b.grad), b.grad_best, b.grad)
-        elif not l1 and step in marks:
-            length = step - last_mark
-            halve = halve_step(
-                b.history[:, -(length + 1) :],
-                length,
-                b.best,
-                b.best_at_last,
-                b.reduced_last,
-                rho,
-            )
-            b.reduced_last, b.best_at_last = halve, b.best.clone()
-            b.eta = torch.where(halve, b.eta / 2, b.eta)
-            b.u = torch.where(_per_sample(halve, b.u), b.u_best, b.u)
-            b.grad = torch.where(_per_sample(halve, b.grad), b.grad_best, b.grad)
-            b.history = b.history[:, -1:]
-            last_mark = step
-
-        # drop finished samples in bulk (a quarter of the batch at a time)
-        if early_stop and 4 * int(b.hit.sum()) >= len(b.hit) and bool(b.hit.any()):
-            finish(b.hit)
-            b.keep(~b.hit)
-            if len(b.index) == 0:
-                break
-    if len(b.index):
-        finish(torch.ones_like(b.hit))
-    return out_u, found, out_loss
+            done = clean.argmax(dim=1) != true_labels
+            reach = False
+            if self.n_target_classes is None:
+                runs = [None]
+            else:
+                k = min(self.n_target_classes, n_classes - 1)
+                runs = list(top_classes(clean, k).T)
+        use_targets = runs[0] is not None
+        loss_fn = resolve_loss(self.loss, n_classes, use_targets)
+        norm = get_norm(self.norm)
+        out_u = torch.zeros_like(x0)
+        best = torch.full((len(x0),), float("-inf"), device=x0.device, dtype=x0.dtype)
+        for targets in runs:
+            for _ in range(self.n_restarts):
+                index = torch.nonzero(~done)[:, 0]
+                if len(index) == 0:
+                    return torch.addcmul(x0, scale, out_u)
+                u, found, loss = apgd(
+                    view,
+                    x0[index],
+                    true_labels[index] if targets is None else targets[index],
+                    norm=norm,
+                    scale=scale,
+                    u_low=u_low[index],
+                    u_high=u_high[index],
+                    loss_fn=loss_fn,
+                    targeted=use_targets,
+                    true_labels=true_labels[index],
+                    reach_target=reach,
+                    n_iter=self.n_iter,
+                    rho=self.rho,
+                    eot_iter=self.eot_iter,
+                    early_stop=self.early_stop,
+                    generator=generator,
+                )
+                keep = found | (loss > best[index])
+                out_u[index[keep]] = u[keep]
+                best[index[keep]] = loss[keep]
+                done[index[found]] = True
+        return torch.addcmul(x0, scale, out_u)

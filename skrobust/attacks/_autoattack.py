@@ -10,9 +10,9 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch import torch
-from ._apgd_attack import APGD
+from ._apgd import APGD
 from ._base import BaseAttack
-from ._fab_attack import FAB
+from ._fab import FAB
 from ._square import SquareAttack
 
 VERSIONS = {

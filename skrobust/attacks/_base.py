@@ -10,20 +10,14 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
-    column_or_1d,
     validate_data,
 )
 
 from .._models import NotDifferentiableError, as_differentiable
+from .._threat import check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
-from ._norms import get_norm
-from ._threat import (
-    Constraints,
-    check_eps,
-    feature_selection,
-    per_feature,
-    resolve_bounds,
-)
+from ..utils import encode_labels
+from ._functional._norms import get_norm
 
 _FLOATS = (np.float64, np.float32, np.float16)
 _AUTO_BATCH_VALUES = 2**22
@@ -298,80 +292,44 @@ class BaseAttack(TransformerMixin, BaseEstimator):
     @staticmethod
     def _encode(view, labels, n, name):
         """Labels (values of ``classes_``) -> class indices as a tensor."""
-        labels = np.asarray(labels)
-        if labels.ndim == 0:
-            labels = np.full(n, labels)
-        labels = column_or_1d(labels)
-        if len(labels) != n:
-            raise ValueError(f"`{name}` has {len(labels)} entries for {n} samples.")
-        classes = view.classes_
-        try:
-            sorter = np.argsort(classes)
-            pos = np.searchsorted(classes, labels, sorter=sorter)
-            index = sorter[np.minimum(pos, len(classes) - 1)]
-            unknown = classes[index] != labels
-        except TypeError:  # labels not comparable with the classes
-            unknown = np.ones(len(labels), dtype=bool)
-        if np.any(unknown):
-            raise ValueError(
-                f"`{name}` holds {labels[np.argmax(unknown)]!r}, which is not one "
-                f"of the model's classes {classes.tolist()}."
-            )
+        index = encode_labels(labels, view.classes_, name=name, n_samples=n)
         return torch.as_tensor(index, dtype=torch.long)
+
+    def threat_model(self, sample_shape, columns=None):
+        """The resolved threat model for samples of ``sample_shape``.
+
+        What the attack may change, by how much, within which bounds: the
+        budget, bounds, mask, direction and integer / one-hot constraints,
+        resolved once (defenses and scorers reuse it on tensors).
+
+        Parameters
+        ----------
+        sample_shape : tuple of int
+            Shape of one sample (``X.shape[1:]``).
+        columns : array-like of str, default=None
+            Column names, to resolve constraints given by name.
+
+        Returns
+        -------
+        constraints : Constraints
+        """
+        return self._constraints(tuple(sample_shape), columns)
 
     def _constraints(self, sample_shape, columns, eps=None):
         """Resolve the threat model; ``eps`` overrides ``self.eps`` (e.g. a
         minimal-norm attack's unit of measure)."""
-        stats_needed = self.eps_units == "std" or (
-            isinstance(self.bounds, str) and self.bounds == "data"
-        )
-        if stats_needed and not hasattr(self, "data_std_"):
+        if needs_data_statistics(self.get_params(deep=False)) and not hasattr(
+            self, "data_std_"
+        ):
             raise NotFittedError(
                 f"{type(self).__name__} with eps_units='std' or bounds='data' uses "
                 "per-feature statistics of the training data: call fit(X_train) "
                 "first."
             )
-        eps = self.eps if eps is None else eps
-        user_eps = per_feature(eps, sample_shape, "eps", columns, default=0.0)
-        eps = user_eps
-        if self.eps_units == "std":
-            eps = eps * self.data_std_.reshape(sample_shape)
-        mask = feature_selection(
-            self.feature_mask, sample_shape, columns, "feature_mask"
-        )
-        scale = eps if mask is None else np.where(mask, eps, 0.0)
-        low, high = resolve_bounds(
-            self.bounds,
-            sample_shape,
-            getattr(self, "data_min_", None),
-            getattr(self, "data_max_", None),
-        )
-        direction = None
-        if self.direction is not None:
-            direction = np.sign(
-                per_feature(
-                    self.direction, sample_shape, "direction", columns, default=0.0
-                )
-            )
-        integer = feature_selection(
-            self.integer_features, sample_shape, columns, "integer_features"
-        )
-        groups = [
-            np.flatnonzero(
-                feature_selection(g, sample_shape, columns, "one_hot_groups")
-            )
-            for g in (self.one_hot_groups or [])
-        ]
-        return Constraints(
-            np.array(scale, dtype=float),
-            low,
-            high,
-            direction,
-            integer,
-            groups,
-            eps=user_eps,
-            lenient=isinstance(self.bounds, str),
-        )
+        params = self.get_params(deep=False)
+        if eps is not None:
+            params["eps"] = eps
+        return resolve_constraints(params, sample_shape, columns, stats=self)
 
     def _repair(self, x_adv, x0, constraints):
         """Make outputs satisfy integer and one-hot constraints.

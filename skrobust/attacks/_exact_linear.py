@@ -2,7 +2,7 @@
 
 from .._torch import torch
 from ._base import BaseAttack
-from ._halfspace import smallest_step
+from ._functional._halfspace import smallest_step
 from ._minimal import MinimalNormMixin, minimal_norm_constraints
 
 _NUDGES = (1e-9, 1e-7, 1e-5, 1e-3)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.tree._classes import BaseDecisionTree
 
-from .._models._view import _steps, _unwrap
+from .._models import pipeline_steps, unwrap_estimator
 from .._torch import torch
 from ._base import BaseAttack
 from ._blackbox import BlackBoxModel
@@ -55,7 +55,7 @@ class _TreeModel(BlackBoxModel):
     space the attack acts in."""
 
     def __init__(self, estimator):
-        steps = _steps(estimator)
+        steps = pipeline_steps(estimator)
         tree = steps[-1][1]
         if not (isinstance(tree, BaseDecisionTree) and hasattr(tree, "classes_")):
             raise TypeError(
@@ -68,7 +68,7 @@ class _TreeModel(BlackBoxModel):
         if prefix is not None:
             affine = _per_feature_affine(prefix, tree.n_features_in_)
         if prefix is None or affine is not None:
-            super().__init__(_unwrap(estimator), response="predict_proba")
+            super().__init__(unwrap_estimator(estimator), response="predict_proba")
             self.a = np.ones(low.shape[1]) if affine is None else affine[0]
             self.b = np.zeros(low.shape[1]) if affine is None else affine[1]
         else:  # act on the output of the prefix

@@ -1,200 +1,298 @@
-"""The FAB loop (Croce & Hein 2020): minimal-norm adversarial examples.
+"""FAB (Croce & Hein 2020): minimal-norm adversarial examples and their norms."""
 
-Works in the unit coordinates ``u`` of :mod:`._norms` (``delta = scale *
-u``), so the norm it minimises is the scaled norm ``||delta / scale||_p``
-and immutable features (``scale = 0``) never move. Each step linearises the
-decision boundary of the closest class, projects both the current iterate
-and the clean point onto that hyperplane inside the box, and moves to a
-convex combination of the two projections (with overshoot ``eta``); found
-adversarial points are pulled back towards the clean point by ``beta``.
-"""
+import copy
+import numbers
 
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from .._threat import check_eps
 from .._torch import torch
-from ._norms import _flat
+from ._apgd import top_classes
+from ._base import BaseAttack
+from ._functional._fab import fab
+from ._functional._norms import _per_sample, get_norm
 
 
-def hyperplane_projection(norm, w, g, low, high):
-    """Smallest ``d`` with ``w . d = g`` and ``low <= d <= high`` (per row).
+class FAB(BaseAttack):
+    """Fast Adaptive Boundary attack: the smallest perturbation that flips a point.
 
-    ``low <= 0 <= high`` (the box around the point being projected; infinite
-    sides allowed). Where the hyperplane does not meet the box, ``d`` is the
-    box corner that gets closest to it. Exact for the l-infinity, l2 and l1
-    norms: each is a one-dimensional search over sorted breakpoints.
+    Each step linearises the model around the current point, takes the
+    closest linearised decision boundary, projects both the current point
+    and the clean point onto it (inside the bounds), and moves to a convex
+    combination of the two projections, slightly beyond (``eta``); once a
+    point is misclassified, it steps back towards the clean point
+    (``beta``). The result is the smallest adversarial perturbation found,
+    per point. With ``targeted=True`` it is FAB-T, AutoAttack's version: it
+    follows, in turn, the boundary towards each of the ``n_target_classes``
+    classes the model ranks highest after the true one.
 
-    Parameters
-    ----------
-    norm : {"linf", "l2", "l1"}
-    w : Tensor of shape (n, d)
-    g : Tensor of shape (n,)
-    low, high : Tensor of shape (n, d)
-
-    Returns
-    -------
-    d : Tensor of shape (n, d)
-    """
-    flip = torch.where(g < 0, -1.0, 1.0).to(w.dtype)[:, None]
-    w, g = w * flip, g * flip[:, 0]
-    sign = torch.sign(w)
-    # room in the useful direction of each coordinate (0 where w = 0)
-    cap = torch.where(w > 0, high, torch.where(w < 0, -low, torch.zeros_like(w)))
-    cap = cap.clamp_min(0.0)
-    aw = w.abs()
-    if norm == "l1":  # fill the coordinates of largest |w| first
-        order = aw.argsort(dim=1, descending=True)
-        a, c = aw.gather(1, order), cap.gather(1, order)
-        gain = torch.where(a > 0, a * c, torch.zeros_like(a))
-        before = torch.cat([torch.zeros_like(gain[:, :1]), gain.cumsum(1)[:, :-1]], 1)
-        part = ((g[:, None] - before) / a.clamp_min(1e-30)).clamp(min=0.0)
-        size = torch.minimum(part, c)
-        size = torch.zeros_like(size).scatter(1, order, size)
-        return (sign * size).clamp(low, high)
-    if norm == "linf":  # phi(t) = sum |w_i| min(t, cap_i)
-        weight, knot, factor = aw, cap, torch.ones_like(aw)
-    else:  # l2: d_i = clip(lambda w_i); phi(t) = sum w_i^2 min(t, cap_i / |w_i|)
-        weight = aw * aw
-        knot = torch.where(aw > 0, cap / aw.clamp_min(1e-30), torch.zeros_like(aw))
-        factor = aw
-    knots, order = knot.sort(dim=1)
-    weights = weight.gather(1, order)
-    gain = torch.where(weights > 0, weights * knots, torch.zeros_like(knots))
-    below = gain.cumsum(dim=1)  # sum_{i <= j} a_i k_i
-    rest = weights.sum(dim=1, keepdim=True) - weights.cumsum(dim=1)
-    phi = below + torch.where(rest > 0, knots * rest, torch.zeros_like(rest))
-    j = (phi < g[:, None]).sum(dim=1, keepdim=True)  # knots passed
-    full = j == knots.shape[1]
-    j = j.clamp_max(knots.shape[1] - 1)
-    below_j = torch.where(j > 0, below.gather(1, (j - 1).clamp_min(0)), 0.0)
-    rest_j = torch.where(
-        j > 0, rest.gather(1, (j - 1).clamp_min(0)), weights.sum(1, keepdim=True)
-    )
-    t = (g[:, None] - below_j) / rest_j.clamp_min(1e-30)
-    t = torch.where(full, torch.full_like(t, float("inf")), t)
-    return (sign * factor * torch.minimum(t, knot)).clamp(low, high)  # rounding
-
-
-def _size(norm, d):
-    flat = _flat(d)
-    if norm == "linf":
-        return flat.abs().amax(dim=1)
-    if norm == "l2":
-        return flat.norm(dim=1)
-    return flat.abs().sum(dim=1)
-
-
-_DUAL = {"linf": "l1", "l2": "l2", "l1": "linf"}
-
-
-def _boundary(model, x0, scale, u, labels, targets, n_classes, reach_target):
-    """Logit differences to the other classes and their gradients in ``u``.
-
-    Untargeted (``targets`` None): ``f_k - f_y`` for every class (``inf``
-    for ``k = y``), shape (n, K) and (n, K, d). Targeted: ``f_t - f_y``
-    (FAB-T), or ``f_t - max_{k != t} f_k`` to reach the target, shape (n, 1)
-    and (n, 1, d).
-    """
-    n = len(u)
-    if targets is not None:
-        u = u.detach().requires_grad_(True)
-        logits = model(torch.addcmul(x0, scale, u))
-        if reach_target:
-            masked = logits.detach().scatter(1, targets[:, None], float("-inf"))
-            labels = masked.argmax(dim=1)
-        diff = logits.gather(1, targets[:, None]) - logits.gather(1, labels[:, None])
-        (grad,) = torch.autograd.grad(diff.sum(), u)
-        return diff.detach(), _flat(grad)[:, None]
-    # one backward pass for the whole Jacobian: K copies of the batch, copy k
-    # differentiating logit k
-    ones = [1] * (u.dim() - 1)
-    rep = u.detach().repeat(n_classes, *ones).requires_grad_(True)
-    logits = model(torch.addcmul(x0.repeat(n_classes, *ones), scale, rep))
-    k = torch.arange(n_classes, device=u.device).repeat_interleave(n)
-    (grad,) = torch.autograd.grad(logits.gather(1, k[:, None]).sum(), rep)
-    jac = _flat(grad).reshape(n_classes, n, -1).transpose(0, 1)
-    f = logits.detach()[:n]
-    rows = torch.arange(n, device=u.device)
-    diff = f - f[rows, labels][:, None]
-    jac = jac - jac[rows, labels][:, None]
-    diff[rows, labels] = float("inf")
-    return diff, jac
-
-
-def fab(
-    model,
-    x0,
-    labels,
-    *,
-    norm,
-    scale,
-    u_low,
-    u_high,
-    n_classes,
-    targets=None,
-    reach_target=False,
-    n_iter=100,
-    alpha_max=0.1,
-    eta=1.05,
-    beta=0.9,
-    start=None,
-):
-    """One run of FAB; the smallest adversarial perturbation found per sample.
+    :meth:`minimal_norms` returns each point's minimal perturbation norm, so
+    one run gives robust accuracy at every budget (``robustness_curve`` and
+    ``RobustnessCurveDisplay`` use it); :meth:`generate` and
+    :meth:`transform` return the minimal adversarial examples, projected
+    onto the ``eps``-ball when ``eps`` is set (as in AutoAttack).
 
     Parameters
     ----------
-    model : callable
-        Tensor of inputs -> logits.
-    x0, labels : Tensor
-        Clean inputs (correctly classified as ``labels``).
-    norm : Norm
-    scale, u_low, u_high : Tensor
-        As for :func:`._core.projected_gradient`.
-    n_classes : int
-    targets : Tensor, optional
-        FAB-T: follow the boundary between ``labels`` and ``targets`` only.
-    reach_target : bool
-        With ``targets``: success is predicting the target (else: any
-        misclassification, as in AutoAttack's FAB-T).
-    n_iter, alpha_max, eta, beta : int, float, float, float
-        Steps, the largest weight of the clean point's projection, the
-        overshoot and the backward step.
-    start : Tensor, optional
-        Starting point in ``u`` (a random restart); ``None``: the clean input.
+    estimator : estimator, default=None
+        The model to attack (see :class:`PGD`).
+    norm : {"linf", "l2", "l1"}, default="linf"
+        The norm minimised.
+    eps : float, array-like, dict or None, default=None
+        Budget of the returned examples (``None``: unbounded). With a
+        per-feature budget, norms are measured as ``||delta / eps||_p`` (a
+        point is robust within the budget when its minimal norm exceeds 1).
+        It also sets the radius of random restarts.
+    n_iter : int, default=100
+        Steps per run.
+    n_restarts : int, default=1
+        Runs; the first starts from the clean point, the others from a random
+        point at half the smallest norm found so far (or of ``eps``). With
+        ``eps`` set, only points not yet broken within it are run again.
+    targeted : bool, default=False
+        FAB-T: one run per target class (the model's next most likely
+        classes) instead of the closest boundary among all classes.
+    n_target_classes : int, default=9
+        Targets of FAB-T (at most ``n_classes - 1``).
+    alpha_max : float, default=0.1
+        Largest weight of the clean point's projection in each step.
+    eta : float, default=1.05
+        Overshoot of the projections.
+    beta : float, default=0.9
+        Backward step towards the clean point after a success.
+    bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
+        The threat model (see :class:`PGD`). With ``eps_units="std"`` norms
+        are measured in standard deviations of each feature.
+    batch_size : int or "auto", default="auto"
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random restarts.
+    verbose : int, default=0
 
-    Returns
-    -------
-    u : Tensor
-        Smallest adversarial perturbation found (0 where none).
-    size : Tensor
-        Its norm in ``u`` (``inf`` where none was found).
+    Attributes
+    ----------
+    estimator_, n_features_in_, data_min_, data_max_, data_std_
+        As for :class:`PGD`.
+
+    See Also
+    --------
+    AutoAttack : uses FAB-T as its third attack.
+    skrobust.metrics.robustness_curve : the whole curve from one FAB run.
+
+    References
+    ----------
+    F. Croce and M. Hein, "Minimally distorted adversarial examples with a
+    fast adaptive boundary attack", ICML 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust.attacks import FAB
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+    >>> norms = FAB(clf, norm="l2", n_iter=20).minimal_norms(X, y)
+    >>> bool(np.all(norms[clf.predict(X) != y] == 0) and np.median(norms) < 1)
+    True
     """
-    name = norm.name
-    n, shape = len(x0), x0.shape
-    low, high = _flat(u_low), _flat(u_high)
-    u = torch.zeros_like(_flat(x0)) if start is None else _flat(start).clone()
-    best = torch.zeros_like(u)
-    size = torch.full((n,), float("inf"), device=x0.device, dtype=x0.dtype)
-    rows = torch.arange(n, device=x0.device)
-    for _ in range(n_iter):
-        diff, jac = _boundary(
-            model, x0, scale, u.reshape(shape), labels, targets, n_classes, reach_target
+
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "eps": [
+            None,
+            "array-like",
+            dict,
+            Interval(numbers.Real, 0, None, closed="left"),
+        ],
+        "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_restarts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "targeted": ["boolean"],
+        "n_target_classes": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha_max": [Interval(numbers.Real, 0, 1, closed="both")],
+        "eta": [Interval(numbers.Real, 1, None, closed="left")],
+        "beta": [Interval(numbers.Real, 0, 1, closed="both")],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        norm="linf",
+        eps=None,
+        n_iter=100,
+        n_restarts=1,
+        targeted=False,
+        n_target_classes=9,
+        alpha_max=0.1,
+        eta=1.05,
+        beta=0.9,
+        bounds=None,
+        feature_mask=None,
+        direction=None,
+        integer_features=None,
+        one_hot_groups=None,
+        eps_units="raw",
+        batch_size="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.norm = norm
+        self.eps = eps
+        self.n_iter = n_iter
+        self.n_restarts = n_restarts
+        self.targeted = targeted
+        self.n_target_classes = n_target_classes
+        self.alpha_max = alpha_max
+        self.eta = eta
+        self.beta = beta
+        self.bounds = bounds
+        self.feature_mask = feature_mask
+        self.direction = direction
+        self.integer_features = integer_features
+        self.one_hot_groups = one_hot_groups
+        self.eps_units = eps_units
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- the unit of measure and the budget in it --------------------------
+
+    def _per_feature_eps(self):
+        return self.eps is not None and (
+            isinstance(self.eps, dict) or np.ndim(self.eps) > 0
         )
-        dual = _size(_DUAL[name], jac.reshape(-1, jac.shape[-1])).reshape(diff.shape)
-        k = (diff.abs() / (dual + 1e-12)).argmin(dim=1)
-        w, f = jac[rows, k], diff[rows, k]
-        d1 = hyperplane_projection(name, w, -f, low - u, high - u)
-        d2 = hyperplane_projection(name, w, (w * u).sum(dim=1) - f, low, high)
-        a1 = _size(name, d1).clamp_min(1e-8)
-        a2 = _size(name, d2).clamp_min(1e-8)
-        alpha = (a1 / (a1 + a2)).clamp(0.0, alpha_max)[:, None]
-        u = ((u + eta * d1) * (1 - alpha) + eta * d2 * alpha).clamp(low, high)
+
+    def _budget(self):
+        """The budget in the norm FAB measures (``None``: unbounded)."""
+        if self.eps is None:
+            return None
+        return 1.0 if self._per_feature_eps() else float(self.eps)
+
+    def _check_budget(self):
+        if self.eps is not None:
+            check_eps(self.eps)
+
+    def _constraints(self, sample_shape, columns, eps=None):
+        if eps is None:  # measure in the raw (or std) units, or in units of eps
+            eps = self.eps if self._per_feature_eps() else 1.0
+        return super()._constraints(sample_shape, columns, eps=eps)
+
+    # -- the attack --------------------------------------------------------
+
+    def _attack_batch(
+        self,
+        view,
+        x0,
+        labels,
+        constraints,
+        *,
+        targeted,
+        true_labels,
+        generator,
+        budget="auto",
+    ):
+        # ``budget``: in the units of ``constraints`` (AutoAttack passes its
+        # own constraints, whose unit is its budget, with budget=1)
+        scale, u_low, u_high = constraints.tensors(x0, view.dtype)
+        norm = get_norm(self.norm)
+        n_classes = view.n_classes
+        budget = self._budget() if budget == "auto" else budget
         with torch.no_grad():
-            pred = model(torch.addcmul(x0, scale, u.reshape(shape))).argmax(dim=1)
-        if targets is not None and reach_target:
-            hit = pred == targets
+            clean = view(x0)
+        pred = clean.argmax(dim=1)
+        if targeted:
+            runs, reach, done = [labels], True, pred == labels
         else:
-            hit = pred != labels
-        t = _size(name, u)
-        better = hit & (t < size)
-        best = torch.where(better[:, None], u, best)
-        size = torch.where(better, t, size)
-        u = torch.where(hit[:, None], u * beta, u)
-    return best.reshape(shape), size
+            reach, done = False, pred != true_labels
+            if self.targeted:
+                k = min(self.n_target_classes, n_classes - 1)
+                runs = list(top_classes(clean, k).T)
+            else:
+                runs = [None]
+        best_u = torch.zeros_like(x0)
+        size = torch.where(done, 0.0, float("inf")).to(x0.dtype)
+        for targets in runs:
+            for restart in range(self.n_restarts):
+                # with a budget, points broken within it are done
+                active = ~done if budget is None else ~done & (size > budget)
+                if restart > 0:  # random restarts refine points found so far
+                    radius = size if budget is None else size.clamp_max(budget)
+                    active &= torch.isfinite(radius)
+                index = torch.nonzero(active)[:, 0]
+                if len(index) == 0:
+                    continue
+                start = None
+                if restart > 0:
+                    t = norm.random(x0[index], generator) * (scale > 0)
+                    t = t / _per_sample(norm.size(t).clamp_min(1e-12), t)
+                    start = 0.5 * _per_sample(radius[index], t) * t
+                    start = torch.clamp(start, u_low[index], u_high[index])
+                u, found = fab(
+                    view,
+                    x0[index],
+                    true_labels[index],
+                    norm=norm,
+                    scale=scale,
+                    u_low=u_low[index],
+                    u_high=u_high[index],
+                    n_classes=n_classes,
+                    targets=None if targets is None else targets[index],
+                    reach_target=reach,
+                    n_iter=self.n_iter,
+                    alpha_max=self.alpha_max,
+                    eta=self.eta,
+                    beta=self.beta,
+                    start=start,
+                )
+                better = found < size[index]
+                best_u[index[better]] = u[better]
+                size[index[better]] = found[better]
+        if budget is not None and not getattr(self, "_unclipped", False):
+            outside = size > budget
+            if budget == 0:
+                best_u = torch.zeros_like(best_u)
+            elif bool(outside.any()):
+                best_u = budget * norm.project(best_u / budget)
+                best_u = torch.clamp(best_u, u_low, u_high)
+        return torch.addcmul(x0, scale, best_u)
+
+    def minimal_norms(self, X, y=None):
+        """Each point's smallest adversarial perturbation norm found.
+
+        One run gives robust accuracy at every budget: a point is robust
+        within ``eps`` when its norm exceeds ``eps``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, ...)
+        y : array-like of shape (n_samples,), default=None
+            True labels; ``None``: the model's predictions.
+
+        Returns
+        -------
+        norms : ndarray of shape (n_samples,)
+            The norm of the example :meth:`generate` returns without a
+            budget, in the attack's units (``eps_units``, per-feature
+            ``eps``); 0 for points already misclassified, ``inf`` where no
+            adversarial example was found.
+        """
+        unclipped = copy.copy(self)
+        unclipped._unclipped = True
+        X_adv = unclipped.generate(X, y)
+        view = self._view()
+        Xw = self._working_space(X, view.preprocess)
+        clean = np.asarray(Xw, dtype=np.float64)
+        adv = np.asarray(X_adv, dtype=np.float64)
+        columns = getattr(Xw, "columns", None)
+        if columns is None:
+            columns = getattr(self, "feature_names_in_", None)
+        scale = self._constraints(clean.shape[1:], columns).scale
+        delta = (adv - clean).reshape(len(adv), -1)
+        unit = np.broadcast_to(scale, clean.shape[1:]).reshape(-1)
+        u = np.divide(delta, unit, out=np.zeros_like(delta), where=unit > 0)
+        norms = get_norm(self.norm).size(torch.from_numpy(u)).numpy()
+        labels = view.predict(Xw, in_space=True) if y is None else np.asarray(y)
+        broken = view.predict(X_adv, in_space=True) != labels
+        return np.where(broken, norms, np.inf)

@@ -5,12 +5,12 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._threat import per_feature
 from .._torch import torch
 from ._base import BaseAttack
-from ._core import projected_gradient
-from ._losses import resolve_loss
-from ._norms import get_norm
-from ._threat import per_feature
+from ._functional._losses import resolve_loss
+from ._functional._norms import get_norm
+from ._functional._projected_gradient import projected_gradient
 
 
 class GradientAttack(BaseAttack):
@@ -72,7 +72,7 @@ class GradientAttack(BaseAttack):
             Class indices to attack (targets when ``targeted``), or any
             per-sample tensor a custom ``loss_fn`` reads (e.g. probabilities).
         constraints : Constraints
-            The resolved threat model (``attack._constraints(shape, columns)``).
+            The resolved threat model (``attack.threat_model(shape, columns)``).
         targeted : bool, default=False
         true_labels : Tensor, default=None
             True classes, for targeted losses that need them.

@@ -8,9 +8,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch import torch
 from ._blackbox import BlackBoxAttack
-from ._core import success
+from ._functional._norms import get_norm
+from ._functional._projected_gradient import success
 from ._minimal import MinimalNormMixin
-from ._norms import get_norm
 
 _EVAL_CHUNK = 1 << 16  # queries (x features / 64) evaluated at once
 

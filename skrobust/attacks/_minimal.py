@@ -12,10 +12,10 @@ itself for a per-feature ``eps``, so a size is a multiple of that budget
 
 import numpy as np
 
+from .._threat import check_eps
 from .._torch import torch
 from ._base import BaseAttack
-from ._norms import get_norm
-from ._threat import check_eps
+from ._functional._norms import get_norm
 
 
 def minimal_norm_constraints(*without):

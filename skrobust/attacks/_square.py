@@ -7,8 +7,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch import torch
 from ._blackbox import BlackBoxAttack
-from ._core import success
-from ._losses import cross_entropy, cw_margin
+from ._functional._losses import cross_entropy, cw_margin
+from ._functional._projected_gradient import success
 
 _LOSSES = {"margin": cw_margin, "ce": cross_entropy}
 

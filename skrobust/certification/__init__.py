@@ -1,17 +1,18 @@
 """Certified robustness: bound propagation and randomized smoothing."""
 
-from . import _relaxations, _torch_layers, _view_layers  # noqa: F401  (rules)
-from ._bounds import interval_bounds, margin_bounds
-from ._certify import certified_radius, certify
-from ._ibp_classifier import IBPClassifier
-from ._layers import (
+from .bounds import (
     ActivationBound,
     AffineBound,
+    IBPClassifier,
     LayerBound,
     MonotoneBound,
     bound_layer,
+    certified_radius,
+    certify,
+    interval_bounds,
+    margin_bounds,
 )
-from ._smoothing import RandomizedSmoothingClassifier
+from .smoothing import RandomizedSmoothingClassifier
 
 __all__ = [
     "ActivationBound",

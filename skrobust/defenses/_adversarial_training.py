@@ -16,10 +16,11 @@ from sklearn.utils.validation import (
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from .._models import NotDifferentiableError, as_differentiable
-from .._net import SkorchClassifier
+from .._skorch._classifier import SkorchClassifier
+from .._skorch._meta import FittedModelMixin
+from .._threat import needs_data_statistics
 from ..attacks import PGD
 from ..attacks._gradient import GradientAttack
-from ..utils._meta import FittedModelMixin
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
 from ._skorch import adversarial_net
@@ -217,17 +218,12 @@ class AdversarialTrainingClassifier(
                 setattr(self, name, getattr(self.estimator_, name))
         return self
 
-    def _needs_stats(self, attack):
-        return attack.eps_units == "std" or (
-            isinstance(attack.bounds, str) and attack.bounds == "data"
-        )
-
     def _fit_skorch(self, X, y, attack):
         if isinstance(self.estimator, SkorchClassifier):
             net, dtype = self.estimator.net, self.estimator.dtype
         else:
             net, dtype = self.estimator, self.dtype
-        if self._needs_stats(attack):
+        if needs_data_statistics(attack.get_params()):
             attack.fit(X)
         objective = AdversarialObjective(
             attack,
@@ -246,7 +242,7 @@ class AdversarialTrainingClassifier(
 
     def _fit_closed_form(self, X, y, attack):
         attack.fit(X)  # per-feature statistics and names for the budget
-        constraints = attack._constraints(
+        constraints = attack.threat_model(
             (attack.n_features_in_,), getattr(attack, "feature_names_in_", None)
         )
         self.estimator_ = fit_robust_logistic(

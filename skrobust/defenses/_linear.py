@@ -24,6 +24,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from .._models import NotDifferentiableError, to_torch
 from .._torch import torch
+from ..utils import encode_labels
 
 DUAL = {"linf": 1, "l2": 2, "l1": float("inf")}
 
@@ -112,7 +113,7 @@ def fit_robust_logistic(estimator, X, y, scale, norm):
         model, Z, A = fitted, np.asarray(X, dtype=np.float64), None
     Z = torch.tensor(np.asarray(Z, dtype=np.float64))
     classes = model.classes_
-    target = torch.as_tensor(np.searchsorted(classes, np.asarray(y)))
+    target = torch.as_tensor(encode_labels(y, classes))
     weight = torch.as_tensor(
         compute_sample_weight(model.class_weight, np.asarray(y)), dtype=torch.float64
     )

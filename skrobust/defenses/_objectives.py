@@ -80,7 +80,7 @@ class AdversarialObjective:
         """The attack's resolved threat model for samples of ``shape`` (cached)."""
         cache = self.__dict__.setdefault("_constraints_cache", {})
         if shape not in cache:
-            cache[shape] = self.attack._constraints(shape, None)
+            cache[shape] = self.attack.threat_model(shape)
         return cache[shape]
 
     def view(self, net):

@@ -6,6 +6,7 @@ from sklearn.metrics import get_scorer
 from skorch.utils import data_from_dataset, to_numpy
 
 from .._models import NotDifferentiableError, as_differentiable
+from .._threat import needs_data_statistics
 from .._torch import torch
 from ..attacks._base import BaseAttack
 from ..attacks._blackbox import BlackBoxModel
@@ -39,9 +40,7 @@ def attack_for(attack, estimator, X):
         for name in _STATS:
             if hasattr(attack, name):
                 setattr(copy, name, getattr(attack, name))
-    elif params.get("eps_units") == "std" or (
-        isinstance(params.get("bounds"), str) and params["bounds"] == "data"
-    ):
+    elif needs_data_statistics(params):
         copy.fit(X)
     return copy
 

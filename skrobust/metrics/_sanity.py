@@ -12,8 +12,9 @@ import numpy as np
 from .._models import as_differentiable
 from .._torch import torch
 from ..attacks import PGD
-from ..attacks._losses import cross_entropy
-from ..attacks._norms import get_norm
+from ..attacks._functional._losses import cross_entropy
+from ..attacks._functional._norms import get_norm
+from ..utils import encode_labels
 from ._robust import _take, attack_for, robust_accuracy_score
 
 
@@ -75,7 +76,7 @@ def _inputs_and_grads(view, X, y):
     """Logits and input gradients of the cross-entropy at clean points."""
     x = view.to_input(X)
     labels = torch.as_tensor(
-        np.searchsorted(view.classes_, y), device=view.device, dtype=torch.long
+        encode_labels(y, view.classes_), device=view.device, dtype=torch.long
     )
     with view.evaluating():
         x.requires_grad_(True)
@@ -90,11 +91,11 @@ def _random_search(attack, estimator, X, y, n_samples, random_state):
     attack = attack_for(attack, estimator, X)
     Xw = X if view.preprocess is None else view.preprocess(X)
     x0 = view.to_input(Xw, in_space=True)
-    constraints = attack._constraints(tuple(x0.shape[1:]), getattr(Xw, "columns", None))
+    constraints = attack.threat_model(x0.shape[1:], getattr(Xw, "columns", None))
     scale, u_low, u_high = constraints.tensors(x0, view.dtype)
     norm = get_norm(attack.norm)
     gen = torch.Generator(device=view.device).manual_seed(int(random_state))
-    target = torch.as_tensor(np.searchsorted(view.classes_, y), device=view.device)
+    target = torch.as_tensor(encode_labels(y, view.classes_), device=view.device)
     broken = torch.zeros(len(x0), dtype=torch.bool, device=view.device)
     with view.evaluating(), torch.inference_mode():
         for _ in range(n_samples):
@@ -237,7 +238,7 @@ def check_robustness_evaluation(
             else "the model outputs logits",
         )
     )
-    correct = logits.argmax(dim=1).cpu().numpy() == np.searchsorted(view.classes_, y)
+    correct = logits.argmax(dim=1).cpu().numpy() == encode_labels(y, view.classes_)
     zero = (grads.abs().amax(dim=1) == 0).cpu().numpy()[correct]
     share = float(zero.mean()) if len(zero) else 0.0
     checks.append(

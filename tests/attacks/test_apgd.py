@@ -9,8 +9,8 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from skrobust.attacks import APGD, PGD
-from skrobust.attacks._apgd import checkpoints, halve_step
-from skrobust.attacks._norms import L1, Linf
+from skrobust.attacks._functional._apgd import checkpoints, halve_step
+from skrobust.attacks._functional._norms import L1, Linf
 
 # -- the schedule ------------------------------------------------------------
 
@@ -123,8 +123,8 @@ def test_apgd_equals_reference_loop(digits_data):
     u0 = u / u.abs().amax(dim=1, keepdim=True)
     expected, expected_loss = _reference_apgd(lin, x, target, EPS, 30, u0)
 
-    from skrobust.attacks._apgd import apgd
-    from skrobust.attacks._losses import cross_entropy
+    from skrobust.attacks._functional._apgd import apgd
+    from skrobust.attacks._functional._losses import cross_entropy
 
     scale = torch.full((64,), EPS, dtype=torch.float64)
     got_u, found, got_loss = apgd(
@@ -264,7 +264,7 @@ def test_l1_box_projection_is_exact():
 
 
 def test_l1_sparse_step():
-    from skrobust.attacks._apgd import _sparse_direction
+    from skrobust.attacks._functional._apgd import _sparse_direction
 
     grad = torch.tensor([[0.1, -5.0, 0.2, 3.0, 0.0, 0.3, -0.4, 0.5, 0.6, 0.7]])
     step = _sparse_direction(grad, torch.tensor([0.2]), 10.0)  # top 20 %: 2 coords

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from skrobust.attacks import FAB
-from skrobust.attacks._fab import hyperplane_projection
+from skrobust.attacks._functional._fab import hyperplane_projection
 from skrobust.metrics import robustness_curve
 
 # -- the projection onto a hyperplane inside a box -----------------------------

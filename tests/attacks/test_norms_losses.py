@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from skrobust.attacks._losses import cross_entropy, cw_margin, dlr, resolve_loss
-from skrobust.attacks._norms import L1, L2, Linf, get_norm
+from skrobust.attacks._functional._losses import (
+    cross_entropy,
+    cw_margin,
+    dlr,
+    resolve_loss,
+)
+from skrobust.attacks._functional._norms import L1, L2, Linf, get_norm
 
 NORMS = [Linf(), L2(), L1()]
 

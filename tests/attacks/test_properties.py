@@ -162,7 +162,7 @@ def test_pgd_equals_reference_torch_loop_on_skorch_cnn(digits_cnn, digits_data, 
         elif norm == "l2":
             delta = delta / delta.norm(dim=1, keepdim=True).clamp_min(1)
         else:
-            from skrobust.attacks._norms import L1
+            from skrobust.attacks._functional._norms import L1
 
             delta = L1().project(delta)
         x = (x0 + eps * delta.reshape(x.shape)).clamp(0, 1)

@@ -60,7 +60,11 @@ def raw_bounds(model, X, y=None, *, eps, norm="linf", bounds=None, method="crown
 
     Logit bounds ``(lower, upper)`` without ``y``, margin lower bounds with it.
     """
-    from skrobust.certification._bounds import Problem, bound_tensors, margin_spec
+    from skrobust.certification.bounds._bounds import (
+        Problem,
+        bound_tensors,
+        margin_spec,
+    )
 
     problem = Problem(
         model, X, eps=eps, norm=norm, bounds=bounds, method=method, batch_size=1

@@ -26,9 +26,9 @@ from skrobust.certification import (
     interval_bounds,
     margin_bounds,
 )
-from skrobust.certification._bounds import bound_tensors, margin_spec
-from skrobust.certification._layers import layer_rules
-from skrobust.certification._region import Region
+from skrobust.certification.bounds._bounds import bound_tensors, margin_spec
+from skrobust.certification.bounds._layers import layer_rules
+from skrobust.certification.bounds._region import Region
 
 METHODS = ["ibp", "crown-ibp", "crown"]
 

@@ -78,7 +78,7 @@ def test_argument_errors(iris_logreg):
     clf, X, y = iris_logreg
     with pytest.raises(ValueError, match="max_eps"):
         certified_radius(clf, X, y, max_eps=0)
-    with pytest.raises(ValueError, match="y has 3 labels"):
+    with pytest.raises(ValueError, match="`y` has 3 entries for 4 samples"):
         certify(clf, X[:4], y[:3], eps=0.1)
 
 

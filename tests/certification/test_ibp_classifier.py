@@ -13,7 +13,7 @@ from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from skrobust import SkorchClassifier, as_differentiable
 from skrobust.attacks import PGD
 from skrobust.certification import IBPClassifier, certify, interval_bounds
-from skrobust.certification._training import CertifiedObjective
+from skrobust.certification.bounds._training import CertifiedObjective
 from skrobust.metrics import certified_accuracy_score, make_certified_scorer
 from skrobust.nn import MLP
 

@@ -28,7 +28,7 @@ from skorch import NeuralNetClassifier
 from skrobust import NotDifferentiableError, SkorchClassifier, as_differentiable
 from skrobust.attacks import PGD
 from skrobust.certification import RandomizedSmoothingClassifier
-from skrobust.certification._smoothing_stats import (
+from skrobust.certification.smoothing._stats import (
     binomial_pvalue,
     lower_confidence_bound,
     max_certified_radius,
@@ -504,7 +504,7 @@ def test_torch_counting_chunks_do_not_change_the_counts(
     digits_data, digits_mlp, monkeypatch
 ):
     """Count keys are laid out per chunk of batches: any chunking, same counts."""
-    from skrobust.certification import _smoothing_counts
+    from skrobust.certification.smoothing import _counts as _smoothing_counts
 
     rs = RandomizedSmoothingClassifier(
         digits_mlp,

@@ -5,7 +5,7 @@ intercepts of two lines ``a_l x + b_l <= f(x) <= a_u x + b_u`` valid on the
 whole interval.
 """
 
-from .._torch import torch
+from ..._torch import torch
 from ._layers import ActivationBound, bound_layer
 
 

@@ -6,7 +6,7 @@ layers go through in centre-radius form, ``W mu + b`` and ``|W| r``, which is
 the exact interval of one layer; monotone layers through their two ends.
 """
 
-from .._torch import torch
+from ..._torch import torch
 
 
 def affine_prefix(rules):

@@ -11,8 +11,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
-from ._models._base import check_converted_fitted, to_torch
-from ._torch import torch
+from .._models import check_converted_fitted, to_torch
+from .._torch import torch
+from ..utils import encode_labels
 
 __all__ = ["SkorchClassifier"]
 
@@ -218,16 +219,15 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         classes = getattr(self.net, "classes", None)
         if classes is not None and len(classes):
             classes = np.asarray(classes)
-            sorter = np.argsort(classes)
-            pos = np.searchsorted(classes, y, sorter=sorter)
-            codes = sorter[np.minimum(pos, len(sorter) - 1)]
-            unknown = classes[codes] != y
-            if unknown.any():
+            try:
+                codes = encode_labels(y, classes)
+            except ValueError:
+                unknown = ~np.isin(y, classes)
                 raise ValueError(
                     f"y contains labels {np.unique(y[unknown])[:5].tolist()} that are "
                     f"not in the net's `classes` {classes.tolist()}; add them "
                     "or leave `classes` unset to take the labels from y."
-                )
+                ) from None
         else:
             classes, codes = np.unique(y, return_inverse=True)
         if self._binary:
@@ -474,6 +474,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
+# registered beside the class: the foundations (_models) never import upward
 @to_torch.register(SkorchClassifier)
 def _skorch_classifier(estimator, *, dtype, device):
     """The view of the wrapped, fitted net (its module, by reference)."""

@@ -7,7 +7,7 @@ classes, used by targeted DLR). Each returns a tensor of shape (n_samples,).
 
 import warnings
 
-from .._torch import torch
+from ..._torch import torch
 
 F = torch.nn.functional
 

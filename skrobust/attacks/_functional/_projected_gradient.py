@@ -1,6 +1,6 @@
 """The one norm-generic projected-gradient loop behind every gradient attack."""
 
-from .._torch import torch
+from ..._torch import torch
 
 
 def success(logits, labels, targeted):

@@ -16,7 +16,7 @@ Without bounds (infinite rooms) these are the closed forms ``m / ||c||_q``
 breakpoints, find the segment, solve it.
 """
 
-from .._torch import torch
+from ..._torch import torch
 
 
 def _before(values):

@@ -8,9 +8,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
-from .._net import SkorchClassifier
-from ..defenses._skorch import adversarial_net
-from ..utils._meta import FittedModelMixin
+from ..._skorch._classifier import SkorchClassifier
+from ..._skorch._meta import FittedModelMixin
+from ...defenses._skorch import adversarial_net
 from ._certify import certified_radius, certify
 from ._region import feature_budget, input_domain
 from ._training import CertifiedObjective

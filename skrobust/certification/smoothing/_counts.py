@@ -16,9 +16,9 @@ batch_size)`` full batches.
 
 import numpy as np
 
-from .._models import NotDifferentiableError, as_differentiable
-from .._models._view import _steps
-from .._torch import torch
+from ..._models import NotDifferentiableError, as_differentiable, pipeline_steps
+from ..._torch import torch
+from ...utils import encode_labels
 
 
 def torch_view(estimator):
@@ -28,7 +28,7 @@ def torch_view(estimator):
     exact decision rule); a view with a non-differentiable prefix acts after
     that prefix, where the noise must not be added, so it is not used either.
     """
-    final = _steps(estimator)[-1][1]
+    final = pipeline_steps(estimator)[-1][1]
     if type(final).__module__.startswith("sklearn."):
         return None
     try:
@@ -141,7 +141,6 @@ def count_predict(
     total = n_points * int(sum(sizes))
     rng = np.random.default_rng(seed)
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    sorter = np.argsort(classes)
     counts = np.zeros((n_tables, n_points, n_classes), dtype=np.int64)
     n_batches = -(-total // batch_size)
     for b in _progress(n_batches, verbose, desc):
@@ -155,13 +154,13 @@ def count_predict(
 
             noisy = pd.DataFrame(noisy, columns=columns)
         pred = np.asarray(estimator.predict(noisy))
-        pos = np.searchsorted(classes, pred, sorter=sorter)
-        label = sorter[np.minimum(pos, n_classes - 1)]
-        if np.any(classes[label] != pred):
+        try:
+            label = encode_labels(pred, classes, name="predictions")
+        except ValueError:
             raise ValueError(
                 f"the base estimator predicted labels outside its classes_ "
                 f"{classes.tolist()}."
-            )
+            ) from None
         # the chunk covers consecutive points: count them with one bincount
         first = point[0]
         span = point[-1] - first + 1

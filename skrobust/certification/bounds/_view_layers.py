@@ -1,14 +1,15 @@
 """Bound rules of the modules skrobust's converters build (scalers, casts, logits)."""
 
-from .._models._preprocessing import Rescale, Standardize
-from .._models._skorch import (
+from ..._models import (
     BinaryLogits,
     Cast,
     FirstOutput,
     LogProbability,
     ProbabilityLogit,
+    Rescale,
+    Standardize,
 )
-from .._torch import torch
+from ..._torch import torch
 from ._layers import (
     AffineBound,
     CastBound,

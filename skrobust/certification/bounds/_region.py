@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from .._torch import torch
-from ..attacks._threat import per_feature
+from ..._threat import per_feature
+from ..._torch import torch
 
 NORMS = ("linf", "l2", "l1")
 
@@ -124,7 +124,7 @@ def input_domain(bounds, sample_shape):
     """``bounds`` (None or ``(low, high)``) as two arrays, or ``(None, None)``."""
     if bounds is None:
         return None, None
-    from ..attacks._threat import resolve_bounds
+    from ..._threat import resolve_bounds
 
     if isinstance(bounds, str):
         raise ValueError(

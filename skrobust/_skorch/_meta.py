@@ -19,7 +19,7 @@ def estimator_has(name):
         if model is None:
             model = self.estimator
             if isinstance(model, _SKORCH):
-                from .._net import SkorchClassifier
+                from ._classifier import SkorchClassifier
 
                 model = SkorchClassifier(model)
         return hasattr(model, name)

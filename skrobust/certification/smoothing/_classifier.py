@@ -11,13 +11,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
-from .._models import to_torch
-from .._net import SkorchClassifier
-from ..attacks._gradient import GradientAttack
-from ._smoothing_attack import smoothed_module
-from ._smoothing_counts import count_predict, count_torch, torch_view
-from ._smoothing_stats import certify_from_counts, predict_from_counts
-from ._smoothing_train import fit_augmented, fit_skorch
+from ..._models import to_torch
+from ..._skorch._classifier import SkorchClassifier
+from ...attacks._gradient import GradientAttack
+from ._attack import smoothed_module
+from ._counts import count_predict, count_torch, torch_view
+from ._stats import certify_from_counts, predict_from_counts
+from ._training import fit_augmented, fit_skorch
 
 try:  # scikit-learn >= 1.6
     from sklearn.frozen import FrozenEstimator

@@ -8,7 +8,7 @@ closed form. A layer with no relaxation (max pooling, ...) stops the pass: the
 bound is then minimised over that layer's output interval.
 """
 
-from .._torch import torch
+from ..._torch import torch
 from ._region import box_extreme
 
 

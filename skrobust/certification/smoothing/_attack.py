@@ -10,8 +10,8 @@ softmax is ``G``), so PGD on it is SmoothAdv's PGD.
 
 import math
 
-from .._models import NotDifferentiableError, as_differentiable
-from .._torch import torch
+from ..._models import NotDifferentiableError, as_differentiable
+from ..._torch import torch
 
 F = torch.nn.functional
 
@@ -43,7 +43,7 @@ class GaussianSmoothing(torch.nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skrobust.certification._smoothing_attack import GaussianSmoothing
+    >>> from skrobust.certification.smoothing._attack import GaussianSmoothing
     >>> smoothed = GaussianSmoothing(torch.nn.Linear(3, 2), sigma=0.5, n_noise=4)
     >>> p = smoothed(torch.zeros(5, 3)).exp()  # class probabilities
     >>> p.shape, bool(torch.allclose(p.sum(dim=1), torch.ones(5)))

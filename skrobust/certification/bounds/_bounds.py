@@ -7,10 +7,10 @@ the tensor-level core shared with certified training.
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import column_or_1d
 
-from .._models import as_differentiable
-from .._torch import torch
+from ..._models import as_differentiable
+from ..._torch import torch
+from ...utils import encode_labels
 from ._crown import Spec, backward, refine
 from ._ibp import propagate
 from ._layers import layer_rules
@@ -117,22 +117,7 @@ class Problem:
 
     def labels(self, y):
         """Labels (values of ``classes_``) as class indices."""
-        y = column_or_1d(np.asarray(y), warn=False)
-        if len(y) != len(self.x):
-            raise ValueError(f"y has {len(y)} labels for {len(self.x)} samples.")
-        classes = self.view.classes_
-        try:
-            sorter = np.argsort(classes)
-            pos = np.searchsorted(classes, y, sorter=sorter)
-            index = sorter[np.minimum(pos, len(classes) - 1)]
-            unknown = classes[index] != y
-        except TypeError:  # labels not comparable with the classes
-            unknown = np.ones(len(y), dtype=bool)
-        if np.any(unknown):
-            raise ValueError(
-                f"y holds {y[np.argmax(unknown)]!r}, which is not one of the "
-                f"model's classes {classes.tolist()}."
-            )
+        index = encode_labels(y, self.view.classes_, n_samples=len(self.x))
         return torch.as_tensor(index, dtype=torch.long, device=self.view.device)
 
     def batches(self):

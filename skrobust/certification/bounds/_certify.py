@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .._torch import torch
+from ..._torch import torch
 from ._bounds import Problem
 
 

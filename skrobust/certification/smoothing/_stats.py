@@ -30,7 +30,7 @@ def lower_confidence_bound(n_a, n, alpha):
 
     Examples
     --------
-    >>> from skrobust.certification._smoothing_stats import lower_confidence_bound
+    >>> from skrobust.certification.smoothing._stats import lower_confidence_bound
     >>> float(lower_confidence_bound(100, 100, 0.001))  # alpha ** (1 / n)
     0.933...
     """
@@ -45,7 +45,7 @@ def certified_radius(p_lower, sigma):
 
     Examples
     --------
-    >>> from skrobust.certification._smoothing_stats import certified_radius
+    >>> from skrobust.certification.smoothing._stats import certified_radius
     >>> certified_radius([0.4, 0.5, 0.8413447], 1.0).round(3).tolist()
     [nan, 0.0, 1.0]
     """
@@ -62,7 +62,7 @@ def max_certified_radius(sigma, n, alpha):
 
     Examples
     --------
-    >>> from skrobust.certification._smoothing_stats import max_certified_radius
+    >>> from skrobust.certification.smoothing._stats import max_certified_radius
     >>> round(float(max_certified_radius(1.0, 100_000, 0.001)), 2)
     3.81
     """
@@ -78,7 +78,7 @@ def binomial_pvalue(n_a, n_b):
 
     Examples
     --------
-    >>> from skrobust.certification._smoothing_stats import binomial_pvalue
+    >>> from skrobust.certification.smoothing._stats import binomial_pvalue
     >>> binomial_pvalue([10, 5], [0, 5])
     array([0.00195312, 1.        ])
     """

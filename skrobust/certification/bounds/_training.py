@@ -7,8 +7,8 @@ Computed on each batch inside skorch's loop by
 import numpy as np
 from skorch.utils import to_tensor
 
-from .._models import as_differentiable
-from .._torch import torch
+from ..._models import as_differentiable
+from ..._torch import torch
 from ._bounds import bound_tensors, margin_spec
 from ._layers import layer_rules
 from ._region import Region

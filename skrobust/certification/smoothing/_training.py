@@ -12,13 +12,14 @@ import numpy as np
 from sklearn.base import clone
 from skorch.utils import to_tensor
 
-from .._models import DifferentiableModel
-from .._net import SkorchClassifier
-from .._torch import torch
-from ..attacks import PGD
-from ..defenses._objectives import AdversarialObjective
-from ..defenses._skorch import adversarial_net
-from ._smoothing_attack import GaussianSmoothing
+from ..._models import DifferentiableModel
+from ..._skorch._classifier import SkorchClassifier
+from ..._threat import needs_data_statistics
+from ..._torch import torch
+from ...attacks import PGD
+from ...defenses._objectives import AdversarialObjective
+from ...defenses._skorch import adversarial_net
+from ._attack import GaussianSmoothing
 
 _MAX_SEED = np.iinfo(np.int32).max
 
@@ -116,7 +117,7 @@ def fit_skorch(rs, X, y, rng):
         )
         # the inner attack keeps its noise draws over all its steps
         attack.set_params(estimator=None, early_stop=False)
-        if attack.eps_units == "std" or isinstance(attack.bounds, str):
+        if needs_data_statistics(attack.get_params()):
             attack.fit(X)
     objective = SmoothingObjective(
         rs.sigma, rs.training, attack, n_noise=rs.n_noise_attack

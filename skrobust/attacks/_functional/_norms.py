@@ -9,7 +9,7 @@ per-feature budgets need no special case.
 
 import math
 
-from .._torch import torch
+from ..._torch import torch
 
 
 def _flat(t):

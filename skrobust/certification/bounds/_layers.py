@@ -10,7 +10,7 @@ whatever their training flag.
 
 import functools
 
-from .._torch import torch
+from ..._torch import torch
 
 F = torch.nn.functional
 

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .._torch import torch
+from ._torch import torch
 
 
 def _n_features(sample_shape):
@@ -246,3 +246,88 @@ def check_eps(eps):
         raise ValueError(
             f"eps must be a non-negative finite number or array of them; got {eps!r}."
         )
+
+
+THREAT_DEFAULTS = {
+    "eps": 0.0,
+    "bounds": None,
+    "feature_mask": None,
+    "direction": None,
+    "integer_features": None,
+    "one_hot_groups": None,
+    "eps_units": "raw",
+}
+
+
+def needs_data_statistics(params):
+    """Whether threat-model ``params`` use statistics of training data.
+
+    ``eps_units="std"`` reads budgets in standard deviations and
+    ``bounds="data"`` uses the per-feature min / max, both learned by ``fit``.
+    """
+    bounds = params.get("bounds")
+    return params.get("eps_units", "raw") == "std" or (
+        isinstance(bounds, str) and bounds == "data"
+    )
+
+
+def resolve_constraints(params, sample_shape, columns=None, *, stats=None):
+    """Threat-model parameters -> :class:`Constraints` for one sample shape.
+
+    Parameters
+    ----------
+    params : mapping
+        Any of ``eps``, ``bounds``, ``feature_mask``, ``direction``,
+        ``integer_features``, ``one_hot_groups``, ``eps_units`` (missing keys
+        take their defaults; other keys are ignored).
+    sample_shape : tuple of int
+    columns : array-like of str, default=None
+        Column names, to resolve constraints given by name.
+    stats : object, default=None
+        Holds ``data_min_``, ``data_max_``, ``data_std_`` (an attack fitted on
+        training data): needed for ``eps_units="std"`` and ``bounds="data"``.
+
+    Returns
+    -------
+    constraints : Constraints
+    """
+    p = {**THREAT_DEFAULTS, **{k: v for k, v in params.items() if k in THREAT_DEFAULTS}}
+    if needs_data_statistics(p) and getattr(stats, "data_std_", None) is None:
+        raise ValueError(
+            "eps_units='std' and bounds='data' use per-feature statistics of "
+            "the training data: fit the attack on training data first."
+        )
+    user_eps = per_feature(p["eps"], sample_shape, "eps", columns, default=0.0)
+    eps = user_eps
+    if p["eps_units"] == "std":
+        eps = eps * stats.data_std_.reshape(sample_shape)
+    mask = feature_selection(p["feature_mask"], sample_shape, columns, "feature_mask")
+    scale = eps if mask is None else np.where(mask, eps, 0.0)
+    low, high = resolve_bounds(
+        p["bounds"],
+        sample_shape,
+        getattr(stats, "data_min_", None),
+        getattr(stats, "data_max_", None),
+    )
+    direction = None
+    if p["direction"] is not None:
+        direction = np.sign(
+            per_feature(p["direction"], sample_shape, "direction", columns, default=0.0)
+        )
+    integer = feature_selection(
+        p["integer_features"], sample_shape, columns, "integer_features"
+    )
+    groups = [
+        np.flatnonzero(feature_selection(g, sample_shape, columns, "one_hot_groups"))
+        for g in (p["one_hot_groups"] or [])
+    ]
+    return Constraints(
+        np.array(scale, dtype=float),
+        low,
+        high,
+        direction,
+        integer,
+        groups,
+        eps=user_eps,
+        lenient=isinstance(p["bounds"], str),
+    )

@@ -1,6 +1,6 @@
 """Bound rules of torch's standard layers (registered on import)."""
 
-from .._torch import torch
+from ..._torch import torch
 from ._layers import (
     AffineBound,
     ConvBound,

@@ -1,0 +1,1 @@
+"""The attacks' tensor loops: tensors in, tensors out, no scikit-learn here."""
