@@ -93,6 +93,12 @@ class Constraints:
     lenient : bool
         Clean values outside ``[low, high]`` are allowed (and stay reachable);
         used for bounds learned from data, which test points may exceed.
+    categorical : list of CategoricalGroup
+        Categorical columns of a tabular view (see :mod:`skrobust._discrete`):
+        their coordinates are a one-hot vector that may switch category.
+    max_changes : int or None
+        At most this many discrete features (categorical columns, one-hot
+        groups, integer features) may change per sample.
     """
 
     def __init__(
@@ -105,8 +111,12 @@ class Constraints:
         one_hot=(),
         eps=None,
         lenient=False,
+        categorical=(),
+        max_changes=None,
     ):
         self.lenient = lenient
+        self.categorical = list(categorical)
+        self.max_changes = max_changes
         self.scale = scale
         self.eps = scale if eps is None else eps
         self.low = low
@@ -117,7 +127,9 @@ class Constraints:
 
     @property
     def needs_repair(self):
-        """Whether outputs need rounding or one-hot repair after the loop."""
+        """Whether outputs need rounding, one-hot or category repair."""
+        if self.categorical or self.max_changes is not None:
+            return True
         return bool(self.one_hot) or (
             self.integer is not None and bool(self.integer.any())
         )
@@ -256,6 +268,8 @@ THREAT_DEFAULTS = {
     "integer_features": None,
     "one_hot_groups": None,
     "eps_units": "raw",
+    "max_changes": None,
+    "allowed_categories": None,
 }
 
 
@@ -271,7 +285,7 @@ def needs_data_statistics(params):
     )
 
 
-def resolve_constraints(params, sample_shape, columns=None, *, stats=None):
+def resolve_constraints(params, sample_shape, columns=None, *, stats=None, layout=None):
     """Threat-model parameters -> :class:`Constraints` for one sample shape.
 
     Parameters
@@ -286,6 +300,10 @@ def resolve_constraints(params, sample_shape, columns=None, *, stats=None):
     stats : object, default=None
         Holds ``data_min_``, ``data_max_``, ``data_std_`` (an attack fitted on
         training data): needed for ``eps_units="std"`` and ``bounds="data"``.
+    layout : FeatureLayout, default=None
+        The raw tabular columns behind a view's working matrix (a view's
+        ``codec.layout(X)``): parameters are then given per raw column and
+        categorical columns switch category.
 
     Returns
     -------
@@ -296,6 +314,21 @@ def resolve_constraints(params, sample_shape, columns=None, *, stats=None):
         raise ValueError(
             "eps_units='std' and bounds='data' use per-feature statistics of "
             "the training data: fit the attack on training data first."
+        )
+    max_changes = p["max_changes"]
+    if max_changes is not None and (
+        not isinstance(max_changes, numbers.Integral) or max_changes < 0
+    ):
+        raise ValueError(
+            f"max_changes must be None or a non-negative integer; got {max_changes!r}."
+        )
+    if layout is not None:
+        return layout.resolve(p, stats=stats)
+    if p["allowed_categories"] is not None:
+        raise ValueError(
+            "allowed_categories applies to categorical columns, which only a model "
+            "reading raw tabular data has (a pipeline starting with a "
+            "ColumnTransformer or an encoder)."
         )
     user_eps = per_feature(p["eps"], sample_shape, "eps", columns, default=0.0)
     eps = user_eps
@@ -330,4 +363,5 @@ def resolve_constraints(params, sample_shape, columns=None, *, stats=None):
         groups,
         eps=user_eps,
         lenient=isinstance(p["bounds"], str),
+        max_changes=max_changes,
     )

@@ -14,6 +14,10 @@ fitting. Each builds in well under 5 s on 2 CPU cores.
   ``y_*``), a stratified 75/25 split.
 * ``cancer_logreg_pipeline`` / ``cancer_mlp_pipeline``: ``StandardScaler``
   followed by ``LogisticRegression`` / a small ``MLPClassifier``, fitted.
+* ``mixed_data``: a small credit-like DataFrame with float, integer, string
+  and pandas ``category`` columns and missing values, a 75/25 split, and
+  ``preprocessor()``: an unfitted ``ColumnTransformer`` (``OneHotEncoder`` on
+  the categories, imputer and ``StandardScaler`` on the numbers).
 
 Tests marked ``gpu`` are skipped when CUDA is not available.
 """
@@ -24,12 +28,14 @@ import random
 import numpy as np
 import pytest
 import torch
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import Bunch
 from skorch import NeuralNetClassifier
 
@@ -133,3 +139,77 @@ def cancer_mlp_pipeline(cancer_data):
     mlp = MLPClassifier(hidden_layer_sizes=(16,), max_iter=1000, random_state=SEED)
     model = make_pipeline(StandardScaler(), mlp)
     return model.fit(cancer_data.X_train, cancer_data.y_train)
+
+
+def mixed_frame(n=400, seed=SEED):
+    """A credit-like frame: floats (one with missing values), small integer
+    counts, an integer age, a string column and a ``category`` column."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(7.0, 0.4, n).round(1)
+    debt = (rng.gamma(2.0, 300.0, n) * (rng.random(n) < 0.7)).round(1)
+    savings = rng.normal(2000.0, 800.0, n).round(1)
+    savings[rng.random(n) < 0.1] = np.nan
+    accounts = rng.integers(0, 5, n)
+    late = rng.poisson(0.8, n).clip(0, 4)
+    age = rng.integers(20, 70, n)
+    home = rng.choice(["rent", "owner", "parents"], n, p=[0.45, 0.4, 0.15])
+    job = rng.choice(["fixed", "freelance", "partime"], n, p=[0.6, 0.25, 0.15])
+    score = (
+        (income - 1100) / 450
+        - debt / 600
+        + np.nan_to_num(savings - 2000) / 1500
+        - 0.5 * late
+        + 0.3 * accounts
+        + np.select([home == "owner", home == "parents"], [0.8, -0.4], 0.0)
+        + np.select([job == "fixed", job == "partime"], [0.6, -0.8], 0.0)
+        + rng.normal(0, 0.7, n)
+    )
+    X = pd.DataFrame(
+        {
+            "income": income,
+            "home": home,
+            "debt": debt,
+            "accounts": accounts,
+            "savings": savings,
+            "job": pd.Categorical(job, categories=["fixed", "freelance", "partime"]),
+            "late": late,
+            "age": age,
+        }
+    )
+    y = np.where(score > np.median(score), "good", "bad")
+    return X, pd.Series(y, name="status")
+
+
+MIXED_CATEGORICAL = ["home", "job"]
+MIXED_NUMERIC = ["income", "debt", "accounts", "savings", "late", "age"]
+
+
+def mixed_preprocessor():
+    """OneHotEncoder on the categories, imputer + scaler on the numbers."""
+    numeric = make_pipeline(SimpleImputer(), StandardScaler())
+    return ColumnTransformer(
+        [
+            ("categories", OneHotEncoder(handle_unknown="ignore"), MIXED_CATEGORICAL),
+            ("numbers", numeric, MIXED_NUMERIC),
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def mixed_data():
+    """The mixed frame, split 75/25, with the standard ``preprocessor()``."""
+    X, y = mixed_frame()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=SEED
+    )
+    return Bunch(
+        X_train=X_train,
+        X_test=X_test,
+        y_train=y_train,
+        y_test=y_test,
+        categorical=MIXED_CATEGORICAL,
+        numeric=MIXED_NUMERIC,
+        preprocessor=mixed_preprocessor,
+    )

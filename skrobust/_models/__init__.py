@@ -1,6 +1,9 @@
 """Differentiable views of fitted estimators (the core of skrobust)."""
 
 from . import (
+    _columns,  # noqa: F401  (registers converters)
+    _encoders,  # noqa: F401  (registers converters)
+    _features,  # noqa: F401  (registers converters)
     _linear,  # noqa: F401  (registers converters)
     _mlp,  # noqa: F401  (registers converters)
     _preprocessing,  # noqa: F401  (registers converters)
@@ -15,6 +18,7 @@ from ._base import (
     check_converted_fitted,
     to_torch,
 )
+from ._codec import TabularCodec
 from ._preprocessing import Normalize, Rescale, Standardize
 from ._skorch import (
     BinaryLogits,
@@ -39,6 +43,7 @@ __all__ = [
     "ProbabilityLogit",
     "Rescale",
     "Standardize",
+    "TabularCodec",
     "TorchFunction",
     "as_differentiable",
     "check_converted_fitted",

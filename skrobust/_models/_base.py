@@ -167,6 +167,11 @@ class DifferentiableModel:
         Human-readable description of the input space.
     estimator : estimator instance
         The estimator this view was built from.
+    codec : TabularCodec or None
+        For a pipeline reading raw tabular data (its first step a
+        ``ColumnTransformer`` or an encoder): maps raw ``X`` to the view's
+        working matrix (numbers, and one-hot vectors of categories) and back
+        (``codec.decode``). It is then also :attr:`preprocess`.
 
     Examples
     --------
@@ -190,6 +195,7 @@ class DifferentiableModel:
         preprocess=None,
         space="raw input features",
         estimator=None,
+        codec=None,
     ):
         self.module = module
         self.classes_ = np.asarray(classes)
@@ -199,6 +205,7 @@ class DifferentiableModel:
         self.preprocess = preprocess
         self.space = space
         self.estimator = estimator
+        self.codec = codec
 
     @property
     def n_classes(self):

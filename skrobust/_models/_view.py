@@ -12,6 +12,7 @@ from ._base import (
     check_converted_fitted,
     to_torch,
 )
+from ._columns import input_view
 
 try:  # scikit-learn >= 1.6
     from sklearn.frozen import FrozenEstimator
@@ -158,18 +159,25 @@ def as_differentiable(estimator, *, device=None, dtype=None):
 
     modules = [head]
     split = 0  # steps[:split] are applied in numpy before the view
+    codec = None
     for i in range(len(steps) - 2, -1, -1):
         name, step = steps[i]
         check_converted_fitted(step)
         try:
-            modules.insert(0, to_torch(step, dtype=dtype, device=device))
+            tabular = input_view(step, dtype=dtype, device=device) if i == 0 else None
+            if tabular is not None:
+                step_module, codec = tabular
+            else:
+                step_module = to_torch(step, dtype=dtype, device=device)
+            modules.insert(0, step_module)
         except NotDifferentiableError as exc:
             split = i + 1
             reason = exc
+            codec = None
             break
     module = modules[0] if len(modules) == 1 else torch.nn.Sequential(*modules)
 
-    preprocess, space = None, "raw input features"
+    preprocess, space = codec, "raw input features"
     if split:
         prefix_name, prefix_step = steps[split - 1]
         pipeline = unwrap_estimator(estimator)
@@ -191,10 +199,11 @@ def as_differentiable(estimator, *, device=None, dtype=None):
         classes,
         device=device,
         dtype=dtype,
-        input_shape=_input_shape(steps[split][1], final),
+        input_shape=_input_shape(steps[split][1], final, codec),
         preprocess=preprocess,
         space=space,
         estimator=estimator,
+        codec=codec,
     )
 
 
@@ -211,7 +220,9 @@ class _Preprocess:
         return f"{type(self).__name__}({self.prefix!r})"
 
 
-def _input_shape(first, final):
+def _input_shape(first, final, codec=None):
+    if codec is not None:
+        return (codec.n_working,)
     shape = getattr(final, "input_shape_", None)
     if shape is not None and first is final:
         return tuple(shape)

@@ -15,7 +15,6 @@ import pickle
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy.special import softmax
@@ -38,7 +37,7 @@ from sklearn.model_selection import (
     validation_curve,
 )
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.dataset import ValidSplit
@@ -350,16 +349,13 @@ def test_scorer_attacks_the_scored_estimator(cancer_data):
 
 
 def test_pipeline_with_non_differentiable_step_scored_after_it(cancer_data):
-    def frame(X):
-        X = X.copy()
-        X["size"] = pd.cut(X["mean radius"], [0, 12, 16, 100], labels=list("sml"))
-        return X.astype({"size": str})
-
-    X, y = frame(cancer_data.X_test), cancer_data.y_test.to_numpy()
-    Xt, yt = frame(cancer_data.X_train), cancer_data.y_train
+    X, y = cancer_data.X_test, cancer_data.y_test.to_numpy()
+    Xt, yt = cancer_data.X_train, cancer_data.y_train
+    bins = KBinsDiscretizer(
+        n_bins=3, encode="onehot-dense", quantile_method="averaged_inverted_cdf"
+    )
     encode = ColumnTransformer(
-        [("size", OneHotEncoder(sparse_output=False), ["size"])],
-        remainder="passthrough",
+        [("size", bins, ["mean radius"])], remainder="passthrough"
     )
     model = make_pipeline(encode, StandardScaler(), LogisticRegression())
     model.fit(Xt, yt)
