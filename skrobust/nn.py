@@ -17,7 +17,7 @@ from numbers import Integral
 
 from ._torch import torch
 
-__all__ = ["MLP", "SmallCNN"]
+__all__ = ["MLP", "GroupSort", "SmallCNN"]
 
 
 def _pair(value, name):
@@ -32,6 +32,51 @@ def _pair(value, name):
 def _check_dropout(dropout):
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}.")
+
+
+class GroupSort(torch.nn.Module):
+    """Sort the features in consecutive groups: a 1-Lipschitz activation.
+
+    The features (dimension 1: the units of a dense layer, the channels of a
+    convolution) are split into groups of ``group_size`` and each group is
+    sorted in ascending order. Sorting only permutes values, so it is
+    1-Lipschitz in every l-p norm and keeps the gradient norm (Anil et al.
+    2019): with ``group_size=2`` ("MaxMin") it is the usual activation of
+    Lipschitz networks, where ReLU would lose expressiveness. Every output is
+    non-decreasing in every input, so interval bounds pass through it.
+
+    Parameters
+    ----------
+    group_size : int, default=2
+        Size of the groups; it must divide the number of features.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrobust.nn import GroupSort
+    >>> GroupSort()(torch.tensor([[3.0, -1.0, 0.0, 2.0]]))
+    tensor([[-1.,  3.,  0.,  2.]])
+    """
+
+    def __init__(self, group_size=2):
+        super().__init__()
+        if not isinstance(group_size, Integral) or group_size < 1:
+            raise ValueError(f"group_size must be a positive int; got {group_size!r}.")
+        self.group_size = int(group_size)
+
+    def forward(self, x):
+        n_features = x.shape[1]
+        if n_features % self.group_size:
+            raise ValueError(
+                f"GroupSort({self.group_size}) got {n_features} features, which "
+                "the group size does not divide; use a layer width that is a "
+                "multiple of it."
+            )
+        groups = x.reshape(len(x), n_features // self.group_size, self.group_size, -1)
+        return groups.sort(dim=2).values.reshape(x.shape)
+
+    def extra_repr(self):
+        return f"group_size={self.group_size}"
 
 
 class MLP(torch.nn.Sequential):

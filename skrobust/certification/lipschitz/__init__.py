@@ -1,0 +1,12 @@
+"""Lipschitz certificates: operator norms composed through a network."""
+
+from ._certify import certified_radius, certify, lipschitz_constant
+from ._layers import Constant, lipschitz_layer
+
+__all__ = [
+    "Constant",
+    "certified_radius",
+    "certify",
+    "lipschitz_constant",
+    "lipschitz_layer",
+]

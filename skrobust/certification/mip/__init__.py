@@ -1,0 +1,11 @@
+"""Exact verification by mixed-integer linear programming (HiGHS)."""
+
+from ._distance import certified_radius, minimal_distance
+from ._verify import certify, verify
+
+__all__ = [
+    "certified_radius",
+    "certify",
+    "minimal_distance",
+    "verify",
+]
