@@ -1,62 +1,24 @@
 """``SkorchClassifier``: a skorch network as a well-behaved scikit-learn classifier."""
 
-import contextlib
-import inspect
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
-from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNetBinaryClassifier
 
 from .._models import check_converted_fitted, to_torch
 from .._torch import torch
-from ..utils import encode_labels
+from ._utils import (
+    SKORCH_NETS,
+    accepted_kwargs,
+    has_logit_criterion,
+    net_targets,
+    seeded,
+)
 
 __all__ = ["SkorchClassifier"]
-
-_LOGIT_CRITERIA = (torch.nn.CrossEntropyLoss, torch.nn.BCEWithLogitsLoss)
-
-
-@contextlib.contextmanager
-def _seeded(random_state):
-    """Seed torch from ``random_state`` inside a forked RNG (no-op for None).
-
-    The global torch RNG (CPU and every visible CUDA device) is restored on
-    exit, so seeding a fit does not change what the user's code draws next.
-    """
-    if random_state is None:
-        yield
-        return
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    devices = (
-        list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    )
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def _has_logits(self):
-    """Whether the net's criterion takes logits (so ``decision_function`` exists)."""
-    criterion = getattr(self.net, "criterion", None)
-    if not isinstance(criterion, type):
-        criterion = type(criterion)
-    return issubclass(criterion, _LOGIT_CRITERIA)
-
-
-def _accepted_kwargs(factory):
-    """Names of the keyword arguments ``factory`` accepts (empty if unknown)."""
-    if isinstance(factory, torch.nn.Module) or not callable(factory):
-        return set()
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return set()
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {p.name for p in parameters if p.kind in kinds}
 
 
 class SkorchClassifier(ClassifierMixin, BaseEstimator):
@@ -123,19 +85,8 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    Meta-estimators (adversarial training, ...) reuse this class by
-    overriding its extension points, called by :meth:`fit` in this order,
-    with the validated ``X`` (cast to ``dtype``) and the encoded ``y``:
-
-    - ``_module_kwargs(X, y)``: the data-derived module arguments
-      (``n_features_in``, ``n_classes``) offered to the module constructor;
-    - ``_make_net(X, y)``: clones ``net``, sets those arguments, initializes
-      the net and converts its module to ``dtype``; returns the net;
-    - ``_fit_net(net, X, y)``: trains it (``net.partial_fit``, so the
-      initialization above is kept) and returns the fitted net.
-
-    :meth:`_make_net` and :meth:`_fit_net` run inside the ``random_state``
-    seeding.
+    Meta-estimators train their copy of the net on their own per-batch
+    objective through this class: see ``skrobust._skorch.fit_objective_net``.
 
     Examples
     --------
@@ -158,7 +109,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "net": [NeuralNetClassifier, NeuralNetBinaryClassifier],
+        "net": list(SKORCH_NETS),
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
     }
@@ -205,9 +156,9 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, y = self._encode_labels(y)
         self.input_shape_ = tuple(X.shape[1:])
-        with _seeded(self.random_state):
-            net = self._make_net(X, y)
-            self.net_ = self._fit_net(net, X, y)
+        with seeded(self.random_state):
+            # partial_fit keeps the initialization (and dtype) of _make_net
+            self.net_ = self._make_net(X).partial_fit(X, y)
         return self
 
     @property
@@ -216,79 +167,27 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _encode_labels(self, y):
         """The classes and ``y`` encoded as the targets the net trains on."""
-        classes = getattr(self.net, "classes", None)
-        if classes is not None and len(classes):
-            classes = np.asarray(classes)
-            try:
-                codes = encode_labels(y, classes)
-            except ValueError:
-                unknown = ~np.isin(y, classes)
-                raise ValueError(
-                    f"y contains labels {np.unique(y[unknown])[:5].tolist()} that are "
-                    f"not in the net's `classes` {classes.tolist()}; add them "
-                    "or leave `classes` unset to take the labels from y."
-                ) from None
-        else:
-            classes, codes = np.unique(y, return_inverse=True)
-        if self._binary:
-            n = len(classes)
-            if n != 2:
-                raise ValueError(
-                    "Only binary classification is supported by "
-                    f"{type(self.net).__name__}; y has {n} class"
-                    f"{'' if n == 1 else 'es'}. Use a NeuralNetClassifier (with "
-                    "CrossEntropyLoss) for other numbers of classes."
-                )
-            return classes, codes.astype(self.dtype)
-        return classes, codes.astype(np.int64)
+        return net_targets(self.net, y, dtype=self.dtype)
 
-    def _module_kwargs(self, X, y):
-        """Data-derived arguments offered to the module constructor.
+    def _make_net(self, X):
+        """Clone ``net``, complete its module arguments, initialize it.
 
-        Only those the constructor accepts and the net does not set are used
-        (see :meth:`_make_net`).
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, ...)
-            The validated training data.
-        y : ndarray of shape (n_samples,)
-            The encoded targets.
-
-        Returns
-        -------
-        kwargs : dict
-            ``n_features_in`` (values per sample) and ``n_classes`` (outputs:
-            the number of classes, or 1 for a binary net).
+        The module constructor is offered ``n_features_in`` (values per
+        sample) and ``n_classes`` (outputs: the number of classes, or 1 for
+        a binary net) when it accepts them and the net does not set them.
+        The module is converted to ``dtype``.
         """
-        return {
+        net = clone(self.net)
+        accepted = accepted_kwargs(net.module)
+        given = net.get_params(deep=False)
+        data = {
             "n_features_in": int(np.prod(X.shape[1:])),
             "n_classes": 1 if self._binary else len(self.classes_),
         }
-
-    def _make_net(self, X, y):
-        """Clone ``net``, complete its module arguments, initialize it.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, ...)
-            The validated training data.
-        y : ndarray of shape (n_samples,)
-            The encoded targets.
-
-        Returns
-        -------
-        net : skorch.NeuralNet
-            An initialized, untrained clone of ``net`` whose module has
-            ``dtype`` parameters.
-        """
-        net = clone(self.net)
-        accepted = _accepted_kwargs(net.module)
-        given = net.get_params(deep=False)
         net.set_params(
             **{
                 f"module__{name}": value
-                for name, value in self._module_kwargs(X, y).items()
+                for name, value in data.items()
                 if name in accepted and f"module__{name}" not in given
             }
         )
@@ -304,25 +203,6 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
                 net.criterion_.to(dtype)
             net.initialize_optimizer()  # for the converted parameters
         return net
-
-    def _fit_net(self, net, X, y):
-        """Train the initialized ``net`` on ``X``, ``y``; return the fitted net.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The net from :meth:`_make_net`.
-        X : ndarray of shape (n_samples, ...)
-            The validated training data.
-        y : ndarray of shape (n_samples,)
-            The encoded targets.
-
-        Returns
-        -------
-        net : skorch.NeuralNet
-            The trained net (stored as ``net_``).
-        """
-        return net.partial_fit(X, y)
 
     # -- prediction ------------------------------------------------------------
 
@@ -415,7 +295,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
             self._check_outputs(int(index.max()) + 1, len(self.classes_))
         return self.classes_[index]
 
-    @available_if(_has_logits)
+    @available_if(lambda self: has_logit_criterion(self.net))
     def decision_function(self, X):
         """The net's logits: confidence scores, ordered as :attr:`classes_`.
 

@@ -2,9 +2,24 @@
 
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
-_SKORCH = (NeuralNetBinaryClassifier, NeuralNetClassifier)
+from ._classifier import SkorchClassifier
+from ._utils import SKORCH_NETS
+
+
+def is_skorch(estimator):
+    """Whether ``estimator`` is a skorch classifier or a SkorchClassifier."""
+    return isinstance(estimator, (*SKORCH_NETS, SkorchClassifier))
+
+
+def as_classifier(estimator):
+    """A bare skorch net as the :class:`SkorchClassifier` meta-estimators fit.
+
+    Other estimators are returned as they are.
+    """
+    return (
+        SkorchClassifier(estimator) if isinstance(estimator, SKORCH_NETS) else estimator
+    )
 
 
 def estimator_has(name):
@@ -17,11 +32,7 @@ def estimator_has(name):
     def check(self):
         model = getattr(self, "estimator_", None)
         if model is None:
-            model = self.estimator
-            if isinstance(model, _SKORCH):
-                from ._classifier import SkorchClassifier
-
-                model = SkorchClassifier(model)
+            model = as_classifier(self.estimator)
         return hasattr(model, name)
 
     return check

@@ -13,19 +13,14 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
-from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from .._models import NotDifferentiableError, as_differentiable
-from .._skorch._classifier import SkorchClassifier
-from .._skorch._meta import FittedModelMixin
+from .._skorch import FittedModelMixin, as_classifier, fit_objective_net, is_skorch
 from .._threat import needs_data_statistics
 from ..attacks import PGD
-from ..attacks._gradient import GradientAttack
+from ..attacks._gradient import GradientAttack  # until skrobust.attacks exports it
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
-from ._skorch import adversarial_net
-
-_SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
 
 
 def _concat(parts):
@@ -198,7 +193,7 @@ class AdversarialTrainingClassifier(
         )
         attack.set_params(estimator=None, random_state=self.random_state)
         estimator = self.estimator
-        if isinstance(estimator, (*_SKORCH, SkorchClassifier)):
+        if is_skorch(estimator):
             self._fit_skorch(X, y, attack)
         else:
             if self.loss != "madry":
@@ -219,10 +214,6 @@ class AdversarialTrainingClassifier(
         return self
 
     def _fit_skorch(self, X, y, attack):
-        if isinstance(self.estimator, SkorchClassifier):
-            net, dtype = self.estimator.net, self.estimator.dtype
-        else:
-            net, dtype = self.estimator, self.dtype
         if needs_data_statistics(attack.get_params()):
             attack.fit(X)
         objective = AdversarialObjective(
@@ -234,10 +225,14 @@ class AdversarialTrainingClassifier(
             eps_warmup=self.eps_warmup,
             guard=self.overfitting_guard,
         )
-        classifier = SkorchClassifier(
-            adversarial_net(net, objective), dtype=dtype, random_state=self.random_state
+        self.estimator_ = fit_objective_net(
+            self.estimator,
+            objective,
+            X,
+            y,
+            dtype=self.dtype,
+            random_state=self.random_state,
         )
-        self.estimator_ = classifier.fit(X, y)
         self.fit_method_ = "skorch"
 
     def _fit_closed_form(self, X, y, attack):
@@ -306,13 +301,8 @@ class AdversarialTrainingClassifier(
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        skorch = isinstance(self.estimator, (*_SKORCH, SkorchClassifier))
-        inner = (
-            SkorchClassifier(self.estimator)
-            if isinstance(self.estimator, _SKORCH)
-            else self.estimator
-        )
-        inner_tags = inner.__sklearn_tags__()
+        skorch = is_skorch(self.estimator)
+        inner_tags = as_classifier(self.estimator).__sklearn_tags__()
         tags.input_tags = inner_tags.input_tags
         tags.classifier_tags = inner_tags.classifier_tags
         tags.input_tags.three_d_array = skorch

@@ -7,6 +7,7 @@ from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
 from .._models import as_differentiable
+from .._skorch import Objective
 from .._torch import torch
 from ..attacks import PGD
 
@@ -21,12 +22,14 @@ def _kl(logits, p_clean, targeted=False, true_labels=None):
     return (p_clean * (torch.log(p_clean.clamp_min(1e-12)) - log_p)).sum(dim=1)
 
 
-class AdversarialObjective:
+class AdversarialObjective(Objective):
     """What an adversarially trained skorch net minimises on each batch.
 
     Held by :class:`AdversarialNeuralNetClassifier` (its ``objective``
     parameter); :class:`~skrobust.defenses.AdversarialTrainingClassifier`
-    builds it from its own parameters.
+    builds it from its own parameters. The view and threat-model caches,
+    the warm-up and the callbacks hook come from the shared ``Objective``
+    base of ``skrobust._skorch``.
 
     Parameters
     ----------
@@ -48,6 +51,16 @@ class AdversarialObjective:
         to ``eps``.
     guard : bool
         With ``loss="fast"``, add a :class:`CatastrophicOverfittingGuard`.
+
+    Examples
+    --------
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.defenses import AdversarialObjective
+    >>> objective = AdversarialObjective(PGD(eps=0.1), loss="fast")
+    >>> [name for name, _ in objective.callbacks()]
+    ['overfitting_guard']
+    >>> objective.constraints((4,)).scale
+    array([0.1, 0.1, 0.1, 0.1])
     """
 
     def __init__(
@@ -69,45 +82,15 @@ class AdversarialObjective:
         self.gradient_penalty = gradient_penalty
         self.eps_warmup = eps_warmup
 
-    def eps_factor(self, net):
-        """The warm-up's budget multiplier for the current epoch."""
-        if not self.eps_warmup:
-            return 1.0
-        epoch = max(len(net.history), 1)  # a row per epoch, opened before it runs
-        return min(1.0, epoch / self.eps_warmup)
+    def threat_model(self, sample_shape):
+        """The attack's resolved threat model for samples of ``sample_shape``."""
+        return self.attack.threat_model(sample_shape)
 
-    def constraints(self, shape):
-        """The attack's resolved threat model for samples of ``shape`` (cached)."""
-        cache = self.__dict__.setdefault("_constraints_cache", {})
-        if shape not in cache:
-            cache[shape] = self.attack.threat_model(shape)
-        return cache[shape]
-
-    def view(self, net):
-        """The differentiable view of ``net``, cached while its parts are the same."""
-        parts = (net, net.module_, net.criterion_, net.predict_nonlinearity)
-        probe = next(iter(net.module_.parameters()), None)
-        state = None if probe is None else (probe.dtype, probe.device)
-        cached = self.__dict__.get("_view_cache")
-        if (
-            cached is None
-            or any(a is not b for a, b in zip(cached[0], parts))
-            or cached[1] != state
-        ):
-            cached = (parts, state, as_differentiable(net))
-            self.__dict__["_view_cache"] = cached
-        return cached[2]
-
-    _DERIVED = ("_constraints_cache", "_view_cache")
-
-    def __deepcopy__(self, memo):  # the caches are derived state
-        state = {k: v for k, v in vars(self).items() if k not in self._DERIVED}
-        new = type(self).__new__(type(self))
-        new.__dict__.update(copy.deepcopy(state, memo))
-        return new
-
-    def __getstate__(self):
-        return {k: v for k, v in vars(self).items() if k not in self._DERIVED}
+    def callbacks(self):
+        """``[("overfitting_guard", guard)]`` for ``loss="fast"`` with ``guard``."""
+        if self.loss == "fast" and self.guard:
+            return [("overfitting_guard", CatastrophicOverfittingGuard(self))]
+        return []
 
     def __repr__(self):
         return f"AdversarialObjective({self.attack!r}, loss={self.loss!r})"
@@ -212,6 +195,15 @@ class CatastrophicOverfittingGuard(Callback):
         PGD steps of the check.
     drop : float, default=0.2
         Accuracy drop below the best epoch's that counts as a collapse.
+
+    Examples
+    --------
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.defenses import AdversarialObjective, CatastrophicOverfittingGuard
+    >>> objective = AdversarialObjective(PGD(eps=0.1), loss="fast")
+    >>> guard = CatastrophicOverfittingGuard(objective, n_samples=64).initialize()
+    >>> guard.best_
+    -1.0
     """
 
     def __init__(self, objective, n_samples=128, n_iter=5, drop=0.2):

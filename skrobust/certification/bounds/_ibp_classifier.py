@@ -6,16 +6,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
-from ..._skorch._classifier import SkorchClassifier
-from ..._skorch._meta import FittedModelMixin
-from ...defenses._skorch import adversarial_net
+from ..._skorch import (
+    SKORCH_NETS,
+    FittedModelMixin,
+    SkorchClassifier,
+    as_classifier,
+    fit_objective_net,
+)
 from ._certify import certified_radius, certify
 from ._region import feature_budget, input_domain
 from ._training import CertifiedObjective
-
-_SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
 
 
 class IBPClassifier(
@@ -114,7 +115,7 @@ class IBPClassifier(
     """
 
     _parameter_constraints = {
-        "estimator": [NeuralNetClassifier, NeuralNetBinaryClassifier, SkorchClassifier],
+        "estimator": [*SKORCH_NETS, SkorchClassifier],
         "eps": ["array-like", Interval(numbers.Real, 0, None, closed="left")],
         "norm": [StrOptions({"linf", "l2", "l1"})],
         "bounds": [None, tuple, list],
@@ -191,10 +192,7 @@ class IBPClassifier(
         self : IBPClassifier
         """
         self._validate_params()
-        if isinstance(self.estimator, SkorchClassifier):
-            net, dtype = self.estimator.net, self.estimator.dtype
-        else:
-            net, dtype = self.estimator, self.dtype
+        net = as_classifier(self.estimator).net
         shape = np.asarray(X).shape[1:]  # per-feature eps needs the sample shape
         eps = feature_budget(self.eps, shape)
         low, high = input_domain(self.bounds, shape)
@@ -213,10 +211,14 @@ class IBPClassifier(
             beta_start=self.beta_start,
             beta_end=self.beta_end,
         )
-        classifier = SkorchClassifier(
-            adversarial_net(net, objective), dtype=dtype, random_state=self.random_state
+        self.estimator_ = fit_objective_net(
+            self.estimator,
+            objective,
+            X,
+            y,
+            dtype=self.dtype,
+            random_state=self.random_state,
         )
-        self.estimator_ = classifier.fit(X, y)
         self.classes_ = self.estimator_.classes_
         self.n_features_in_ = self.estimator_.n_features_in_
         if hasattr(self.estimator_, "feature_names_in_"):
@@ -315,10 +317,7 @@ class IBPClassifier(
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        inner = self.estimator
-        if isinstance(inner, _SKORCH):
-            inner = SkorchClassifier(inner)
-        inner_tags = inner.__sklearn_tags__()
+        inner_tags = as_classifier(self.estimator).__sklearn_tags__()
         tags.input_tags = inner_tags.input_tags
         tags.classifier_tags = inner_tags.classifier_tags
         return tags

@@ -1,13 +1,14 @@
 """Certified training objective (Gowal et al. 2018; Zhang et al. 2020).
 
-Computed on each batch inside skorch's loop by
-:class:`~skrobust.defenses.AdversarialTrainingMixin`'s ``train_step_single``.
+Computed on each batch inside skorch's loop, in the ``train_step_single`` of
+the objective-trained nets of :mod:`skrobust._skorch`.
 """
 
 import numpy as np
 from skorch.utils import to_tensor
 
 from ..._models import as_differentiable
+from ..._skorch import Objective
 from ..._torch import torch
 from ._bounds import bound_tensors, margin_spec
 from ._layers import layer_rules
@@ -16,7 +17,7 @@ from ._region import Region
 F = torch.nn.functional
 
 
-class CertifiedObjective:
+class CertifiedObjective(Objective):
     """``kappa * CE(z, y) + (1 - kappa) * CE(z_hat, y)`` with a schedule.
 
     ``z_hat`` are the worst-case logits, ``z_hat_k = -lower(z_y - z_k)``, over
@@ -59,7 +60,6 @@ class CertifiedObjective:
         self.norm = norm
         self.low, self.high = low, high
         self.method = method
-        self.loss = method  # read by AdversarialTrainingMixin ("fast" adds a guard)
         self.warmup_epochs = warmup_epochs
         self.ramp_epochs = ramp_epochs
         self.kappa_start, self.kappa_end = kappa_start, kappa_end

@@ -9,14 +9,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from ..._models import to_torch
-from ..._skorch._classifier import SkorchClassifier
-from ...attacks._gradient import GradientAttack
+from ..._skorch import as_classifier, is_skorch
+from ...attacks._gradient import GradientAttack  # until skrobust.attacks exports it
 from ._attack import smoothed_module
-from ._counts import count_predict, count_torch, torch_view
-from ._stats import certify_from_counts, predict_from_counts
+from ._counts import torch_view
+from ._smoothed import _MAX_SEED, SmoothedClassifierMixin
 from ._training import fit_augmented, fit_skorch
 
 try:  # scikit-learn >= 1.6
@@ -24,12 +23,12 @@ try:  # scikit-learn >= 1.6
 except ImportError:  # pragma: no cover
     FrozenEstimator = ()
 
-_SKORCH = (NeuralNetClassifier, NeuralNetBinaryClassifier)
 _FLOATS = (np.float64, np.float32)
-_MAX_SEED = np.iinfo(np.int32).max
 
 
-class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class RandomizedSmoothingClassifier(
+    SmoothedClassifierMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Randomized smoothing: a classifier with certified L2 robustness.
 
     The smoothed classifier ``g(x)`` predicts the class the base classifier
@@ -104,9 +103,10 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         ``clone`` (hence ``GridSearchCV``) unfits such an estimator: wrap it
         in ``sklearn.frozen.FrozenEstimator`` instead to grid-search
         ``sigma`` over a fixed base.
-    batch_size : int, default=1024
+    batch_size : int or "auto", default="auto"
         Noisy samples per forward pass (or ``predict`` call) when counting;
-        bounds memory.
+        bounds memory. ``"auto"``: about 4 million input values per batch,
+        as the attacks (65,536 noisy 8x8 images, 5,349 of 28x28).
     dtype : {"float32", "float64"}, default="float32"
         Input and parameter dtype of a bare skorch net.
     random_state : int, RandomState instance or None, default=None
@@ -179,7 +179,10 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         "n_noise_attack": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_noise_copies": [Interval(numbers.Integral, 1, None, closed="left")],
         "prefit": ["boolean"],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -199,7 +202,7 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         n_noise_attack=8,
         n_noise_copies=10,
         prefit=False,
-        batch_size=1024,
+        batch_size="auto",
         dtype="float32",
         random_state=None,
         verbose=0,
@@ -224,9 +227,6 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
 
     def _is_prefit(self):
         return self.prefit or isinstance(self.estimator, FrozenEstimator)
-
-    def _is_skorch(self):
-        return isinstance(self.estimator, (*_SKORCH, SkorchClassifier))
 
     def fit(self, X, y=None):
         """Train the base classifier under noise (or take a prefitted one).
@@ -260,11 +260,35 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
         else:
             Xa, y = self._validate(X, y, reset=True)
             check_classification_targets(y)
-            if self._is_skorch():
-                self.estimator_ = fit_skorch(self, Xa, y, rng)
+            if is_skorch(self.estimator):
+                self.estimator_ = fit_skorch(
+                    self.estimator,
+                    Xa,
+                    y,
+                    sigma=self.sigma,
+                    training=self.training,
+                    attack=self.attack,
+                    n_noise=self.n_noise_attack,
+                    dtype=self.dtype,
+                    seed=int(rng.randint(_MAX_SEED)),
+                )
                 self.fit_method_ = "skorch"
             else:
-                self.estimator_ = fit_augmented(self, Xa, y, rng)
+                if self.training != "noise":
+                    raise ValueError(
+                        f"training={self.training!r} trains skorch networks; "
+                        f"{type(self.estimator).__name__} is trained on noisy "
+                        "copies of the data (training='noise')."
+                    )
+                self.estimator_ = fit_augmented(
+                    self.estimator,
+                    Xa,
+                    y,
+                    sigma=self.sigma,
+                    n_copies=self.n_noise_copies,
+                    rng=rng,
+                    columns=getattr(self, "feature_names_in_", None),
+                )
                 self.fit_method_ = "augmentation"
         self.classes_ = np.asarray(self.estimator_.classes_)
         self.counting_ = "predict" if torch_view(self.estimator_) is None else "torch"
@@ -285,203 +309,14 @@ class RandomizedSmoothingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEst
             )
         return X if isinstance(y, str) and y == "no_validation" else (X, y)
 
-    def _frame(self, X):
-        """``X`` as a DataFrame when the estimator was fitted on named columns."""
-        names = getattr(self, "feature_names_in_", None)
-        if names is None:
-            return X
-        import pandas as pd
-
-        return pd.DataFrame(X, columns=names)
-
-    # -- counting --------------------------------------------------------------
-
-    def _counts(self, X, sizes, seed, desc):
-        view = torch_view(self.estimator_) if self.counting_ == "torch" else None
-        kwargs = dict(
-            sigma=self.sigma,
-            sizes=sizes,
-            batch_size=self.batch_size,
-            seed=seed,
-            verbose=self.verbose,
-            desc=desc,
-        )
-        if view is not None:
-            return count_torch(view, X, **kwargs)
-        columns = getattr(self, "feature_names_in_", None)
-        return count_predict(
-            self.estimator_, X, self.classes_, columns=columns, **kwargs
-        )
-
-    def _seed(self):
-        return int(check_random_state(self.random_state).randint(_MAX_SEED))
-
-    def _prediction_counts(self, X):
-        check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        sizes = (self.n_samples_predict,)
-        return self._counts(X, sizes, self._seed(), "predict")[0]
-
-    # -- prediction ------------------------------------------------------------
-
-    def predict_abstain(self, X):
-        """Cohen's PREDICT: the smoothed prediction and whether it abstains.
-
-        Counts the base's classes on ``n_samples_predict`` noisy copies of
-        each point; the top class is returned, and the point is flagged as
-        an abstention unless a two-sided binomial test of the top two counts
-        (``binomtest(nA, nA + nB, 0.5)``) rejects at level ``alpha``. Then
-        the returned class is ``g(x)`` with probability at least ``1 -
-        alpha``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            The most frequent class (values of :attr:`classes_`), even when
-            abstaining (as :meth:`predict`).
-        abstained : ndarray of bool of shape (n_samples,)
-            Where PREDICT abstains: the top class is not significantly
-            more frequent than the runner-up.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
-        ...                                    random_state=0).fit(X, y)
-        >>> y_pred, abstained = rs.predict_abstain(X[[0, 72]])
-        >>> y_pred, abstained  # point 72 sits near the boundary of classes 1 and 2
-        (array([0, 1]), array([False,  True]))
-        """
-        top, abstained = predict_from_counts(self._prediction_counts(X), self.alpha)
-        return self.classes_[top], abstained
-
-    def predict(self, X):
-        """The smoothed classifier's prediction: the most frequent noisy class.
-
-        The class of Cohen's PREDICT; use :meth:`predict_abstain` to see
-        where its binomial test abstains (those points still get their most
-        frequent class here, as scikit-learn's ``predict`` returns a label).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Values of :attr:`classes_`; the argmax of :meth:`predict_proba`
-            (same draws).
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
-        ...                                    random_state=0).fit(X, y)
-        >>> rs.predict(X[:3])
-        array([0, 0, 0])
-        """
-        return self.predict_abstain(X)[0]
-
-    def predict_proba(self, X):
-        """Monte-Carlo class frequencies of the base under noise.
-
-        The fraction of ``n_samples_predict`` noisy copies of each point
-        that the base assigns to each class: an unbiased estimate of the
-        smoothed classifier's class probabilities ``P(f(x + d) = c)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns ordered as :attr:`classes_`; multiples of ``1 /
-            n_samples_predict``.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
-        ...                                    random_state=0).fit(X, y)
-        >>> rs.predict_proba(X[:1])
-        array([[1., 0., 0.]])
-        """
-        counts = self._prediction_counts(X)
-        return counts / counts.sum(axis=1, keepdims=True)
-
-    def certify(self, X):
-        """Cohen's CERTIFY: predictions with certified L2 radii.
-
-        For each point, the class ``cA`` is chosen from ``n_samples_select``
-        noisy draws; ``n_samples`` fresh draws give ``nA``, the count of
-        ``cA``, and the one-sided Clopper-Pearson bound ``pA_lower =
-        beta.ppf(alpha, nA, n - nA + 1)``. If ``pA_lower >= 0.5`` the
-        smoothed classifier predicts ``cA`` everywhere in the L2 ball of
-        radius ``sigma * Phi^-1(pA_lower)`` around the point, with probability
-        at least ``1 - alpha`` (over the noise draws). Otherwise CERTIFY
-        abstains: the radius is NaN.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            ``cA`` (values of :attr:`classes_`); an abstention keeps its
-            guess, flagged by its NaN radius.
-        radius : ndarray of float64 of shape (n_samples,)
-            Certified L2 radius (``>= 0``), NaN where CERTIFY abstains.
-            ``pA_lower`` is ``scipy.stats.norm.cdf(radius / sigma)``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
-        >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])  # boundary at 0
-        >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, sigma=0.5,
-        ...                                    random_state=0).fit(X)
-        >>> y_pred, radius = rs.certify([[-1.0], [0.0], [1.5]])
-        >>> y_pred, radius.round(2)  # exact radii: 1, 0, 1.5
-        (array([0, 0, 1]), array([0.99,  nan, 1.44]))
-        """
-        check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        select, counts = self._counts(
-            X, (self.n_samples_select, self.n_samples), self._seed(), "certify"
-        )
-        top, radius, _ = certify_from_counts(select, counts, self.alpha, self.sigma)
-        return self.classes_[top], radius
-
     # -- metadata --------------------------------------------------------------
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        inner = (
-            SkorchClassifier(self.estimator)
-            if isinstance(self.estimator, _SKORCH)
-            else self.estimator
-        )
-        inner_tags = inner.__sklearn_tags__()
+        inner_tags = as_classifier(self.estimator).__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
-        tags.input_tags.three_d_array = self._is_skorch()
+        tags.input_tags.three_d_array = is_skorch(self.estimator)
         tags.classifier_tags.multi_class = inner_tags.classifier_tags.multi_class
         tags.target_tags.required = not self._is_prefit()
         return tags

@@ -3,9 +3,8 @@
 Cohen et al. (2019) train the base on Gaussian noise of the smoothing level,
 drawn anew on every batch; Salman et al. (2019, SmoothAdv) train it on
 adversarial examples of the *smoothed* classifier. skorch networks do either
-inside skorch's own training step (through the adversarial-training mixin of
-:mod:`skrobust.defenses`); other classifiers are fitted on noisy copies of
-the data.
+inside skorch's own training step (an :class:`~skrobust._skorch.Objective`);
+other classifiers are fitted on noisy copies of the data.
 """
 
 import numpy as np
@@ -13,15 +12,11 @@ from sklearn.base import clone
 from skorch.utils import to_tensor
 
 from ..._models import DifferentiableModel
-from ..._skorch._classifier import SkorchClassifier
+from ..._skorch import Objective, fit_objective_net
 from ..._threat import needs_data_statistics
 from ..._torch import torch
 from ...attacks import PGD
-from ...defenses._objectives import AdversarialObjective
-from ...defenses._skorch import adversarial_net
 from ._attack import GaussianSmoothing
-
-_MAX_SEED = np.iinfo(np.int32).max
 
 
 def _first_copy(y_pred, n):
@@ -30,11 +25,11 @@ def _first_copy(y_pred, n):
     return y_pred[:n]
 
 
-class SmoothingObjective(AdversarialObjective):
+class SmoothingObjective(Objective):
     """Training loss of a base classifier for randomized smoothing, per batch.
 
     Held by the skorch net that :class:`RandomizedSmoothingClassifier` trains
-    (see :func:`skrobust.defenses._skorch.adversarial_net`), inside skorch's
+    (see :func:`skrobust._skorch.fit_objective_net`), inside skorch's
     ``train_step_single``.
 
     Parameters
@@ -55,23 +50,28 @@ class SmoothingObjective(AdversarialObjective):
     """
 
     def __init__(self, sigma, training="noise", attack=None, n_noise=1):
-        super().__init__(attack, loss=training, guard=False)
         self.sigma = sigma
+        self.training = training
+        self.attack = attack
         self.n_noise = n_noise
 
     def __repr__(self):
         return (
-            f"SmoothingObjective(sigma={self.sigma!r}, training={self.loss!r}, "
+            f"SmoothingObjective(sigma={self.sigma!r}, training={self.training!r}, "
             f"n_noise={self.n_noise!r})"
         )
+
+    def threat_model(self, sample_shape):
+        """The inner attack's resolved threat model (``"smoothadv"``)."""
+        return self.attack.threat_model(sample_shape)
 
     def __call__(self, net, Xi, yi, **fit_params):
         """``(loss, y_pred)`` of one training batch; the caller backpropagates."""
         x = to_tensor(Xi, device=net.device)
         y = to_tensor(yi, device=net.device)
-        k = self.n_noise if self.loss == "smoothadv" else 1
+        k = self.n_noise if self.training == "smoothadv" else 1
         noise = torch.randn((k * len(x), *x.shape[1:]), device=x.device, dtype=x.dtype)
-        if self.loss == "smoothadv":
+        if self.training == "smoothadv":
             x = self._attack(net, x, y, noise)
         noisy = x.repeat(k, *[1] * (x.dim() - 1)) + self.sigma * noise
         y_pred = net.infer(noisy, **fit_params)
@@ -99,45 +99,39 @@ class SmoothingObjective(AdversarialObjective):
             )
 
 
-def fit_skorch(rs, X, y, rng):
-    """Train a clone of ``rs.estimator`` (a skorch net) on noise or SmoothAdv.
+def fit_skorch(estimator, X, y, *, sigma, training, attack, n_noise, dtype, seed):
+    """Train a copy of the skorch ``estimator`` on noise or SmoothAdv.
 
-    Returns the fitted :class:`skrobust.SkorchClassifier`.
+    ``attack``: SmoothAdv's inner attack (``None``: ``PGD(eps=2 * sigma,
+    norm="l2", n_iter=2)``, Salman et al.'s setting); ``n_noise``: its noise
+    draws per sample. Returns the fitted :class:`skrobust.SkorchClassifier`.
     """
-    if isinstance(rs.estimator, SkorchClassifier):
-        net, dtype = rs.estimator.net, rs.estimator.dtype
-    else:
-        net, dtype = rs.estimator, rs.dtype
-    attack = None
-    if rs.training == "smoothadv":
+    if training == "smoothadv":
         attack = (
-            clone(rs.attack)
-            if rs.attack is not None
-            else PGD(eps=2 * rs.sigma, norm="l2", n_iter=2)
+            clone(attack)
+            if attack is not None
+            else PGD(eps=2 * sigma, norm="l2", n_iter=2)
         )
         # the inner attack keeps its noise draws over all its steps
         attack.set_params(estimator=None, early_stop=False)
         if needs_data_statistics(attack.get_params()):
             attack.fit(X)
-    objective = SmoothingObjective(
-        rs.sigma, rs.training, attack, n_noise=rs.n_noise_attack
-    )
-    seed = int(rng.randint(_MAX_SEED))
-    classifier = SkorchClassifier(
-        adversarial_net(net, objective), dtype=dtype, random_state=seed
-    )
-    return classifier.fit(X, y)
+    else:
+        attack = None
+    objective = SmoothingObjective(sigma, training, attack, n_noise=n_noise)
+    return fit_objective_net(estimator, objective, X, y, dtype=dtype, random_state=seed)
 
 
-def fit_augmented(rs, X, y, rng):
-    """Fit a clone of ``rs.estimator`` on ``rs.n_noise_copies`` noisy copies."""
-    if rs.training != "noise":
-        raise ValueError(
-            f"training={rs.training!r} trains skorch networks; "
-            f"{type(rs.estimator).__name__} is trained on noisy copies of "
-            "the data (training='noise')."
-        )
-    k = rs.n_noise_copies
-    noise = rng.standard_normal((k * len(X), *X.shape[1:])).astype(X.dtype)
-    X_noisy = np.tile(X, (k, *[1] * (X.ndim - 1))) + rs.sigma * noise
-    return clone(rs.estimator).fit(rs._frame(X_noisy), np.tile(y, k))
+def fit_augmented(estimator, X, y, *, sigma, n_copies, rng, columns=None):
+    """Fit a clone of ``estimator`` on ``n_copies`` noisy copies of ``X``.
+
+    ``columns``: the feature names ``estimator`` is fitted with (the noisy
+    copies are then a DataFrame), or ``None``.
+    """
+    noise = rng.standard_normal((n_copies * len(X), *X.shape[1:])).astype(X.dtype)
+    X_noisy = np.tile(X, (n_copies, *[1] * (X.ndim - 1))) + sigma * noise
+    if columns is not None:
+        import pandas as pd
+
+        X_noisy = pd.DataFrame(X_noisy, columns=columns)
+    return clone(estimator).fit(X_noisy, np.tile(y, n_copies))

@@ -1,0 +1,205 @@
+"""skorch nets trained on a per-batch :class:`Objective`; the one way to fit them."""
+
+from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+from skorch.dataset import unpack_data
+
+from ._classifier import SkorchClassifier
+
+
+class AdversarialTrainingMixin:
+    """Mixin for skorch nets: the loss of each batch is the net's ``objective``.
+
+    Overrides ``train_step_single`` (skorch's extension point for custom
+    training steps), so callbacks, history, progress bars, checkpoints and
+    the device keep working; the objective's own callbacks
+    (:meth:`Objective.callbacks`) join the net's defaults. With
+    ``objective=None`` the net trains as usual. Adversarial, certified and
+    noise training all run through it. Put it first in the bases of your own
+    net class, and add an ``objective=None`` parameter to its ``__init__``,
+    to train a custom skorch net on an objective.
+
+    Examples
+    --------
+    >>> from skorch import NeuralNetClassifier
+    >>> from skrobust.defenses import AdversarialTrainingMixin
+    >>> class MyNet(AdversarialTrainingMixin, NeuralNetClassifier):
+    ...     def __init__(self, module, *args, objective=None, **kwargs):
+    ...         super().__init__(module, *args, **kwargs)
+    ...         self.objective = objective
+    """
+
+    def train_step_single(self, batch, **fit_params):
+        if self.objective is None:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        loss, y_pred = self.objective(self, Xi, yi, **fit_params)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        objective = getattr(self, "objective", None)
+        extra = [] if objective is None else list(objective.callbacks())
+        if extra:
+            names = [name for name, _ in callbacks]
+            # before the log, so that it prints what they record
+            at = names.index("print_log") if "print_log" in names else len(names)
+            callbacks[at:at] = extra
+        return callbacks
+
+
+class AdversarialNeuralNetClassifier(AdversarialTrainingMixin, NeuralNetClassifier):
+    """``skorch.NeuralNetClassifier`` trained on a per-batch objective.
+
+    Built from a plain ``NeuralNetClassifier`` by
+    :class:`~skrobust.defenses.AdversarialTrainingClassifier`,
+    :class:`~skrobust.certification.IBPClassifier` and
+    :class:`~skrobust.certification.RandomizedSmoothingClassifier`; all
+    skorch parameters apply.
+
+    Parameters
+    ----------
+    module : torch module class or instance
+    *args
+        As for ``skorch.NeuralNetClassifier``.
+    objective : Objective, default=None
+        The per-batch loss (``None``: the criterion's, as skorch trains).
+    **kwargs
+        As for ``skorch.NeuralNetClassifier``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.defenses import (
+    ...     AdversarialNeuralNetClassifier, AdversarialObjective)
+    >>> from skrobust.nn import MLP
+    >>> net = AdversarialNeuralNetClassifier(
+    ...     MLP, criterion=torch.nn.CrossEntropyLoss, max_epochs=1,
+    ...     objective=AdversarialObjective(PGD(eps=0.1, n_iter=3)))
+    >>> net.objective
+    AdversarialObjective(PGD(eps=0.1, n_iter=3), loss='madry')
+    """
+
+    def __init__(self, module, *args, objective=None, **kwargs):
+        super().__init__(module, *args, **kwargs)
+        self.objective = objective
+
+
+class AdversarialNeuralNetBinaryClassifier(
+    AdversarialTrainingMixin, NeuralNetBinaryClassifier
+):
+    """``skorch.NeuralNetBinaryClassifier`` trained on a per-batch objective.
+
+    Parameters
+    ----------
+    module : torch module class or instance
+    *args
+        As for ``skorch.NeuralNetBinaryClassifier``.
+    objective : Objective, default=None
+        The per-batch loss (``None``: the criterion's, as skorch trains).
+    **kwargs
+        As for ``skorch.NeuralNetBinaryClassifier``.
+
+    Examples
+    --------
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.defenses import (
+    ...     AdversarialNeuralNetBinaryClassifier, AdversarialObjective)
+    >>> from skrobust.nn import MLP
+    >>> net = AdversarialNeuralNetBinaryClassifier(
+    ...     MLP, max_epochs=1, objective=AdversarialObjective(PGD(eps=0.1)))
+    >>> net.objective.loss
+    'madry'
+    """
+
+    def __init__(self, module, *args, objective=None, **kwargs):
+        super().__init__(module, *args, **kwargs)
+        self.objective = objective
+
+
+_OBJECTIVE_NETS = {
+    NeuralNetClassifier: AdversarialNeuralNetClassifier,
+    NeuralNetBinaryClassifier: AdversarialNeuralNetBinaryClassifier,
+}
+
+
+def objective_net(net, objective):
+    """An unfitted copy of the skorch ``net`` that trains on ``objective``.
+
+    ``net`` is a ``NeuralNetClassifier``, a ``NeuralNetBinaryClassifier``,
+    or a net whose class has :class:`AdversarialTrainingMixin` (its class is
+    kept); it is not modified.
+    """
+    if isinstance(net, AdversarialTrainingMixin):
+        return net.__class__(**{**net.get_params(deep=False), "objective": objective})
+    cls = _OBJECTIVE_NETS.get(type(net))
+    if cls is None:
+        raise TypeError(
+            f"{type(net).__name__} is a custom skorch net: training on an "
+            "objective supports NeuralNetClassifier and NeuralNetBinaryClassifier "
+            "directly; for your own class, add "
+            "skrobust.defenses.AdversarialTrainingMixin as its first base and an "
+            "`objective=None` parameter to __init__."
+        )
+    return cls(**net.get_params(deep=False), objective=objective)
+
+
+def fit_objective_net(estimator, objective, X, y, *, dtype, random_state):
+    """Train a copy of a skorch network on ``objective``: the meta-estimators' fit.
+
+    The one recipe of adversarial training, certified training and the
+    training of a smoothed classifier's base: unwrap a
+    :class:`SkorchClassifier` (its net and dtype are used), build the net
+    that trains on ``objective`` (:func:`objective_net`), and fit it as a
+    :class:`SkorchClassifier` (labels of any type, ``dtype`` inputs, seeded).
+
+    Parameters
+    ----------
+    estimator : skorch net or SkorchClassifier
+        The network to train; not modified.
+    objective : Objective
+        The per-batch loss.
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    dtype : {"float32", "float64"}
+        Input and parameter dtype of a bare skorch net (a SkorchClassifier
+        keeps its own).
+    random_state : int, RandomState instance or None
+        Seeds the training.
+
+    Returns
+    -------
+    classifier : SkorchClassifier
+        Fitted; ``classifier.net_.objective`` is its copy of ``objective``
+        (the net is cloned).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from skorch import NeuralNetClassifier
+    >>> from skrobust._skorch import fit_objective_net
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.defenses import AdversarialObjective
+    >>> from skrobust.nn import MLP
+    >>> X, y = load_iris(return_X_y=True)
+    >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+    ...                           max_epochs=2, train_split=None, verbose=0)
+    >>> objective = AdversarialObjective(PGD(eps=0.1, n_iter=2))
+    >>> clf = fit_objective_net(net, objective, X, y, dtype="float32",
+    ...                         random_state=0)
+    >>> type(clf.net_).__name__
+    'AdversarialNeuralNetClassifier'
+    >>> clf.net_.objective
+    AdversarialObjective(PGD(eps=0.1, n_iter=2), loss='madry')
+    """
+    if isinstance(estimator, SkorchClassifier):
+        net, dtype = estimator.net, estimator.dtype
+    else:
+        net = estimator
+    classifier = SkorchClassifier(
+        objective_net(net, objective), dtype=dtype, random_state=random_state
+    )
+    return classifier.fit(X, y)

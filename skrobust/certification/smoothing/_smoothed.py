@@ -1,0 +1,246 @@
+"""Cohen's PREDICT and CERTIFY: the smoothed classifier answers from class counts.
+
+:class:`SmoothedClassifierMixin` holds everything a fitted smoothed classifier
+answers (predictions, abstentions, class frequencies, certificates); how the
+base was obtained is :class:`RandomizedSmoothingClassifier`'s business.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+
+from ...utils import resolve_batch_size
+from ._counts import count_predict, count_torch, torch_view
+from ._stats import certify_from_counts, predict_from_counts
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+class SmoothedClassifierMixin:
+    """Predictions and certificates of a smoothed classifier from noisy counts.
+
+    Needs ``estimator_``, ``classes_``, ``counting_``, ``input_shape_``,
+    ``_validate`` and the parameters ``sigma``, ``alpha``,
+    ``n_samples``, ``n_samples_select``, ``n_samples_predict``,
+    ``batch_size``, ``random_state`` and ``verbose``.
+    """
+
+    # -- counting --------------------------------------------------------------
+
+    def _counts(self, X, sizes, seed, desc):
+        """Class counts ``(len(sizes), n_points, n_classes)`` of noisy copies of X."""
+        n_noisy = len(X) * int(sum(sizes))
+        kwargs = dict(
+            sigma=self.sigma,
+            sizes=sizes,
+            batch_size=resolve_batch_size(
+                self.batch_size, n_noisy, int(np.prod(X.shape[1:]))
+            ),
+            seed=seed,
+            verbose=self.verbose,
+            desc=desc,
+        )
+        view = torch_view(self.estimator_) if self.counting_ == "torch" else None
+        if view is not None:
+            return count_torch(view, X, **kwargs)
+        columns = getattr(self, "feature_names_in_", None)
+        return count_predict(
+            self.estimator_, X, self.classes_, columns=columns, **kwargs
+        )
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(_MAX_SEED))
+
+    def _prediction_counts(self, X):
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        sizes = (self.n_samples_predict,)
+        return self._counts(X, sizes, self._seed(), "predict")[0]
+
+    # -- prediction ------------------------------------------------------------
+
+    def predict_abstain(self, X):
+        """Cohen's PREDICT: the smoothed prediction and whether it abstains.
+
+        Counts the base's classes on ``n_samples_predict`` noisy copies of
+        each point; the top class is returned, and the point is flagged as
+        an abstention unless a two-sided binomial test of the top two counts
+        (``binomtest(nA, nA + nB, 0.5)``) rejects at level ``alpha``. Then
+        the returned class is ``g(x)`` with probability at least ``1 -
+        alpha``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The most frequent class (values of :attr:`classes_`), even when
+            abstaining (as :meth:`predict`).
+        abstained : ndarray of bool of shape (n_samples,)
+            Where PREDICT abstains: the top class is not significantly
+            more frequent than the runner-up.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
+        ...                                    random_state=0).fit(X, y)
+        >>> y_pred, abstained = rs.predict_abstain(X[[0, 72]])
+        >>> y_pred, abstained  # point 72 sits near the boundary of classes 1 and 2
+        (array([0, 1]), array([False,  True]))
+        """
+        top, abstained = predict_from_counts(self._prediction_counts(X), self.alpha)
+        return self.classes_[top], abstained
+
+    def predict(self, X):
+        """The smoothed classifier's prediction: the most frequent noisy class.
+
+        The class of Cohen's PREDICT; use :meth:`predict_abstain` to see
+        where its binomial test abstains (those points still get their most
+        frequent class here, as scikit-learn's ``predict`` returns a label).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Values of :attr:`classes_`; the argmax of :meth:`predict_proba`
+            (same draws).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
+        ...                                    random_state=0).fit(X, y)
+        >>> rs.predict(X[:3])
+        array([0, 0, 0])
+        """
+        return self.predict_abstain(X)[0]
+
+    def predict_proba(self, X):
+        """Monte-Carlo class frequencies of the base under noise.
+
+        The fraction of ``n_samples_predict`` noisy copies of each point
+        that the base assigns to each class: an unbiased estimate of the
+        smoothed classifier's class probabilities ``P(f(x + d) = c)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns ordered as :attr:`classes_`; multiples of ``1 /
+            n_samples_predict``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
+        ...                                    random_state=0).fit(X, y)
+        >>> rs.predict_proba(X[:1])
+        array([[1., 0., 0.]])
+        """
+        counts = self._prediction_counts(X)
+        return counts / counts.sum(axis=1, keepdims=True)
+
+    def certify(self, X):
+        """Cohen's CERTIFY: predictions with certified L2 radii.
+
+        For each point, the class ``cA`` is chosen from ``n_samples_select``
+        noisy draws; ``n_samples`` fresh draws give ``nA``, the count of
+        ``cA``, and the one-sided Clopper-Pearson bound ``pA_lower =
+        beta.ppf(alpha, nA, n - nA + 1)``. If ``pA_lower >= 0.5`` the
+        smoothed classifier predicts ``cA`` everywhere in the L2 ball of
+        radius ``sigma * Phi^-1(pA_lower)`` around the point, with probability
+        at least ``1 - alpha`` (over the noise draws). Otherwise CERTIFY
+        abstains: the radius is NaN.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            ``cA`` (values of :attr:`classes_`); an abstention keeps its
+            guess, flagged by its NaN radius.
+        radius : ndarray of float64 of shape (n_samples,)
+            Certified L2 radius (``>= 0``), NaN where CERTIFY abstains.
+            ``pA_lower`` is ``scipy.stats.norm.cdf(radius / sigma)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])  # boundary at 0
+        >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, sigma=0.5,
+        ...                                    random_state=0).fit(X)
+        >>> y_pred, radius = rs.certify([[-1.0], [0.0], [1.5]])
+        >>> y_pred, radius.round(2)  # exact radii: 1, 0, 1.5
+        (array([0, 0, 1]), array([0.99,  nan, 1.44]))
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        select, counts = self._counts(
+            X, (self.n_samples_select, self.n_samples), self._seed(), "certify"
+        )
+        top, radius, _ = certify_from_counts(select, counts, self.alpha, self.sigma)
+        return self.classes_[top], radius
+
+    def certified_radius(self, X, y=None):
+        """Certified L2 radius of each point: the certificate protocol.
+
+        The radius of :meth:`certify` (Cohen's CERTIFY); NaN where CERTIFY
+        abstains, and, when ``y`` is given, where its class is not ``y``. So
+        ``(certified_radius(X, y) >= r).mean()`` is the certified accuracy
+        at ``r`` (every skrobust certifier offers this method).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,), default=None
+            True labels.
+
+        Returns
+        -------
+        radius : ndarray of float64 of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust.certification import RandomizedSmoothingClassifier
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])  # boundary at 0
+        >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, sigma=0.5,
+        ...                                    random_state=0).fit(X)
+        >>> rs.certified_radius([[-1.0], [0.0], [1.5]], [0, 0, 0]).round(2)
+        array([0.99,  nan,  nan])
+        """
+        y_pred, radius = self.certify(X)
+        if y is not None:
+            y = column_or_1d(y)
+            check_consistent_length(y_pred, y)
+            radius = np.where(y_pred == y, radius, np.nan)
+        return radius
