@@ -81,3 +81,32 @@ def raw_bounds(model, X, y=None, *, eps, norm="linf", bounds=None, method="crown
     if y is not None:
         return lower.numpy()
     return lower.numpy(), upper.numpy()
+
+
+def pgd_points(module, X, eps, bounds=None, n_iter=20, seed=0):
+    """Points of the l-inf ball (cut by ``bounds``) pushing each logit and each
+    logit difference to its extremes: signed-gradient ascent from random starts.
+
+    Returns an array of shape (n_samples, 3 * n_classes ** 2, ...), float64.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x0 = torch.as_tensor(np.asarray(X), dtype=torch.float64)
+    low, high = x0 - eps, x0 + eps
+    if bounds is not None:
+        low, high = low.clamp(*bounds), high.clamp(*bounds)
+    with torch.no_grad():
+        n_classes = module(x0[:1]).shape[1]
+    eye = torch.eye(n_classes, dtype=torch.float64)
+    # objectives c . z: +e_k, -e_k and e_k - e_j for every pair
+    rows = [eye, -eye, (eye[:, None] - eye[None]).reshape(-1, n_classes)]
+    C = torch.cat(rows)
+    points = []
+    for c in C:
+        x = low + (high - low) * torch.rand(x0.shape, generator=gen, dtype=x0.dtype)
+        for _ in range(n_iter):
+            x.requires_grad_(True)
+            (grad,) = torch.autograd.grad((module(x) @ c).sum(), x)
+            size = 2.5 * eps / n_iter
+            x = torch.minimum(torch.maximum(x.detach() + size * grad.sign(), low), high)
+        points.append(x.detach())
+    return torch.stack(points, 1).numpy()

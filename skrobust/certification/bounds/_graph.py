@@ -1,0 +1,387 @@
+"""A network as a graph of bound rules, traced from its ``forward``.
+
+:func:`bound_graph` traces a module with ``torch.fx`` (``torch.export`` when
+fx cannot: Python control flow on shapes, ``len(x)``), runs the trace on two
+small batches to learn every tensor's per-sample shape, and maps each
+operation to a bound rule: a module with a rule in the :func:`bound_layer`
+registry stays one call (so user layers keep their rules), other modules are
+traced through, and functions and methods go through
+:mod:`._graph_ops`. Constants (parameters, buffers and what is computed from
+them) are read anew on every call, so bounds follow training.
+"""
+
+import operator
+import weakref
+
+from ..._models import FirstOutput
+from ..._torch import torch
+from ._graph_ops import handler_of
+from ._graph_rules import Unsupported, Var
+from ._layers import bound_layer
+
+_SUPPORTED_OPS = (
+    "Supported operations: modules with a bound rule (Linear, Conv1d/2d, "
+    "activations, pooling, batch norm, dropout, ... or your own, registered with "
+    "`@skrobust.certification.bound_layer.register`), relu / leaky_relu / tanh / "
+    "sigmoid, + and - of tensors, + - * / by constants, torch.cat, flatten / "
+    "view / reshape / permute / indexing, mean / sum over non-batch dims, "
+    "pooling, batch norm in eval mode, dropout."
+)
+
+
+class GraphNode:
+    """One tensor of the traced network: its rule, inputs and per-sample shape."""
+
+    __slots__ = ("name", "rule", "inputs", "shape", "dtype", "matrix")
+
+    def __init__(self, name, rule, inputs, shape, dtype):
+        self.name, self.rule, self.inputs = name, rule, tuple(inputs)
+        self.shape, self.dtype = tuple(shape), dtype
+        self.matrix = None  # a convolution as a dense matrix, built on demand
+
+    @property
+    def multi(self):
+        return getattr(self.rule, "multi", False)
+
+    def __repr__(self):
+        rule = type(self.rule).__name__ if self.rule is not None else "input"
+        return f"GraphNode({self.name!r}, {rule}, inputs={self.inputs})"
+
+
+class BoundGraph:
+    """Nodes in topological order (node 0: the input) and the output's index."""
+
+    def __init__(self, nodes, output):
+        self.nodes, self.output = nodes, output
+        self.users = [[] for _ in nodes]
+        for i, node in enumerate(nodes):
+            for j in node.inputs:
+                self.users[j].append(i)
+        # affine[i]: node i is an affine function of the input
+        self.affine = [True] * len(nodes)
+        for i, node in enumerate(nodes[1:], 1):
+            self.affine[i] = node.rule.affine and all(
+                self.affine[j] for j in node.inputs
+            )
+        # trailing[i]: node i and everything after it up to the output are affine
+        self.trailing = [False] * len(nodes)
+        for i in range(len(nodes) - 1, 0, -1):
+            users = self.users[i]
+            ends = i == output or (users and all(self.trailing[u] for u in users))
+            self.trailing[i] = bool(ends) and nodes[i].rule.affine and i <= output
+        # mixing[i]: affine rules mixing units on the way from the input (a
+        # chain; inf past a node with several inputs)
+        self.mixing = [0] * len(nodes)
+        for i, node in enumerate(nodes[1:], 1):
+            if node.multi or not self.affine[i]:
+                self.mixing[i] = float("inf")
+            else:
+                own = not getattr(node.rule, "elementwise", False)
+                self.mixing[i] = self.mixing[node.inputs[0]] + own
+        self._ball_targets = None
+
+    def __len__(self):
+        return len(self.nodes)
+
+    @property
+    def ball_targets(self):
+        """Affine nodes of the input that a non-affine node (or the output) reads."""
+        if self._ball_targets is None:
+            self._ball_targets = [
+                i
+                for i in range(1, len(self.nodes))
+                if self.affine[i]
+                and (i == self.output or any(not self.affine[u] for u in self.users[i]))
+            ]
+        return self._ball_targets
+
+    def forward(self, x, values=None, *, nodes=None):
+        """Values of ``nodes`` (all but the input by default) given the input
+        ``x`` or the ``values`` of some nodes; their rules need a ``func``."""
+        values = {0: x} if values is None else dict(values)
+        nodes = range(1, len(self.nodes)) if nodes is None else nodes
+        for i in nodes:
+            if i not in values:
+                node = self.nodes[i]
+                values[i] = node.rule.func(*(values[j] for j in node.inputs))
+        return values
+
+
+# -- tracing ----------------------------------------------------------------
+
+
+def _has_rule(module):
+    impl = bound_layer.dispatch(type(module))
+    return impl is not bound_layer.dispatch(object)
+
+
+def _is_container(module):
+    return isinstance(module, torch.nn.Sequential) and (
+        type(module).forward is torch.nn.Sequential.forward
+    )
+
+
+class _Tracer(torch.fx.Tracer):
+    """Keeps modules with a bound rule as calls; traces through the others."""
+
+    def is_leaf_module(self, m, qualname):
+        if isinstance(m, FirstOutput) or _is_container(m):
+            return False
+        if _has_rule(m):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+class _Trace:
+    """A traced graph, how to read its constants, and its nodes' example values."""
+
+    def __init__(self, module, graph, fetch, input_node, how):
+        self.module, self.graph, self.fetch = module, graph, fetch
+        self.input, self.how = input_node, how
+        self.nodes = list(graph.nodes)
+        depends = set()
+        for node in self.nodes:
+            if node is input_node or any(a in depends for a in node.all_input_nodes):
+                depends.add(node)
+        self.depends = depends
+
+    def run(self, x):
+        """Every node's value on the input batch ``x``."""
+        env = {}
+        for node in self.nodes:
+            env[node] = self.evaluate(node, env, x)
+        return env
+
+    def evaluate(self, node, env, x=None):
+        args = torch.fx.node.map_arg(node.args, lambda n: env[n])
+        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+        if node.op == "placeholder":
+            return x if node is self.input else self.fetch(node)
+        if node.op == "get_attr":
+            return self.fetch(node)
+        if node.op == "call_module":
+            return self.module.get_submodule(node.target)(*args, **kwargs)
+        if node.op == "call_function":
+            return node.target(*args, **kwargs)
+        if node.op == "call_method":
+            return getattr(args[0], node.target)(*args[1:], **kwargs)
+        return args[0]  # output
+
+
+def _trace_fx(module):
+    tracer = _Tracer()
+    graph = tracer.trace(module)
+    (placeholder,) = [n for n in graph.nodes if n.op == "placeholder"][:1] or [None]
+
+    def fetch(node):
+        if node.op == "placeholder":  # a further argument of forward
+            if node.args:
+                return node.args[0]
+            raise TypeError(
+                f"{type(module).__name__}.forward takes more than one input; "
+                "bounds need a module of one tensor"
+            )
+        return operator.attrgetter(node.target)(module)
+
+    return _Trace(module, graph, fetch, placeholder, "torch.fx")
+
+
+def _trace_export(module, example):
+    batch = torch.export.Dim.AUTO
+    ep = torch.export.export(
+        module, (example,), dynamic_shapes=({0: batch},), strict=False
+    )
+    sig = ep.graph_signature
+    names = {**sig.inputs_to_parameters, **sig.inputs_to_buffers}
+    constants = getattr(sig, "inputs_to_lifted_tensor_constants", {})
+
+    def fetch(node):
+        if node.name in names:
+            return operator.attrgetter(names[node.name])(module)
+        return ep.constants[constants[node.name]]
+
+    (user,) = sig.user_inputs
+    graph = ep.graph_module.graph
+    (placeholder,) = [
+        n for n in graph.nodes if n.op == "placeholder" and n.name == user
+    ]
+    return _Trace(module, graph, fetch, placeholder, "torch.export")
+
+
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def _traced(module, shape, dtype, device):
+    """The trace of ``module`` for samples of ``shape`` (cached per module)."""
+    key = (tuple(shape), dtype, str(device))
+    per_module = _CACHE.setdefault(module, {})
+    if key in per_module:
+        return per_module[key]
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            trace = _trace_and_probe(module, shape, dtype, device)
+    finally:
+        for m, flag in modes:
+            m.training = flag
+    per_module[key] = trace
+    return trace
+
+
+def _trace_and_probe(module, shape, dtype, device):
+    """Trace, then record every node's value on example batches.
+
+    fx graphs run on batches of 2 and 3 samples: a perturbed tensor whose
+    first dimension is not the batch in both mixes samples. An exported
+    graph may hold the example's batch size, so it runs on that one only.
+    """
+    sizes = (2, 3)
+    try:
+        trace = _trace_fx(module)
+        runs = [trace.run(_example(n, shape, dtype, device)) for n in sizes]
+    except Exception as fx_error:  # control flow fx cannot trace: export
+        sizes = (5,)
+        example = _example(5, shape, dtype, device)
+        try:
+            trace = _trace_export(module, example)
+            runs = [trace.run(example)]
+        except Exception as exc:
+            raise TypeError(
+                f"bound propagation could not trace {type(module).__name__}: "
+                f"torch.fx failed ({type(fx_error).__name__}: {fx_error}) and so "
+                f"did torch.export ({type(exc).__name__}: {exc}). Make its "
+                "forward traceable (no control flow on tensor values), or "
+                "register a bound rule for it with "
+                "`@skrobust.certification.bound_layer.register`."
+            ) from exc
+    trace.values = runs[0]
+    trace.mixing = {
+        node
+        for node in trace.depends
+        if torch.is_tensor(runs[0][node])
+        and any(run[node].shape[:1] != (n,) for run, n in zip(runs, sizes))
+    }
+    return trace
+
+
+def _example(n, shape, dtype, device):
+    return torch.zeros((n, *shape), dtype=dtype, device=device)
+
+
+# -- from a trace to bound rules ----------------------------------------------
+
+
+class _Context:
+    __slots__ = ("name", "out_shape", "dtype", "device")
+
+    def __init__(self, name, value):
+        self.name, self.out_shape = name, tuple(value.shape[1:])
+        self.dtype, self.device = value.dtype, value.device
+
+
+def _where(node):
+    """The node and the module it was traced in, for error messages."""
+    target = node.target
+    if not isinstance(target, str):
+        target = getattr(target, "__name__", str(target))
+    args = ", ".join(str(a) for a in node.args)
+    where = f"node {node.name!r} ({target}({args}))"
+    stack = node.meta.get("nn_module_stack")
+    if stack:
+        path, kind = list(stack.values())[-1]
+        kind = getattr(kind, "__name__", str(kind).rsplit(".", 1)[-1])
+        where += f" in module {path!r} ({kind})"
+    return where
+
+
+def _unsupported(node, reason, cause=None):
+    return TypeError(
+        f"bound propagation does not support {reason} at {_where(node)}. "
+        f"{_SUPPORTED_OPS}"
+    )
+
+
+def bound_graph(module, shape, dtype, device):
+    """The :class:`BoundGraph` of ``module`` for samples of ``shape``.
+
+    Raises
+    ------
+    TypeError
+        Naming the first unsupported operation and the node where it occurs.
+    """
+    module = getattr(module, "_orig_mod", module)  # torch.compile wrapper
+    trace = _traced(module, shape, dtype, device)
+    nodes, env = [], {}
+
+    def add(name, rule, inputs, value):
+        nodes.append(GraphNode(name, rule, [v.index for v in inputs], *value))
+        return Var(len(nodes) - 1, value[0], value[1])
+
+    output = None
+    for node in trace.nodes:
+        example = trace.values[node]
+        if node is trace.input:
+            nodes.append(GraphNode("input", None, (), shape, dtype))
+            env[node] = Var(0, shape, dtype)
+        elif node.op == "output":
+            output = torch.fx.node.map_arg(node.args[0], lambda n: env[n])
+            if trace.how == "torch.export" and len(output) == 1:
+                (output,) = output  # export returns the flat outputs
+        elif node not in trace.depends:
+            env[node] = trace.evaluate(node, env)
+        elif not torch.is_tensor(example):  # shapes and sizes of perturbed tensors
+            env[node] = example
+        else:
+            if node in trace.mixing:
+                reason = "an operation that mixes the samples of the batch"
+                raise _unsupported(node, reason)
+            value = (tuple(example.shape[1:]), example.dtype)
+            env[node] = _convert(node, trace, env, value, add)
+    if not isinstance(output, Var):
+        raise TypeError(
+            f"bound propagation needs a module returning one tensor of logits; "
+            f"{type(module).__name__} returns {type(output).__name__}."
+        )
+    graph = BoundGraph(nodes, output.index)
+    graph.how = trace.how
+    return graph
+
+
+def _convert(node, trace, env, value, add):
+    args = torch.fx.node.map_arg(node.args, lambda n: env[n])
+    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+    if node.op == "call_module":
+        layer = trace.module.get_submodule(node.target)
+        if not isinstance(args[0], Var) or any(isinstance(a, Var) for a in args[1:]):
+            raise _unsupported(node, f"{type(layer).__name__} on several inputs")
+        try:
+            rules = bound_layer(layer)
+        except TypeError as exc:
+            raise TypeError(f"{exc} (at {_where(node)})") from exc
+        rules = list(rules) if isinstance(rules, (list, tuple)) else [rules]
+        var = args[0]
+        for k, rule in enumerate(rules):
+            if k == len(rules) - 1:
+                shape_dtype = value
+            else:  # intermediate shapes of a chain of rules: probe
+                device = trace.values[node].device
+                probe = torch.zeros((1, *var.shape), dtype=var.dtype, device=device)
+                out = rule.interval(probe, probe)[0]
+                shape_dtype = (tuple(out.shape[1:]), out.dtype)
+            var = add(f"{node.name}.{k}" if k else node.name, rule, [var], shape_dtype)
+        return var
+    method = node.op == "call_method"
+    handler = handler_of(node.target, method)
+    if handler is None:
+        name = node.target if method else getattr(node.target, "__name__", node.target)
+        kind = "method" if method else "function"
+        raise _unsupported(node, f"the {kind} {name!r}")
+    ctx = _Context(node.name, trace.values[node])
+    try:
+        rule, inputs = handler(ctx, *args, **kwargs)
+    except Unsupported as exc:
+        raise _unsupported(node, str(exc)) from exc
+    if rule is None:  # an alias of its input
+        return inputs[0]
+    return add(node.name, rule, inputs, value)
