@@ -5,17 +5,18 @@ from ._certified import (
     certified_accuracy_score,
     make_certified_scorer,
 )
+from ._curve import robustness_curve
 from ._plot import (
     AdversarialExamplesDisplay,
     CertifiedAccuracyDisplay,
     RobustnessCurveDisplay,
     RobustnessTradeoffDisplay,
 )
+from ._pointwise import robust_predictions
 from ._robust import (
     RobustScorer,
     make_robust_scorer,
     robust_accuracy_score,
-    robustness_curve,
 )
 from ._sanity import (
     GradientMaskingWarning,
@@ -39,5 +40,6 @@ __all__ = [
     "make_certified_scorer",
     "make_robust_scorer",
     "robust_accuracy_score",
+    "robust_predictions",
     "robustness_curve",
 ]

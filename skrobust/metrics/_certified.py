@@ -5,6 +5,8 @@ import numbers
 
 import numpy as np
 
+from ._routing import ScoreRequestMixin, check_chunking, map_chunks
+
 
 def certified_predictions(estimator, X, y, radius):
     """Boolean array: is each point certified correct within ``radius``?
@@ -33,53 +35,90 @@ def certified_predictions(estimator, X, y, radius):
         return (np.asarray(y_pred) == y) & (radii >= radius) & ~np.isnan(radii)
 
 
-def certified_accuracy_score(estimator, X, y, *, radius):
+def _certified_rows(X, y, estimator, radius):
+    return (certified_predictions(estimator, X, y, radius),)
+
+
+def _certified(estimator, X, y, radius, n_jobs, chunk_size):
+    y = np.asarray(y)
+    args = (estimator, radius)
+    kwargs = {"n_jobs": n_jobs, "chunk_size": chunk_size, "args": args}
+    return map_chunks(_certified_rows, X, y, **kwargs)[0]
+
+
+def certified_accuracy_score(
+    estimator, X, y, *, radius, sample_weight=None, n_jobs=None, chunk_size=1024
+):
     """Fraction of points certified correct within ``radius``.
 
-    A point counts when the estimator's prediction is its true label and is
-    *provably* unchanged within the ball of ``radius`` (for randomized
-    smoothing, with the certificate's confidence ``1 - alpha``). Abstentions
-    never count.
+        A point counts when the estimator's prediction is its true label and is
+        *provably* unchanged within the ball of ``radius`` (for randomized
+        smoothing, with the certificate's confidence ``1 - alpha``). Abstentions
+        never count.
 
-    Parameters
-    ----------
-    estimator : fitted estimator with ``certify``
-        ``certify(X, y, *, eps) -> bool array`` (interval bounds) or
-        ``certify(X) -> (y_pred, radius)`` (randomized smoothing).
-    X : array-like of shape (n_samples, ...)
-    y : array-like of shape (n_samples,)
-    radius : float
-        Certification radius, in the certificate's norm (l2 for smoothing,
-        linf for interval bounds); ``0`` gives the accuracy of
-        non-abstained predictions.
+        Parameters
+        ----------
+        estimator : fitted estimator with ``certify``
+            ``certify(X, y, *, eps) -> bool array`` (interval bounds) or
+            ``certify(X) -> (y_pred, radius)`` (randomized smoothing).
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        radius : float
+            Certification radius, in the certificate's norm (l2 for smoothing,
+            linf for interval bounds); ``0`` gives the accuracy of
+            non-abstained predictions.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each point.
+        n_jobs : int or None, default=None
+            Certify chunks of ``chunk_size`` rows in parallel with joblib (a
+            dask or Ray cluster inside their joblib backends); ``None``: one
+            piece, in this process. The result does not depend on ``n_jobs``.
+        chunk_size : int, default=1024
+            Rows per chunk when ``n_jobs`` is set.
 
-    Returns
-    -------
-    score : float
+        Returns
+        -------
+        score : float
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skrobust.metrics import certified_accuracy_score
-    >>> class Certified:  # any object with certify(X) -> (y_pred, radius)
-    ...     def certify(self, X):
-    ...         return np.array([0, 1, 1]), np.array([0.5, 0.1, -1.0])
-    >>> certified_accuracy_score(Certified(), None, [0, 1, 1], radius=0.2)
-    0.3333333333333333
+        Examples
+        --------
+        >>> import numpy as np
+
+    from ._routing import ScoreRequestMixin, check_chunking, map_chunks
+        >>> from skrobust.metrics import certified_accuracy_score
+        >>> class Certified:  # any object with certify(X) -> (y_pred, radius)
+        ...     def certify(self, X):
+        ...         return np.array([0, 1, 1]), np.array([0.5, 0.1, -1.0])
+        >>> certified_accuracy_score(Certified(), None, [0, 1, 1], radius=0.2)
+        0.3333333333333333
     """
+    _check_radius(radius)
+    check_chunking(n_jobs, chunk_size)
+    certified = _certified(estimator, X, y, radius, n_jobs, chunk_size)
+    return float(np.average(certified, weights=sample_weight))
+
+
+def _check_radius(radius):
     if not isinstance(radius, numbers.Real) or radius < 0 or np.isnan(radius):
         raise ValueError(f"radius must be a non-negative number; got {radius!r}.")
-    return float(certified_predictions(estimator, X, y, radius).mean())
 
 
-class CertifiedScorer:
+class CertifiedScorer(ScoreRequestMixin):
     """``scorer(estimator, X, y)``: certified accuracy at a fixed radius.
 
     Build it with :func:`make_certified_scorer`.
+
+    Parameters
+    ----------
+    radius : float
+    n_jobs : int or None, default=None
+    chunk_size : int, default=1024
     """
 
-    def __init__(self, radius):
+    def __init__(self, radius, n_jobs=None, chunk_size=1024):
         self.radius = radius
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
 
     @property
     def __name__(self):
@@ -89,23 +128,42 @@ class CertifiedScorer:
         return f"make_certified_scorer(radius={self.radius!r})"
 
     def __call__(self, estimator, X, y, sample_weight=None):
-        """Certified accuracy of ``estimator`` on ``(X, y)``."""
-        certified = certified_predictions(estimator, X, y, self.radius)
+        """Certified accuracy of ``estimator`` on ``(X, y)``.
+
+        Parameters
+        ----------
+        estimator : fitted estimator with ``certify``
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        certified = _certified(
+            estimator, X, y, self.radius, self.n_jobs, self.chunk_size
+        )
         return float(np.average(certified, weights=sample_weight))
 
 
-def make_certified_scorer(*, radius):
+def make_certified_scorer(*, radius, n_jobs=None, chunk_size=1024):
     """Make a scorer of certified accuracy at ``radius`` (for ``GridSearchCV``).
 
     Parameters
     ----------
     radius : float
         See :func:`certified_accuracy_score`.
+    n_jobs : int or None, default=None
+        See :func:`certified_accuracy_score`.
+    chunk_size : int, default=1024
 
     Returns
     -------
     scorer : CertifiedScorer
-        A picklable callable ``scorer(estimator, X, y)`` with a ``__name__``.
+        A picklable callable ``scorer(estimator, X, y, sample_weight=None)``
+        with a ``__name__``; ``set_score_request(sample_weight=True)`` under
+        scikit-learn's metadata routing.
 
     Examples
     --------
@@ -113,6 +171,6 @@ def make_certified_scorer(*, radius):
     >>> make_certified_scorer(radius=0.25).__name__
     'certified_accuracy_at_0.25'
     """
-    if not isinstance(radius, numbers.Real) or radius < 0 or np.isnan(radius):
-        raise ValueError(f"radius must be a non-negative number; got {radius!r}.")
-    return CertifiedScorer(radius)
+    _check_radius(radius)
+    check_chunking(n_jobs, chunk_size)
+    return CertifiedScorer(radius, n_jobs=n_jobs, chunk_size=chunk_size)

@@ -10,6 +10,7 @@ from .._threat import needs_data_statistics
 from .._torch import torch
 from ..attacks._base import BaseAttack
 from ..attacks._blackbox import BlackBoxModel
+from ._routing import ScoreRequestMixin, _take, check_chunking, map_chunks
 
 _STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")
 
@@ -65,10 +66,6 @@ def _check_data(X, y):
     return X, np.asarray(y)
 
 
-def _take(X, index):
-    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
-
-
 def _prediction_model(estimator):
     """The differentiable view; query access (``predict_proba`` /
     ``decision_function``, labels from ``predict``) for models without one."""
@@ -92,7 +89,7 @@ def _in_space(attack):
     return not getattr(attack, "_raw_input", False)
 
 
-def worst_case(estimator, X, y, attacks):
+def worst_case(estimator, X, y, attacks, *, return_inputs=False):
     """Pointwise worst case of ``attacks`` on the points ``estimator`` gets right.
 
     Points already misclassified are not attacked; each attack runs only on
@@ -109,11 +106,19 @@ def worst_case(estimator, X, y, attacks):
     logits : ndarray of shape (n_samples, n_classes)
         The model's logits at those inputs.
     view : DifferentiableModel or BlackBoxModel
+    X_worst : ndarray or None, only with ``return_inputs=True``
+        Those inputs in raw features (the clean one where no attack ran);
+        ``None`` when a white-box attack acted after non-differentiable steps
+        of a pipeline, where its inputs are not raw features.
     """
     X, y = _check_data(X, y)
     view = _prediction_model(estimator)
     logits, y_pred = _outputs(view, X, in_space=False)
     robust = y_pred == y
+    raw = return_inputs and not (
+        view.preprocess is not None and any(map(_in_space, attacks))
+    )
+    X_worst = np.array(X, dtype=float) if raw else None
     for attack in attacks:
         index = np.flatnonzero(robust)
         if not len(index):
@@ -128,10 +133,20 @@ def worst_case(estimator, X, y, attacks):
         logits[index[update]] = adv_logits[update]
         y_pred[index[broken]] = adv_pred[broken]
         robust[index[broken]] = False
+        if raw:
+            X_worst[index[update]] = np.asarray(X_adv, dtype=float)[update]
+    if return_inputs:
+        return y_pred, logits, view, X_worst
     return y_pred, logits, view
 
 
-class RobustScorer:
+def _worst_rows(X, y, estimator, attacks):
+    """Per-row part of :func:`worst_case` (one chunk, in a worker)."""
+    y_pred, logits, _ = worst_case(estimator, X, y, attacks)
+    return y_pred, logits
+
+
+class RobustScorer(ScoreRequestMixin):
     """A scorer evaluating a metric on adversarial inputs: ``scorer(est, X, y)``.
 
     Build it with :func:`make_robust_scorer`.
@@ -140,11 +155,15 @@ class RobustScorer:
     ----------
     attacks : list of attacks
     metric : str or callable
+    n_jobs : int or None, default=None
+    chunk_size : int, default=1024
     """
 
-    def __init__(self, attacks, metric="accuracy"):
+    def __init__(self, attacks, metric="accuracy", n_jobs=None, chunk_size=1024):
         self.attacks = attacks
         self.metric = metric
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
 
     @property
     def __name__(self):
@@ -156,15 +175,37 @@ class RobustScorer:
 
     def __repr__(self):
         attacks = ", ".join(repr(a) for a in self.attacks)
-        return f"make_robust_scorer([{attacks}], metric={self.metric!r})"
+        extra = "" if self.n_jobs is None else f", n_jobs={self.n_jobs!r}"
+        return f"make_robust_scorer([{attacks}], metric={self.metric!r}{extra})"
 
     def __call__(self, estimator, X, y, sample_weight=None):
-        """Score ``estimator`` on the worst-case adversarial inputs of ``X``."""
+        """Score ``estimator`` on the worst-case adversarial inputs of ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted classifier
+        X : array-like or DataFrame of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the metric.
+
+        Returns
+        -------
+        score : float
+        """
         X, y = _check_data(X, y)
-        y_pred, logits, view = worst_case(estimator, X, y, self.attacks)
+        y_pred, logits = map_chunks(
+            _worst_rows,
+            X,
+            y,
+            n_jobs=self.n_jobs,
+            chunk_size=self.chunk_size,
+            args=(estimator, self.attacks),
+        )
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         if callable(self.metric) and not _is_scorer(self.metric):
             return self.metric(y, y_pred, **kwargs)
+        view = _prediction_model(estimator)
         scorer = get_scorer(self.metric)
         response = _response(scorer._response_method, logits, y_pred, view, scorer)
         score = scorer._score_func(y, response, **scorer._kwargs, **kwargs)
@@ -198,7 +239,7 @@ def _response(method, logits, y_pred, view, scorer):
     raise ValueError(f"metric needs {method!r}, which robust scorers do not support.")
 
 
-def make_robust_scorer(attack, *, metric="accuracy"):
+def make_robust_scorer(attack, *, metric="accuracy", n_jobs=None, chunk_size=1024):
     """Make a scorer that evaluates ``metric`` under adversarial attack.
 
     The scorer attacks *the estimator being scored* (white-box through its
@@ -227,11 +268,22 @@ def make_robust_scorer(attack, *, metric="accuracy"):
         softmax of the view's logits (equal to ``predict_proba`` for linear
         models, MLPs and skorch networks with logit outputs), or the
         estimator's own ``predict_proba`` for models without a view.
+    n_jobs : int or None, default=None
+        Attack chunks of ``chunk_size`` rows in parallel with joblib
+        (``-1``: every core; inside ``joblib.parallel_backend("dask")`` or
+        ``ray.util.joblib``, a cluster's workers). ``None``: one piece, in
+        this process. The chunks do not depend on ``n_jobs``, so any
+        ``n_jobs`` gives the same score.
+    chunk_size : int, default=1024
+        Rows per chunk when ``n_jobs`` is set.
 
     Returns
     -------
     scorer : RobustScorer
-        A picklable callable ``scorer(estimator, X, y)`` with a ``__name__``.
+        A picklable callable ``scorer(estimator, X, y, sample_weight=None)``
+        with a ``__name__``. Under scikit-learn's metadata routing,
+        ``scorer.set_score_request(sample_weight=True)`` lets ``GridSearchCV``
+        and ``cross_validate`` pass the weights given to their ``fit``.
 
     Examples
     --------
@@ -254,10 +306,13 @@ def make_robust_scorer(attack, *, metric="accuracy"):
         raise TypeError(f"metric must be a scorer name or a callable; got {metric!r}.")
     if isinstance(metric, str):
         get_scorer(metric)  # fail early on unknown names
-    return RobustScorer(attacks, metric)
+    check_chunking(n_jobs, chunk_size)
+    return RobustScorer(attacks, metric, n_jobs=n_jobs, chunk_size=chunk_size)
 
 
-def robust_accuracy_score(estimator, X, y, *, attack):
+def robust_accuracy_score(
+    estimator, X, y, *, attack, sample_weight=None, n_jobs=None, chunk_size=1024
+):
     """Accuracy of ``estimator`` on adversarial examples of ``X`` (worst case).
 
     A point counts as correct only if the clean input and every attack's
@@ -272,6 +327,12 @@ def robust_accuracy_score(estimator, X, y, *, attack):
     X : array-like or DataFrame of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     attack : attack or list of attacks
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weight of each point in the accuracy.
+    n_jobs : int or None, default=None
+        Attack chunks of ``chunk_size`` rows in parallel (see
+        :func:`make_robust_scorer`).
+    chunk_size : int, default=1024
 
     Returns
     -------
@@ -290,96 +351,5 @@ def robust_accuracy_score(estimator, X, y, *, attack):
     >>> bool(robust < clean)
     True
     """
-    return make_robust_scorer(attack)(estimator, X, y)
-
-
-def robustness_curve(estimator, X, y, *, attack, epsilons):
-    """Robust accuracy at each budget in ``epsilons``, in one sweep.
-
-    With an attack exposing ``minimal_norms(X, y)`` (minimal-norm attacks)
-    the curve comes from one run. Otherwise the budgets are swept in
-    increasing order and each runs only on the points that resisted the
-    previous one: a point broken within a smaller ball is broken within every
-    larger ball, so the robust set at a budget is the intersection of the
-    robust sets of every budget up to it, and the curve never increases.
-    Points misclassified on clean inputs are never robust.
-
-    Parameters
-    ----------
-    estimator : fitted classifier
-    X : array-like or DataFrame of shape (n_samples, ...)
-    y : array-like of shape (n_samples,)
-    attack : attack or list of attacks
-        Its ``eps`` is replaced by each budget. With several attacks, the
-        pointwise worst case at each budget. A minimal-norm attack (with a
-        ``minimal_norms(X, y)`` method returning each point's smallest
-        adversarial perturbation, ``inf`` or ``nan`` where none was found)
-        runs once.
-    epsilons : array-like of float
-        Budgets (scalars, in the attack's units).
-
-    Returns
-    -------
-    epsilons : ndarray of shape (n_epsilons,)
-        The budgets, in the order given.
-    robust_accuracy : ndarray of shape (n_epsilons,)
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from skrobust.attacks import PGD
-    >>> from skrobust.metrics import robustness_curve
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
-    >>> eps, acc = robustness_curve(clf, X, y, attack=PGD(random_state=0, eps=0),
-    ...                             epsilons=[0.0, 0.2, 0.5])
-    >>> bool(acc[0] >= acc[1] >= acc[2])
-    True
-    """
-    attacks = _as_attacks(attack)
-    epsilons = np.asarray(epsilons, dtype=float)
-    if epsilons.ndim != 1 or np.any(epsilons < 0) or not np.all(np.isfinite(epsilons)):
-        raise ValueError("epsilons must be a 1-D array of non-negative budgets.")
-    X, y = _check_data(X, y)
-    view = _prediction_model(estimator)
-    robust = view.predict(X) == y
-    # minimal-norm attacks: one run gives every budget (a point is robust
-    # within eps when its smallest adversarial perturbation is larger)
-    norms = np.full(len(y), np.inf)
-    sweep = []
-    for a in attacks:
-        a = attack_for(a, estimator, X)
-        if hasattr(a, "minimal_norms"):
-            index = np.flatnonzero(robust)
-            found = np.asarray(a.minimal_norms(_take(X, index), y[index]), float)
-            norms[index] = np.minimum(norms[index], np.nan_to_num(found, nan=np.inf))
-        else:
-            sweep.append(a)
-    original = {id(a): (a.eps, a.get_params().get("step_size")) for a in sweep}
-    accuracy = np.empty(len(epsilons))
-    for i in np.argsort(epsilons, kind="stable"):
-        robust &= norms > epsilons[i]
-        for a in sweep if epsilons[i] > 0 else ():
-            index = np.flatnonzero(robust)
-            if not len(index):
-                break
-            X_part, y_part = _take(X, index), y[index]
-            budget = _at_budget(a, float(epsilons[i]), *original[id(a)])
-            X_adv = budget.generate(X_part, y_part)
-            adv_pred = view.predict(X_adv, in_space=_in_space(a))
-            robust[index[adv_pred != y_part]] = False
-        accuracy[i] = robust.mean()
-    return epsilons, accuracy
-
-
-def _at_budget(attack, eps, eps0, step0):
-    """Set ``attack``'s budget to ``eps``, scaling a fixed step size alike.
-
-    ``eps0`` and ``step0`` are the user's budget and step: a fixed absolute
-    step would stop a many-step attack from reaching the edge of a larger
-    ball, and the curve would level off.
-    """
-    if step0 is not None and np.ndim(eps0) == 0 and eps0 > 0:
-        attack.set_params(step_size=np.asarray(step0) * (eps / eps0))
-    return attack.set_params(eps=eps)
+    scorer = make_robust_scorer(attack, n_jobs=n_jobs, chunk_size=chunk_size)
+    return float(scorer(estimator, X, y, sample_weight=sample_weight))

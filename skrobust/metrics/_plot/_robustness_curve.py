@@ -5,7 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ...attacks._base import BaseAttack
-from .._robust import robustness_curve
+from .._curve import robustness_curve
 from ._base import (
     _validate_style_kwargs,
     axes_and_figure,

@@ -1,0 +1,83 @@
+"""Per-point results of a robustness evaluation."""
+
+import numpy as np
+
+from ._robust import _as_attacks, _check_data, worst_case
+from ._routing import check_chunking, map_chunks
+
+
+def _worst_inputs(X, y, estimator, attacks):
+    """Predictions and inputs of one chunk (an empty column: not raw)."""
+    y_pred, _, _, X_worst = worst_case(estimator, X, y, attacks, return_inputs=True)
+    if X_worst is None:
+        X_worst = np.empty((len(y), 0))
+    return y_pred, X_worst
+
+
+def robust_predictions(
+    estimator, X, y, *, attack, return_inputs=False, n_jobs=None, chunk_size=1024
+):
+    """Predictions of ``estimator`` at the worst input found for each point.
+
+    The per-point counterpart of :func:`robust_accuracy_score`, run the same
+    way (same attacks, seeds and early stopping): ``(robust_predictions(...)
+    == y).mean()`` is the robust accuracy. Points misclassified on the clean
+    input keep their clean prediction.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+    X : array-like or DataFrame of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    attack : attack or list of attacks
+        With several attacks, each runs on the points the previous ones
+        left correct (the pointwise worst case).
+    return_inputs : bool, default=False
+        Also return the inputs those predictions were made at.
+    n_jobs : int or None, default=None
+        Attack chunks of ``chunk_size`` rows in parallel (see
+        :func:`make_robust_scorer`).
+    chunk_size : int, default=1024
+
+    Returns
+    -------
+    y_pred : ndarray of shape (n_samples,)
+        Values of the estimator's ``classes_``.
+    X_worst : ndarray of shape X.shape or None
+        Only with ``return_inputs=True``: the adversarial input of each
+        attacked point and the clean input of the others, as float arrays of
+        raw features; ``None`` when a white-box attack acted after
+        non-differentiable steps of a pipeline (its inputs are not raw
+        features there).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.metrics import robust_accuracy_score, robust_predictions
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
+    >>> pgd = PGD(eps=0.3, random_state=0)
+    >>> y_adv, X_adv = robust_predictions(clf, X, y, attack=pgd, return_inputs=True)
+    >>> bool((y_adv == y).mean() == robust_accuracy_score(clf, X, y, attack=pgd))
+    True
+    >>> bool(abs(X_adv - X).max() <= 0.3 + 1e-9)
+    True
+    """
+    attacks = _as_attacks(attack)
+    check_chunking(n_jobs, chunk_size)
+    X, y = _check_data(X, y)
+    y_pred, X_worst = map_chunks(
+        _worst_inputs,
+        X,
+        y,
+        n_jobs=n_jobs,
+        chunk_size=chunk_size,
+        args=(estimator, attacks),
+    )
+    if not return_inputs:
+        return y_pred
+    if X_worst.ndim == 2 and X_worst.shape[1] == 0:
+        X_worst = None
+    return y_pred, X_worst
