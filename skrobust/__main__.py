@@ -4,7 +4,9 @@ A standard and an adversarially trained network (PGD, Madry et al.) are each
 scored clean, under PGD and under AutoAttack, and certified with CROWN
 bounds (l-infinity, same budget).
 
-Run ``python -m skrobust --help`` for the options.
+Run ``python -m skrobust --help`` for the options. ``python -m skrobust
+report ...`` evaluates a saved model on a data file instead (see
+``python -m skrobust report --help``).
 """
 
 import argparse
@@ -19,7 +21,8 @@ def _parse_args(argv):
             "Train a small network on scikit-learn's digits (pixels scaled to "
             "[0, 1]), standard and adversarially trained, and print clean "
             "accuracy, PGD and AutoAttack robust accuracy and CROWN-certified "
-            "accuracy under an L-infinity budget."
+            "accuracy under an L-infinity budget. To evaluate your own saved "
+            "model on your data, run `python -m skrobust report --help`."
         ),
     )
     parser.add_argument(
@@ -50,6 +53,11 @@ def _parse_args(argv):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:
+        from ._report import main as report
+
+        return report(argv[1:])
     args = _parse_args(argv)
 
     from sklearn.datasets import load_digits
