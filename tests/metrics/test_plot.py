@@ -264,9 +264,39 @@ def test_certified_display_bounded_grid_and_given_ax():
     assert display.line_.get_label() == "IBP"
 
 
+def test_certified_display_of_a_model_without_certify():
+    from sklearn.datasets import load_iris
+
+    from skrobust.certification import certified_radius
+
+    X, y = load_iris(return_X_y=True)
+    clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    display = CertifiedAccuracyDisplay.from_estimator(clf, X, y, norm="l2")
+    radius = certified_radius(clf, X, y, norm="l2")
+    reference = CertifiedAccuracyDisplay.from_predictions(
+        y, clf.predict(X), radius, norm="l2"
+    )
+    np.testing.assert_array_equal(display.radii, reference.radii)
+    np.testing.assert_array_equal(
+        display.certified_accuracy, reference.certified_accuracy
+    )
+    # at radius 0 every correct point counts; then the curve falls to 0
+    assert display.certified_accuracy[0] == clf.score(X, y)
+    assert np.all(np.diff(display.certified_accuracy) <= 0)
+    assert display.certified_accuracy[-1] == 0
+    assert display.ax_.get_xlabel() == "radius (l2)"
+
+
 def test_certified_display_errors():
-    with pytest.raises(TypeError, match="no `certify` method"):
-        CertifiedAccuracyDisplay.from_estimator(LogisticRegression(), X_CERT, Y_TRUE)
+    from sklearn.ensemble import RandomForestClassifier
+
+    from skrobust import NotDifferentiableError
+
+    forest = RandomForestClassifier(n_estimators=2).fit(
+        X_CERT + Y_TRUE[:, None], Y_TRUE
+    )
+    with pytest.raises(NotDifferentiableError):
+        CertifiedAccuracyDisplay.from_estimator(forest, X_CERT, Y_TRUE)
     with pytest.raises(ValueError, match="pass the radii"):
         CertifiedAccuracyDisplay.from_estimator(BoundedNoRadius(), X_CERT, Y_TRUE)
     with pytest.raises(ValueError, match="radii must be"):

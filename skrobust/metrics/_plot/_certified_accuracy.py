@@ -152,11 +152,23 @@ class CertifiedAccuracyDisplay:
 
     @classmethod
     def from_estimator(
-        cls, estimator, X, y, *, radii=None, name=None, norm=None, ax=None, **kwargs
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        radii=None,
+        name=None,
+        norm=None,
+        method="crown",
+        bounds=None,
+        ax=None,
+        **kwargs,
     ):
         """Certify a fitted model and plot certified accuracy against the radius.
 
-        Understands both certificate interfaces of skrobust:
+        Understands both certificate interfaces of skrobust, and any model
+        with a differentiable view:
 
         * ``certify(X) -> (y_pred, radius)`` (randomized smoothing): one call
           gives every point's radius, hence the whole curve. ``radii=None``
@@ -165,12 +177,17 @@ class CertifiedAccuracyDisplay:
         * ``certify(X, y, *, eps) -> bool array`` (interval bounds): one call
           per radius. ``radii=None`` needs ``certified_radius(X, y)`` and
           uses 21 radii from 0 to the largest certified radius.
+        * no ``certify`` method (a network, a linear model, a pipeline):
+          :func:`skrobust.certification.certified_radius` with ``method``
+          gives every point's certified radius in ``norm`` (``"linf"`` by
+          default), hence the whole curve.
 
         Parameters
         ----------
-        estimator : fitted estimator with ``certify``
+        estimator : fitted classifier
             E.g. a fitted ``RandomizedSmoothingClassifier`` or
-            ``IBPClassifier``.
+            ``IBPClassifier``, or any estimator with a differentiable view
+            (a skorch net, ``MLPClassifier``, ``LogisticRegression``, ...).
         X : array-like of shape (n_samples, ...)
             Inputs.
         y : array-like of shape (n_samples,)
@@ -181,7 +198,13 @@ class CertifiedAccuracyDisplay:
             Model name for the legend. ``None``: the estimator's class name.
         norm : str, default=None
             Norm of the certificates, for the x axis label. ``None``: the
-            estimator's ``norm`` attribute, if any.
+            estimator's ``norm`` attribute, if any. For estimators without
+            ``certify``, the norm certified (``None``: ``"linf"``).
+        method : str, default="crown"
+            Certification method for estimators without ``certify`` (see
+            :func:`skrobust.certification.certified_radius`).
+        bounds : (low, high) or None, default=None
+            Valid input domain, for estimators without ``certify``.
         ax : matplotlib Axes, default=None
             Axes to plot on; pass another display's ``ax_`` to compare
             models.
@@ -205,14 +228,18 @@ class CertifiedAccuracyDisplay:
         array([0.5 , 0.25, 0.  ])
         """
         certify = getattr(estimator, "certify", None)
-        if certify is None:
-            raise TypeError(
-                f"{type(estimator).__name__} has no `certify` method; "
-                "CertifiedAccuracyDisplay needs a certifying estimator such as "
-                "RandomizedSmoothingClassifier or IBPClassifier (or use "
-                "from_predictions with certificates computed beforehand)."
-            )
         name = type(estimator).__name__ if name is None else name
+        if certify is None:
+            from ...certification import certified_radius
+
+            norm = "linf" if norm is None else norm
+            radius = certified_radius(
+                estimator, X, y, norm=norm, bounds=bounds, method=method
+            )
+            y_pred = np.asarray(estimator.predict(X))
+            return cls.from_predictions(
+                y, y_pred, radius, radii=radii, name=name, norm=norm, ax=ax, **kwargs
+            )
         norm = getattr(estimator, "norm", None) if norm is None else norm
         if "eps" not in inspect.signature(certify).parameters:
             y_pred, radius = certify(X)
