@@ -19,7 +19,7 @@ from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
 
 from skrobust import PartiallyDifferentiableWarning
 from skrobust.attacks import PGD, SquareAttack
@@ -78,7 +78,8 @@ def test_robust_predictions_agree_with_the_score(iris):
 
 def test_robust_predictions_inputs_not_raw_after_a_non_differentiable_step(iris):
     X, y, _ = iris
-    clf = make_pipeline(PolynomialFeatures(2), LogisticRegression(max_iter=2000))
+    binned = KBinsDiscretizer(n_bins=4, encode="onehot-dense", strategy="uniform")
+    clf = make_pipeline(binned, LogisticRegression(max_iter=2000))
     clf.fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PartiallyDifferentiableWarning)
