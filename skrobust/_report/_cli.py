@@ -261,7 +261,8 @@ def _run(args, argv):
             out / figures[-1], y, y_clean, radii, model_name=model_name, norm=norm
         )
     y_adv, X_adv = adversarial[table[-1]]
-    shape = _figures.image_shape(X) if X_adv is not None else None
+    # flat arrays of a square number of pixels are images; tables never are
+    shape = _figures.image_shape(X) if X_adv is not None and not columns else None
     changed = []
     if shape is not None and _figures.adversarial_examples(
         out / "adversarial_examples.png",
@@ -276,8 +277,9 @@ def _run(args, argv):
         figures.append("adversarial_examples.png")
     elif X_adv is not None and n_features is not None:
         changed = _figures.most_changed_rows(
-            X, X_adv, y, y_clean, y_adv, columns=columns, scale=budgets[-1][1]
-        )
+            X, X_adv, y, y_clean, y_adv, columns=columns,
+            scale=_raw(budgets, threat, X)[-1][1],
+        )  # fmt: skip
 
     results = {
         "skrobust_version": __version__,

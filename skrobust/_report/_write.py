@@ -69,7 +69,12 @@ def _tables(results):
         tables.append(
             (
                 f"Most-changed rows (worst case at eps={budgets[-1]['label']})",
-                ["row", "label", "prediction", "largest changes (budget units)"],
+                [
+                    "row",
+                    "label",
+                    "prediction",
+                    "largest changes (clean -> adversarial)",
+                ],
                 rows,
             )
         )
