@@ -51,46 +51,44 @@ def certified_accuracy_score(
 ):
     """Fraction of points certified correct within ``radius``.
 
-        A point counts when the estimator's prediction is its true label and is
-        *provably* unchanged within the ball of ``radius`` (for randomized
-        smoothing, with the certificate's confidence ``1 - alpha``). Abstentions
-        never count.
+    A point counts when the estimator's prediction is its true label and is
+    *provably* unchanged within the ball of ``radius`` (for randomized
+    smoothing, with the certificate's confidence ``1 - alpha``). Abstentions
+    never count.
 
-        Parameters
-        ----------
-        estimator : fitted estimator with ``certify``
-            ``certify(X, y, *, eps) -> bool array`` (interval bounds) or
-            ``certify(X) -> (y_pred, radius)`` (randomized smoothing).
-        X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples,)
-        radius : float
-            Certification radius, in the certificate's norm (l2 for smoothing,
-            linf for interval bounds); ``0`` gives the accuracy of
-            non-abstained predictions.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each point.
-        n_jobs : int or None, default=None
-            Certify chunks of ``chunk_size`` rows in parallel with joblib (a
-            dask or Ray cluster inside their joblib backends); ``None``: one
-            piece, in this process. The result does not depend on ``n_jobs``.
-        chunk_size : int, default=1024
-            Rows per chunk when ``n_jobs`` is set.
+    Parameters
+    ----------
+    estimator : fitted estimator with ``certify``
+        ``certify(X, y, *, eps) -> bool array`` (interval bounds) or
+        ``certify(X) -> (y_pred, radius)`` (randomized smoothing).
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    radius : float
+        Certification radius, in the certificate's norm (l2 for smoothing,
+        linf for interval bounds); ``0`` gives the accuracy of
+        non-abstained predictions.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weight of each point.
+    n_jobs : int or None, default=None
+        Certify chunks of ``chunk_size`` rows in parallel with joblib (a
+        dask or Ray cluster inside their joblib backends); ``None``: one
+        piece, in this process. The result does not depend on ``n_jobs``.
+    chunk_size : int, default=1024
+        Rows per chunk when ``n_jobs`` is set.
 
-        Returns
-        -------
-        score : float
+    Returns
+    -------
+    score : float
 
-        Examples
-        --------
-        >>> import numpy as np
-
-    from ._routing import ScoreRequestMixin, check_chunking, map_chunks
-        >>> from skrobust.metrics import certified_accuracy_score
-        >>> class Certified:  # any object with certify(X) -> (y_pred, radius)
-        ...     def certify(self, X):
-        ...         return np.array([0, 1, 1]), np.array([0.5, 0.1, -1.0])
-        >>> certified_accuracy_score(Certified(), None, [0, 1, 1], radius=0.2)
-        0.3333333333333333
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust.metrics import certified_accuracy_score
+    >>> class Certified:  # any object with certify(X) -> (y_pred, radius)
+    ...     def certify(self, X):
+    ...         return np.array([0, 1, 1]), np.array([0.5, 0.1, -1.0])
+    >>> certified_accuracy_score(Certified(), None, [0, 1, 1], radius=0.2)
+    0.3333333333333333
     """
     _check_radius(radius)
     check_chunking(n_jobs, chunk_size)
