@@ -1,24 +1,14 @@
 """Auto-PGD (Croce & Hein 2020): the step-size-free gradient attack."""
 
-import numbers
-
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from .._torch import torch
-from ._base import BaseAttack
-from ._functional._apgd import apgd
-from ._functional._losses import resolve_loss
-from ._functional._norms import get_norm
+from ..utils import ATTACK_DOCS, Substitution
+from ._base import FRACTION, POSITIVE_INT, BaseAttack
+from ._functional import apgd, get_norm, resolve_loss, top_classes
 
 
-def top_classes(logits, k):
-    """Per sample, the classes ranked 2nd .. (k+1)-th by ``logits``: shape (n, k).
-
-    AutoAttack's targets for APGD-T and FAB-T.
-    """
-    return logits.argsort(dim=1, descending=True)[:, 1 : k + 1]
-
-
+@Substitution(**ATTACK_DOCS)
 class APGD(BaseAttack):
     """Auto-PGD: projected gradient ascent with an automatic step size.
 
@@ -37,10 +27,8 @@ class APGD(BaseAttack):
 
     Parameters
     ----------
-    estimator : estimator, default=None
-        The model to attack (see :class:`PGD`).
-    eps : float, array-like or dict
-        Perturbation budget (see :class:`PGD`).
+    {estimator}
+    {eps}
     norm : {"linf", "l2", "l1"}, default="linf"
         The ball. For l1, the reference's APGD-l1 (Croce & Hein 2021): a
         sparse step on an adaptive fraction of the coordinates, no momentum,
@@ -64,20 +52,13 @@ class APGD(BaseAttack):
     eot_iter : int, default=1
         Gradients averaged per step (expectation over transformation, for
         models with randomness at inference).
-    bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
-        The threat model (see :class:`PGD`).
     early_stop : bool, default=False
         Stop moving a sample once it is adversarial (the result is then the
         first adversarial iterate, not the last).
-    batch_size : int or "auto", default="auto"
-    random_state : int, RandomState instance or None, default=None
-        Seeds the random starts.
-    verbose : int, default=0
+    {discrete_features}
+    {threat_model_and_run}
 
-    Attributes
-    ----------
-    estimator_, n_features_in_, data_min_, data_max_, data_std_
-        As for :class:`PGD`.
+    {attributes}
 
     See Also
     --------
@@ -105,11 +86,11 @@ class APGD(BaseAttack):
         **BaseAttack._parameter_constraints,
         "norm": [StrOptions({"linf", "l2", "l1"})],
         "loss": [StrOptions({"ce", "dlr", "cw"})],
-        "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "n_restarts": [Interval(numbers.Integral, 1, None, closed="left")],
-        "rho": [Interval(numbers.Real, 0, 1, closed="both")],
-        "n_target_classes": [None, Interval(numbers.Integral, 1, None, closed="left")],
-        "eot_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_iter": POSITIVE_INT,
+        "n_restarts": POSITIVE_INT,
+        "rho": FRACTION,
+        "n_target_classes": [None, *POSITIVE_INT],
+        "eot_iter": POSITIVE_INT,
         "early_stop": ["boolean"],
     }
 
@@ -125,36 +106,18 @@ class APGD(BaseAttack):
         rho=0.75,
         n_target_classes=None,
         eot_iter=1,
+        early_stop=False,
+        integer_features=None,
+        one_hot_groups=None,
         bounds=None,
         feature_mask=None,
         direction=None,
-        integer_features=None,
-        one_hot_groups=None,
         eps_units="raw",
-        early_stop=False,
         batch_size="auto",
         random_state=None,
         verbose=0,
     ):
-        self.estimator = estimator
-        self.eps = eps
-        self.norm = norm
-        self.loss = loss
-        self.n_iter = n_iter
-        self.n_restarts = n_restarts
-        self.rho = rho
-        self.n_target_classes = n_target_classes
-        self.eot_iter = eot_iter
-        self.bounds = bounds
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.integer_features = integer_features
-        self.one_hot_groups = one_hot_groups
-        self.eps_units = eps_units
-        self.early_stop = early_stop
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_params(locals())
 
     def _attack_batch(
         self, view, x0, labels, constraints, *, targeted, true_labels, generator
@@ -183,7 +146,7 @@ class APGD(BaseAttack):
             for _ in range(self.n_restarts):
                 index = torch.nonzero(~done)[:, 0]
                 if len(index) == 0:
-                    return torch.addcmul(x0, scale, out_u)
+                    return torch.addcmul(x0, scale, out_u), {}
                 u, found, loss = apgd(
                     view,
                     x0[index],
@@ -206,4 +169,4 @@ class APGD(BaseAttack):
                 out_u[index[keep]] = u[keep]
                 best[index[keep]] = loss[keep]
                 done[index[found]] = True
-        return torch.addcmul(x0, scale, out_u)
+        return torch.addcmul(x0, scale, out_u), {}

@@ -1,18 +1,19 @@
 """AutoAttack (Croce & Hein 2020): APGD-CE, APGD-T, FAB-T and Square in turn."""
 
-import copy
-import numbers
 import time
 import warnings
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from .._torch import torch
+from ..utils import ATTACK_DOCS, Substitution
 from ._apgd import APGD
-from ._base import BaseAttack
+from ._base import POSITIVE_INT, BaseAttack
 from ._fab import FAB
+from ._functional import repair
+from ._minimal import in_units
 from ._square import SquareAttack
 
 VERSIONS = {
@@ -21,6 +22,7 @@ VERSIONS = {
 }
 
 
+@Substitution(**ATTACK_DOCS)
 class AutoAttack(BaseAttack):
     """AutoAttack: an ensemble of parameter-free attacks, the reference evaluation.
 
@@ -31,7 +33,7 @@ class AutoAttack(BaseAttack):
     queries, ``p_init=0.8``), each with 100 iterations. Each attack runs only
     on the points still robust, from the clean input; a point keeps the first
     adversarial example found (the pointwise worst case). Points no attack
-    breaks are returned unchanged.
+    breaks are returned unchanged. Every attack shares the threat model.
 
     ``version="rand"``, for models with randomness at inference (randomized
     defenses), runs APGD-CE and APGD-DLR with expectation over
@@ -43,11 +45,8 @@ class AutoAttack(BaseAttack):
 
     Parameters
     ----------
-    estimator : estimator, default=None
-        The model to attack: a fitted estimator with a differentiable view
-        (see :class:`PGD`).
-    eps : float, array-like or dict
-        Perturbation budget (see :class:`PGD`).
+    {estimator}
+    {eps}
     norm : {"linf", "l2"}, default="linf"
     version : {"standard", "rand"}, default="standard"
     n_iter : int, default=100
@@ -59,19 +58,10 @@ class AutoAttack(BaseAttack):
         Targets of APGD-T and FAB-T (at most ``n_classes - 1``).
     eot_iter : int, default=20
         Gradients averaged per APGD step in ``version="rand"``.
-    bounds, feature_mask, direction, integer_features, one_hot_groups, eps_units
-        The threat model (see :class:`PGD`), shared by every attack.
-    batch_size : int or "auto", default="auto"
-    random_state : int, RandomState instance or None, default=None
-        Seeds the random starts and Square's search.
-    verbose : int, default=0
-        Print the robust accuracy after each attack (and show a progress bar
-        over batches).
+    {discrete_features}
+    {threat_model_and_run}
 
-    Attributes
-    ----------
-    estimator_, n_features_in_, data_min_, data_max_, data_std_
-        As for :class:`PGD`.
+    {attributes}
 
     See Also
     --------
@@ -102,10 +92,10 @@ class AutoAttack(BaseAttack):
         **BaseAttack._parameter_constraints,
         "norm": [StrOptions({"linf", "l2"})],
         "version": [StrOptions(set(VERSIONS))],
-        "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "n_queries": [Interval(numbers.Integral, 1, None, closed="left")],
-        "n_target_classes": [Interval(numbers.Integral, 1, None, closed="left")],
-        "eot_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_iter": POSITIVE_INT,
+        "n_queries": POSITIVE_INT,
+        "n_target_classes": POSITIVE_INT,
+        "eot_iter": POSITIVE_INT,
     }
 
     def __init__(
@@ -119,33 +109,17 @@ class AutoAttack(BaseAttack):
         n_queries=5000,
         n_target_classes=9,
         eot_iter=20,
+        integer_features=None,
+        one_hot_groups=None,
         bounds=None,
         feature_mask=None,
         direction=None,
-        integer_features=None,
-        one_hot_groups=None,
         eps_units="raw",
         batch_size="auto",
         random_state=None,
         verbose=0,
     ):
-        self.estimator = estimator
-        self.eps = eps
-        self.norm = norm
-        self.version = version
-        self.n_iter = n_iter
-        self.n_queries = n_queries
-        self.n_target_classes = n_target_classes
-        self.eot_iter = eot_iter
-        self.bounds = bounds
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.integer_features = integer_features
-        self.one_hot_groups = one_hot_groups
-        self.eps_units = eps_units
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_params(locals())
 
     def _stages(self, n_classes):
         """``(name, attack)`` pairs; their threat model comes from ``self``."""
@@ -161,7 +135,7 @@ class AutoAttack(BaseAttack):
         return [
             ("apgd-ce", APGD(loss="ce", n_restarts=1, **shared, **stop)),
             ("apgd-t", APGD(loss="dlr", n_target_classes=k, **shared, **stop)),
-            ("fab-t", FAB(targeted=True, n_target_classes=k, **shared)),
+            ("fab-t", FAB(n_target_classes=k, **shared)),
             (
                 "square",
                 SquareAttack(
@@ -173,7 +147,6 @@ class AutoAttack(BaseAttack):
     def _attack_batch(
         self, view, x0, labels, constraints, *, targeted, true_labels, generator
     ):
-        log = getattr(self, "_log", None)
         with torch.no_grad():
             clean = view(x0)
             # (a tolerance: GPU kernels need not be bitwise reproducible)
@@ -185,41 +158,34 @@ class AutoAttack(BaseAttack):
                     UserWarning,
                     stacklevel=2,
                 )
-        robust = clean.argmax(dim=1) == true_labels
+        correct = clean.argmax(dim=1) == true_labels
+        robust = correct.clone()
         broken_by = torch.full((len(x0),), -1, device=x0.device)
         x_adv = x0.clone()
         times = []
+        # FAB measures sizes in units of the shared budget (its radius: 1)
+        in_budget = in_units(constraints, constraints.scale, 1.0)
         for number, (_name, stage) in enumerate(self._stages(view.n_classes)):
             start = time.perf_counter()
             index = torch.nonzero(robust)[:, 0]
             if len(index):
-                kwargs = dict(budget=1.0) if isinstance(stage, FAB) else {}
-                out = stage._attack_batch(
+                out, _ = stage._attack_batch(
                     view,
                     x0[index],
                     true_labels[index],
-                    constraints,
+                    in_budget if isinstance(stage, FAB) else constraints,
                     targeted=False,
                     true_labels=true_labels[index],
                     generator=generator,
-                    **kwargs,
                 )
-                out = self._repair(out, x0[index], constraints)
+                out = repair(out, x0[index], constraints, self.norm)
                 with torch.no_grad():
                     hit = view(out).argmax(dim=1) != true_labels[index]
                 x_adv[index[hit]] = out[hit]
                 robust[index[hit]] = False
                 broken_by[index[hit]] = number
             times.append(time.perf_counter() - start)
-        if log is not None:
-            log.append(
-                (
-                    (clean.argmax(dim=1) == true_labels).cpu().numpy(),
-                    broken_by.cpu().numpy(),
-                    times,
-                )
-            )
-        return x_adv
+        return x_adv, {"correct": correct, "broken_by": broken_by, "times": times}
 
     def generate(self, X, y=None, *, target=None):
         """Adversarial examples of ``X``: the first each attack finds.
@@ -265,23 +231,19 @@ class AutoAttack(BaseAttack):
                 "targets); for a targeted attack use APGD(...).generate(X, "
                 "target=...)."
             )
-        runner = copy.copy(self)  # ``self`` is left untouched
-        runner._log = log = []
-        X_adv = BaseAttack.generate(runner, X, y)
+        X_adv, extras = self._run(X, y)
         names = ["clean"] + [name for name, _ in self._stages(10)]
-        correct = np.concatenate([c for c, _, _ in log]) if log else np.ones(0, bool)
-        by = np.concatenate([b for _, b, _ in log]) if log else np.zeros(0, int)
-        if not log:  # nothing to attack (eps = 0 or no sample): clean accuracy
-            view = self._view()
-            Xw = self._working_space(X, view.preprocess)
-            labels = view.predict(Xw, in_space=True) if y is None else np.asarray(y)
-            correct = view.predict(Xw, in_space=True) == labels
+        if extras:
+            correct, by = extras["correct"], extras["broken_by"]
+        else:  # nothing to attack (eps = 0 or no sample): clean accuracy
+            correct = self._clean_correct(X, y)
             by = np.full(len(correct), -1)
+        log = extras.get("times", [])
         n = max(len(correct), 1)
         accuracy = {"clean": float(correct.sum() / n)}
         for number, name in enumerate(names[1:]):
             accuracy[name] = float((correct & ((by < 0) | (by > number))).sum() / n)
-        times = {name: sum(t[i] for _, _, t in log) for i, name in enumerate(names[1:])}
+        times = {name: sum(t[i] for t in log) for i, name in enumerate(names[1:])}
         broken_by = np.where(
             ~correct, "clean", np.where(by >= 0, np.array(names[1:])[by], "")
         )

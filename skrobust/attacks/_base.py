@@ -7,25 +7,20 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import (
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._models import NotDifferentiableError, as_differentiable
 from .._threat import check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
-from ..utils import encode_labels
-from ._functional._norms import get_norm
+from ..utils import encode_labels, resolve_batch_size
+from ._functional import repair
 
 _FLOATS = (np.float64, np.float32, np.float16)
-_AUTO_BATCH_VALUES = 2**22
-_TORCH_DTYPE = {
-    np.dtype(np.float64): torch.float64,
-    np.dtype(np.float32): torch.float32,
-    np.dtype(np.float16): torch.float16,
-}
+#: parameter constraints the attacks share
+POSITIVE_INT = [Interval(numbers.Integral, 1, None, closed="left")]
+POSITIVE = [Interval(numbers.Real, 0, None, closed="neither")]
+FRACTION = [Interval(numbers.Real, 0, 1, closed="both")]
+_TORCH_DTYPE = {np.dtype(t): getattr(torch, np.dtype(t).name) for t in _FLOATS}
 
 
 class _Cast:
@@ -59,7 +54,20 @@ class BaseAttack(TransformerMixin, BaseEstimator):
 
     Subclasses implement :meth:`_attack_batch`; this class owns the
     transformer contract, input validation, the threat model, batching,
-    random state and output types.
+    random state and output types. Every batch goes through
+    :meth:`_attack_batch`, which returns the adversarial batch and its
+    extras (per-sample norms, per-stage results, ...); :meth:`_run`
+    concatenates both over the batches, :meth:`generate` keeps the
+    examples, and methods such as ``minimal_norms`` read the extras.
+
+    One name per notion across the attacks: ``n_iter`` is a fixed number
+    of steps (PGD, APGD, FAB, AutoAttack); ``max_iter`` an upper bound on
+    an optimisation that stops early (Carlini-Wagner, HopSkipJump), as in
+    scikit-learn; ``n_queries`` a per-point budget of model queries
+    (Square). ``n_target_classes`` sets targeted runs towards the model's
+    next most likely classes (``None``: untargeted); explicit targets go
+    through ``generate(..., target=)``. ``batch_size="auto"`` is every
+    attack's default.
     """
 
     _parameter_constraints = {
@@ -72,10 +80,7 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         "integer_features": [None, "array-like"],
         "one_hot_groups": [None, list],
         "eps_units": [StrOptions({"raw", "std"})],
-        "batch_size": [
-            Interval(numbers.Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
+        "batch_size": [*POSITIVE_INT, StrOptions({"auto"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -155,6 +160,17 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         X_adv : same type as X
             Inside the budget, the bounds and every feature constraint.
         """
+        return self._run(X, y, target=target)[0]
+
+    def _run(self, X, y=None, *, target=None, **threat):
+        """``(X_adv, extras)``: the examples and the batches' extras.
+
+        ``threat`` overrides parts of the threat model (see
+        :meth:`_constraints`). In ``extras``, a tensor of each batch's
+        extras is per sample: concatenated over the batches, as numpy;
+        anything else is listed per batch. ``extras`` is empty when no batch
+        ran (no sample, or nothing may move).
+        """
         self._validate_params()
         self._check_budget()
         view = self._view()
@@ -178,7 +194,7 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         columns = getattr(Xw, "columns", None)
         if columns is None and getattr(self, "feature_names_in_", None) is not None:
             columns = self.feature_names_in_
-        constraints = self._constraints(Xa.shape[1:], columns)
+        constraints = self._constraints(Xa.shape[1:], columns, **threat)
         n = len(Xa)
         targeted = target is not None
         labels = self._encode(view, target, n, "target") if targeted else None
@@ -188,13 +204,18 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         out_dtype = Xa.dtype if Xa.dtype in _FLOATS else np.float64
         work = torch.promote_types(view.dtype, _TORCH_DTYPE[np.dtype(out_dtype)])
         model = view if work == view.dtype else _Cast(view, work)
+        extras = {}
         if not (n and np.any(constraints.scale > 0)):
-            return self._as_input_type(np.array(Xa, dtype=out_dtype), Xw)
+            return self._as_input_type(np.array(Xa, dtype=out_dtype), Xw), extras
         out = np.empty(Xa.shape, dtype=out_dtype)
         generator = torch.Generator(device=view.device)
         generator.manual_seed(self._seed())
+        n_features = int(np.prod(Xa.shape[1:]))
+        size = resolve_batch_size(
+            self.batch_size, n, self._values_per_sample(view, n_features)
+        )
         with view.evaluating():
-            for start, stop in self._batches(n, int(np.prod(Xa.shape[1:]))):
+            for start, stop in self._batches(n, size):
                 batch = np.ascontiguousarray(Xa[start:stop])  # reversed views too
                 x0 = torch.tensor(batch, device=view.device, dtype=work)
                 constraints.check_inside(x0, start)
@@ -206,7 +227,7 @@ class BaseAttack(TransformerMixin, BaseEstimator):
                 batch_labels = (
                     labels[start:stop].to(view.device) if targeted else batch_true
                 )
-                x_adv = self._attack_batch(
+                x_adv, more = self._attack_batch(
                     model,
                     x0,
                     batch_labels,
@@ -215,17 +236,44 @@ class BaseAttack(TransformerMixin, BaseEstimator):
                     true_labels=batch_true,
                     generator=generator,
                 )
-                x_adv = self._repair(x_adv, x0, constraints)
+                x_adv = repair(x_adv, x0, constraints, self.norm)
                 out[start:stop] = x_adv.to(_TORCH_DTYPE[np.dtype(out_dtype)]).cpu()
-        return self._as_input_type(out, Xw)
+                for key, value in more.items():
+                    if torch.is_tensor(value):
+                        value = value.detach().cpu().numpy()
+                    extras.setdefault(key, []).append(value)
+        for key, values in extras.items():
+            if isinstance(values[0], np.ndarray):
+                extras[key] = np.concatenate(values)
+        return self._as_input_type(out, Xw), extras
 
     # -- pieces subclasses and meta-estimators use -------------------------
 
     def _attack_batch(
         self, view, x0, labels, constraints, *, targeted, true_labels, generator
     ):
-        """Adversarial examples for one batch (tensor in, tensor out)."""
+        """``(x_adv, extras)`` for one batch: tensors in, tensors out.
+
+        ``extras`` is a dict (empty for most attacks): per-sample tensors
+        (first dimension: the batch) or any per-batch value.
+        """
         raise NotImplementedError
+
+    def _set_params(self, params):
+        """Store each ``__init__`` parameter as is (``__init__`` passes its
+        ``locals()``; scikit-learn's rule: no logic in ``__init__``)."""
+        for name in self._get_param_names():
+            setattr(self, name, params[name])
+
+    def _clean_correct(self, X, y=None):
+        """Per sample, whether the model classifies clean ``X`` right (all
+        True for ``y=None``: its own predictions)."""
+        view = self._view()
+        Xw = self._working_space(X, view.preprocess)
+        pred = np.asarray(view.logits(Xw, in_space=True)).argmax(axis=1)
+        if y is None:
+            return np.ones(len(pred), dtype=bool)
+        return pred == self._encode(view, y, len(pred), "y").numpy()
 
     def _check_budget(self):
         """Validate the budget before an attack (minimal-norm attacks relax it)."""
@@ -268,12 +316,14 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         non-differentiable step of a pipeline, else X itself."""
         return X if preprocess is None else preprocess(X)
 
-    def _batches(self, n, n_features=1):
-        """``(start, stop)`` of each batch; ``batch_size="auto"`` sends about
-        4 million input values per batch (all of a typical tabular set)."""
-        size = self.batch_size
-        if size == "auto":
-            size = max(1, min(n, _AUTO_BATCH_VALUES // max(1, n_features)))
+    def _values_per_sample(self, view, n_features):
+        """What one sample costs, for ``batch_size="auto"`` (about 4 million
+        values per batch): its input values; attacks keeping more state per
+        sample count more."""
+        return n_features
+
+    def _batches(self, n, size):
+        """``(start, stop)`` of each batch of ``size`` samples."""
         starts = range(0, n, size)
         if self.verbose:
             from tqdm.auto import tqdm
@@ -317,7 +367,8 @@ class BaseAttack(TransformerMixin, BaseEstimator):
 
     def _constraints(self, sample_shape, columns, eps=None):
         """Resolve the threat model; ``eps`` overrides ``self.eps`` (e.g. a
-        minimal-norm attack's unit of measure)."""
+        minimal-norm attack's unit of measure). Subclasses may take more
+        overrides, which :meth:`_run` passes through."""
         if needs_data_statistics(self.get_params(deep=False)) and not hasattr(
             self, "data_std_"
         ):
@@ -330,48 +381,6 @@ class BaseAttack(TransformerMixin, BaseEstimator):
         if eps is not None:
             params["eps"] = eps
         return resolve_constraints(params, sample_shape, columns, stats=self)
-
-    def _repair(self, x_adv, x0, constraints):
-        """Make outputs satisfy integer and one-hot constraints.
-
-        Integer features move by whole steps, rounded toward the clean value
-        (this keeps the point inside the ball, the bounds and the direction
-        constraints). A one-hot group takes the category of its largest
-        coordinate; a sample whose repaired groups leave the budget or the
-        bounds gets its groups back from the clean input.
-        """
-        if not constraints.needs_repair:
-            return x_adv
-        x_adv = x_adv.detach().clone()
-        if constraints.integer is not None and constraints.integer.any():
-            ints = torch.as_tensor(constraints.integer, device=x0.device)
-            x_adv = torch.where(ints, x0 + torch.trunc(x_adv - x0), x_adv)
-        if constraints.one_hot:
-            flat, clean = x_adv.reshape(len(x_adv), -1), x0.reshape(len(x0), -1)
-            for group in constraints.one_hot:
-                idx = torch.as_tensor(group, device=x0.device)
-                part = flat[:, idx]
-                part = torch.nn.functional.one_hot(part.argmax(dim=1), len(idx))
-                flat[:, idx] = part.to(flat.dtype)
-            ok = self._inside(flat.reshape(x0.shape), x0, constraints)
-            if not bool(ok.all()):
-                for group in constraints.one_hot:
-                    idx = torch.as_tensor(group, device=x0.device)
-                    flat[~ok, idx[:, None]] = clean[~ok, idx[:, None]]
-            x_adv = flat.reshape(x_adv.shape)
-        return x_adv
-
-    def _inside(self, x_adv, x0, constraints):
-        """Per-sample check of the budget and the bounds."""
-        low, high = constraints.bounds_for(x0)
-        in_box = ((x_adv >= low) & (x_adv <= high)).reshape(len(x0), -1).all(dim=1)
-        delta = (x_adv - x0).reshape(len(x0), -1)
-        scale = torch.as_tensor(
-            constraints.scale.ravel(), device=x0.device, dtype=x0.dtype
-        )
-        frozen_ok = ~((delta != 0) & (scale == 0)).any(dim=1)
-        u = delta / torch.where(scale > 0, scale, torch.ones_like(scale))
-        return frozen_ok & in_box & (get_norm(self.norm).size(u) <= 1 + 1e-9)
 
     @staticmethod
     def _as_input_type(out, Xw):

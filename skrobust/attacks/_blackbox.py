@@ -56,7 +56,7 @@ class BlackBoxModel:
     --------
     >>> import torch
     >>> from sklearn.ensemble import RandomForestClassifier
-    >>> from skrobust.attacks._blackbox import BlackBoxModel
+    >>> from skrobust.attacks import BlackBoxModel
     >>> rf = RandomForestClassifier(n_estimators=5, random_state=0)
     >>> rf = rf.fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     >>> model = BlackBoxModel(rf)

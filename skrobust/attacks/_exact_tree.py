@@ -6,11 +6,10 @@ from sklearn.tree._classes import BaseDecisionTree
 
 from .._models import pipeline_steps, unwrap_estimator
 from .._torch import torch
-from ._base import BaseAttack
+from ..utils import ATTACK_DOCS, Substitution
 from ._blackbox import BlackBoxModel
-from ._minimal import MinimalNormMixin, minimal_norm_constraints, weighted_size
-
-_NUDGES = (0.0, 1e-7, 1e-5, 1e-3, 0.5)  # fractions of the leaf box's width
+from ._functional import nearest_leaf
+from ._minimal import ExactAttack
 
 
 def leaf_boxes(tree):
@@ -82,7 +81,8 @@ class _TreeModel(BlackBoxModel):
         self.leaf_class = cls
 
 
-class DecisionTreeExactAttack(MinimalNormMixin, BaseAttack):
+@Substitution(**ATTACK_DOCS)
+class DecisionTreeExactAttack(ExactAttack):
     """Exact minimal adversarial perturbations of a decision tree.
 
     A decision tree cuts the input space into boxes, one per leaf. The
@@ -112,21 +112,9 @@ class DecisionTreeExactAttack(MinimalNormMixin, BaseAttack):
         A fitted ``DecisionTreeClassifier`` or ``ExtraTreeClassifier``
         (single output), or a pipeline ending in one; an unfitted one is
         cloned and fitted by :meth:`fit`.
-    eps : float, array-like, dict or None, default=None
-        Budget the output is projected into; ``None``: none. A per-feature
-        ``eps`` also sets the unit of measure (see :meth:`minimal_norms`).
-    norm : {"l2", "linf", "l1"}, default="l2"
-    bounds, feature_mask, direction, eps_units
-        The threat model, as for :class:`PGD`.
-    batch_size : int, default=512
-    random_state : None
-        Unused (the attack is exact); kept for a uniform interface.
-    verbose : int, default=0
+    {exact_parameters}
 
-    Attributes
-    ----------
-    estimator_, n_features_in_, data_min_, data_max_, data_std_
-        As for :class:`PGD`.
+    {attributes}
 
     See Also
     --------
@@ -147,36 +135,6 @@ class DecisionTreeExactAttack(MinimalNormMixin, BaseAttack):
     True
     """
 
-    integer_features = None
-    one_hot_groups = None
-
-    _parameter_constraints = minimal_norm_constraints()
-
-    def __init__(
-        self,
-        estimator=None,
-        *,
-        eps=None,
-        norm="l2",
-        bounds=None,
-        feature_mask=None,
-        direction=None,
-        eps_units="raw",
-        batch_size=512,
-        random_state=None,
-        verbose=0,
-    ):
-        self.estimator = estimator
-        self.eps = eps
-        self.norm = norm
-        self.bounds = bounds
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.eps_units = eps_units
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.verbose = verbose
-
     def _view(self):
         return _TreeModel(self._fitted_estimator())
 
@@ -184,78 +142,22 @@ class DecisionTreeExactAttack(MinimalNormMixin, BaseAttack):
         return None if estimator is None else _TreeModel(estimator).preprocess
 
     @torch.no_grad()
-    def _minimize(self, view, x0, labels, constraints, *, targeted, generator):
-        model = view  # a _TreeModel (float64: never cast by the base)
-        n = len(x0)
-        flat = x0.reshape(n, -1)
-        low, high = (b.reshape(n, -1) for b in constraints.input_box(x0))
-        leaf_low, leaf_high = (
-            torch.as_tensor(b, dtype=x0.dtype, device=x0.device)
-            for b in (model.leaf_low, model.leaf_high)
+    def _minimize(
+        self, view, x0, labels, constraints, *, targeted, true_labels, generator
+    ):
+        # view: a _TreeModel (float64: never cast by the base)
+        leaves = [
+            torch.as_tensor(v, dtype=x0.dtype, device=x0.device)
+            for v in (view.leaf_low, view.leaf_high, view.a, view.b)
+        ]
+        cls = torch.as_tensor(view.leaf_class, device=x0.device)
+        return nearest_leaf(
+            view,
+            x0,
+            labels,
+            w=self._weights(constraints, x0),
+            box=constraints.input_box(x0),
+            leaves=(leaves[0], leaves[1], cls, leaves[2], leaves[3]),
+            norm=self.norm,
+            targeted=targeted,
         )
-        cls = torch.as_tensor(model.leaf_class, device=x0.device)
-        w = self._weights(constraints, x0).reshape(n, -1)
-        best = torch.full((n,), torch.inf, dtype=x0.dtype, device=x0.device)
-        best_leaf = torch.zeros(n, dtype=torch.long, device=x0.device)
-        chunk = max(1, (1 << 22) // max(flat.shape[1] * n, 1))
-        for start in range(0, len(cls), chunk):
-            lo, hi = leaf_low[start : start + chunk], leaf_high[start : start + chunk]
-            top = torch.minimum(hi[None], high[:, None])  # (n, L, d)
-            bottom = torch.maximum(lo[None], low[:, None])
-            empty = ((lo[None] >= top) | (low[:, None] > top)).any(dim=2)
-            target = torch.minimum(torch.maximum(flat[:, None], bottom), top)
-            delta = (target - flat[:, None]).flatten(0, 1)
-            dist = weighted_size(delta, w[0], self.norm).reshape(n, -1)
-            c = cls[start : start + chunk][None]
-            wrong = c == labels[:, None] if targeted else c != labels[:, None]
-            dist = dist.masked_fill(empty | ~wrong, torch.inf)
-            d_min, arg = dist.min(dim=1)
-            better = d_min < best
-            best = torch.where(better, d_min, best)
-            best_leaf = torch.where(better, arg + start, best_leaf)
-        found = torch.isfinite(best)
-        lo, hi = leaf_low[best_leaf], leaf_high[best_leaf]
-        top, bottom = torch.minimum(hi, high), torch.maximum(lo, low)
-        out = flat.clone()
-        todo = found.clone()
-        for frac in _NUDGES:  # into the leaf, past its open lower side
-            if not bool(todo.any()):
-                break
-            width = torch.where(torch.isfinite(top - bottom), top - bottom, 1.0)
-            inner_lo = self._above(bottom, lo, model) + frac * width
-            inner_hi = torch.maximum(
-                self._below(top, hi, model) - frac * width, inner_lo
-            )
-            cand = torch.minimum(torch.maximum(flat, inner_lo), inner_hi)[todo]
-            pred = model(cand.reshape(-1, *x0.shape[1:])).argmax(dim=1)
-            hit = pred == labels[todo] if targeted else pred != labels[todo]
-            index = torch.nonzero(todo)[:, 0]
-            out[index[hit]] = cand[hit]
-            todo[index[hit]] = False
-        return out.reshape(x0.shape), best
-
-    @staticmethod
-    def _above(bottom, leaf_low, model):
-        """Where the leaf's open lower side binds, the smallest value the tree
-        (float32 comparisons) sends to its right: one float32 step up."""
-        a = torch.as_tensor(model.a, dtype=bottom.dtype, device=bottom.device)
-        b = torch.as_tensor(model.b, dtype=bottom.dtype, device=bottom.device)
-        thr = leaf_low * a + b
-        z = thr.to(torch.float32)
-        z = torch.where(z.double() <= thr.double(), torch.nextafter(z, z + 1), z)
-        lifted = (z.to(bottom.dtype) - b) / a
-        return torch.where(
-            (bottom == leaf_low) & torch.isfinite(leaf_low), lifted, bottom
-        )
-
-    @staticmethod
-    def _below(top, leaf_high, model):
-        """Where the leaf's closed upper side binds, the largest float32 the
-        tree still sends to its left."""
-        a = torch.as_tensor(model.a, dtype=top.dtype, device=top.device)
-        b = torch.as_tensor(model.b, dtype=top.dtype, device=top.device)
-        thr = leaf_high * a + b
-        z = thr.to(torch.float32)
-        z = torch.where(z.double() > thr.double(), torch.nextafter(z, z - 1), z)
-        lowered = (z.to(top.dtype) - b) / a
-        return torch.where((top == leaf_high) & torch.isfinite(leaf_high), lowered, top)

@@ -1,8 +1,10 @@
 """The fast gradient sign method (Goodfellow et al. 2015) and its l2 / l1 forms."""
 
+from ..utils import ATTACK_DOCS, Substitution
 from ._gradient import GradientAttack
 
 
+@Substitution(**ATTACK_DOCS)
 class FGSM(GradientAttack):
     """One full-budget gradient step: FGSM (l-infinity) or FGM (l2, l1).
 
@@ -12,29 +14,16 @@ class FGSM(GradientAttack):
 
     Parameters
     ----------
-    estimator : estimator, default=None
-        The model to attack (see :class:`PGD`).
-    eps : float, array-like or dict
-        Perturbation budget (see :class:`PGD`).
-    norm : {"linf", "l2", "l1"}, default="linf"
-    loss : {"ce", "cw", "dlr"}, default="ce"
-    bounds : None, (low, high) or "data", default=None
-    feature_mask : array-like, default=None
-    direction : array-like or dict, default=None
-    integer_features : array-like, default=None
-    one_hot_groups : list of array-like, default=None
-    eps_units : {"raw", "std"}, default="raw"
+    {estimator}
+    {eps}
+    {norm}
+    {gradient_loss}
     early_stop : bool, default=False
         Leave samples already misclassified unperturbed.
-    batch_size : int or "auto", default="auto"
-    random_state : None
-        Unused (FGSM is deterministic); kept for a uniform interface.
-    verbose : int, default=0
+    {discrete_features}
+    {threat_model_and_run}
 
-    Attributes
-    ----------
-    estimator_, n_features_in_, data_min_, data_max_, data_std_
-        As for :class:`PGD`.
+    {attributes}
 
     See Also
     --------
@@ -59,31 +48,18 @@ class FGSM(GradientAttack):
         eps,
         norm="linf",
         loss="ce",
+        early_stop=False,
+        integer_features=None,
+        one_hot_groups=None,
         bounds=None,
         feature_mask=None,
         direction=None,
-        integer_features=None,
-        one_hot_groups=None,
         eps_units="raw",
-        early_stop=False,
         batch_size="auto",
         random_state=None,
         verbose=0,
     ):
-        self.estimator = estimator
-        self.eps = eps
-        self.norm = norm
-        self.loss = loss
-        self.bounds = bounds
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.integer_features = integer_features
-        self.one_hot_groups = one_hot_groups
-        self.eps_units = eps_units
-        self.early_stop = early_stop
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_params(locals())
 
     def _schedule(self, constraints):
         return dict(n_iter=1, rel_step=1.0, random_init=False, n_restarts=1)

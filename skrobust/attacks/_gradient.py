@@ -8,9 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._threat import per_feature
 from .._torch import torch
 from ._base import BaseAttack
-from ._functional._losses import resolve_loss
-from ._functional._norms import get_norm
-from ._functional._projected_gradient import projected_gradient
+from ._functional import get_norm, projected_gradient, resolve_loss
 
 
 class GradientAttack(BaseAttack):
@@ -29,18 +27,8 @@ class GradientAttack(BaseAttack):
         """``dict(n_iter, rel_step, random_init, n_restarts)`` for the loop."""
         raise NotImplementedError
 
-    def _attack_batch(
-        self, view, x0, labels, constraints, *, targeted, true_labels, generator
-    ):
-        return self.perturb(
-            view,
-            x0,
-            labels,
-            constraints,
-            targeted=targeted,
-            true_labels=true_labels,
-            generator=generator,
-        )
+    def _attack_batch(self, view, x0, labels, constraints, **kwargs):
+        return self.perturb(view, x0, labels, constraints, **kwargs), {}
 
     def perturb(
         self,

@@ -1,133 +1,18 @@
 """The Square attack (Andriushchenko et al. 2020): score-based, any model."""
 
-import math
 import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._torch import torch
+from ..utils import ATTACK_DOCS, Substitution
+from ._base import POSITIVE_INT
 from ._blackbox import BlackBoxAttack
-from ._functional._losses import cross_entropy, cw_margin
-from ._functional._projected_gradient import success
+from ._functional import cross_entropy, cw_margin, square
 
 _LOSSES = {"margin": cw_margin, "ce": cross_entropy}
 
 
-def p_selection(p_init, it, n_iters):
-    """The reference schedule of the fraction of features a window covers."""
-    it = int(it / n_iters * 10000)
-    for edge, div in (
-        (10, 1),
-        (50, 2),
-        (200, 4),
-        (500, 8),
-        (1000, 16),
-        (2000, 32),
-        (4000, 64),
-        (6000, 128),
-        (8000, 256),
-        (10000, 512),
-    ):
-        if it <= edge:
-            return p_init / div
-    return p_init
-
-
-def _gaussian_rectangle(x, y):
-    delta = torch.zeros(x, y, dtype=torch.float64)
-    cx, cy = x // 2 + 1, y // 2 + 1
-    i, j = cx - 1, cy - 1
-    for k in range(max(cx, cy)):
-        delta[max(i, 0) : min(i + 2 * k + 1, x), max(j, 0) : min(j + 2 * k + 1, y)] += (
-            1.0 / (k + 1) ** 2
-        )
-        i, j = i - 1, j - 1
-    return delta / delta.norm()
-
-
-def pseudo_gaussian(s, generator):
-    """The reference's l2 update profile of an ``s x s`` square (unit norm)."""
-    delta = torch.zeros(s, s, dtype=torch.float64)
-    delta[: s // 2] = _gaussian_rectangle(s // 2, s)
-    delta[s // 2 :] = -_gaussian_rectangle(s - s // 2, s)
-    delta /= delta.norm()
-    if torch.rand(1, generator=generator, device=generator.device).item() > 0.5:
-        delta = delta.T
-    return delta
-
-
-class _Windows:
-    """Where Square's updates go, in samples reshaped to ``(n, c, h, w)``.
-
-    Images (samples of 2 or more dimensions): squares of side ``s`` over the
-    last two dimensions, shared by all channels, with one sign per channel
-    (the reference). Flat tabular vectors have no spatial order, so a
-    "square" is a random subset of the mutable features covering the same
-    fraction of them, with one sign per feature.
-    """
-
-    def __init__(self, shape, mobile, generator):
-        self.image = len(shape) >= 2
-        if self.image:
-            self.c, self.h, self.w = math.prod(shape[:-2]), shape[-2], shape[-1]
-        else:
-            self.c, self.h, self.w = 1, 1, math.prod(shape)
-        self.mobile = mobile.reshape(1, self.c, self.h, self.w)
-        self.d = int(mobile.sum()) if not self.image else math.prod(shape)
-        self.generator = generator
-
-    def side(self, p, *, minimum=1):
-        if not self.image:
-            return min(max(round(p * self.d), 1), self.d)
-        s = round(math.sqrt(p * self.h * self.w))
-        return min(max(s, minimum), self.h, self.w)
-
-    def _rand(self, *shape, dtype=torch.float64):
-        g = self.generator
-        return torch.rand(shape, generator=g, device=g.device, dtype=dtype)
-
-    def draw(self, n, s):
-        """A boolean window per sample, ``(n, c, h, w)``; also its corners."""
-        dev = self.generator.device
-        if not self.image:
-            keys = self._rand(n, self.w).masked_fill(~self.mobile.reshape(1, -1), 2)
-            cut = keys.kthvalue(s, dim=1, keepdim=True).values
-            return (keys <= cut).reshape(n, 1, 1, self.w), None
-        top = torch.randint(
-            0, self.h - s + 1, (n, 1), generator=self.generator, device=dev
-        )
-        left = torch.randint(
-            0, self.w - s + 1, (n, 1), generator=self.generator, device=dev
-        )
-        rows = torch.arange(self.h, device=dev) - top
-        cols = torch.arange(self.w, device=dev) - left
-        inside = ((rows >= 0) & (rows < s))[:, :, None] & ((cols >= 0) & (cols < s))[
-            :, None, :
-        ]
-        return inside[:, None].expand(n, self.c, self.h, self.w), (rows, cols)
-
-    def signs(self, n, dtype):
-        """Random +-1: one per channel (images) or per feature (vectors)."""
-        shape = (n, self.c, 1, 1) if self.image else (n, 1, 1, self.w)
-        g = self.generator
-        draws = torch.randint(0, 2, shape, generator=g, device=g.device)
-        return draws.to(dtype).mul_(2).sub_(1)
-
-    def profile(self, n, s, corners, dtype):
-        """The l2 update's shape inside each window (ones for vectors)."""
-        if not self.image:
-            return torch.ones(
-                n, 1, 1, self.w, dtype=dtype, device=self.generator.device
-            )
-        prof = pseudo_gaussian(s, self.generator).to(self.generator.device, dtype)
-        rows, cols = (t.clamp(0, s - 1) for t in corners)
-        return prof[rows[:, :, None], cols[:, None, :]][:, None]
-
-
-def _norm(t, dims):
-    return t.square().sum(dim=dims, keepdim=True).sqrt()
-
-
+@Substitution(**ATTACK_DOCS)
 class SquareAttack(BlackBoxAttack):
     """The Square attack: random square updates, kept when the loss improves.
 
@@ -154,9 +39,7 @@ class SquareAttack(BlackBoxAttack):
         ``predict_proba`` or ``decision_function``. A model differentiable
         end to end is queried through its torch view (faster; still no
         gradient). An unfitted one is cloned and fitted by :meth:`fit`.
-    eps : float, array-like or dict
-        Perturbation budget (one value, one per feature, or ``{column:
-        eps}``), as for :class:`PGD`.
+    {eps}
     norm : {"linf", "l2"}, default="linf"
     n_queries : int, default=5000
         Queries per point (the first is the random initialisation).
@@ -165,19 +48,10 @@ class SquareAttack(BlackBoxAttack):
     loss : {"margin", "ce"}, default="margin"
         The margin ``max_{i != y} z_i - z_y`` or the cross-entropy of the
         scores (targeted: of the target).
-    bounds, feature_mask, direction, integer_features, one_hot_groups, \
-eps_units
-        The tabular threat model, as for :class:`PGD`. The search runs in
-        the continuous box; integer and one-hot features are repaired at the
-        end.
-    batch_size : int, default=512
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
+    {discrete_features}
+    {threat_model_and_run}
 
-    Attributes
-    ----------
-    estimator_, n_features_in_, data_min_, data_max_, data_std_
-        As for :class:`PGD`.
+    {attributes}
 
     See Also
     --------
@@ -206,7 +80,7 @@ eps_units
     _parameter_constraints = {
         **BlackBoxAttack._parameter_constraints,
         "norm": [StrOptions({"linf", "l2"})],
-        "n_queries": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_queries": POSITIVE_INT,
         "p_init": [Interval(numbers.Real, 0, 1, closed="right")],
         "loss": [StrOptions(set(_LOSSES))],
     }
@@ -220,42 +94,26 @@ eps_units
         n_queries=5000,
         p_init=0.8,
         loss="margin",
+        integer_features=None,
+        one_hot_groups=None,
         bounds=None,
         feature_mask=None,
         direction=None,
-        integer_features=None,
-        one_hot_groups=None,
         eps_units="raw",
-        batch_size=512,
+        batch_size="auto",
         random_state=None,
         verbose=0,
     ):
-        self.estimator = estimator
-        self.eps = eps
-        self.norm = norm
-        self.n_queries = n_queries
-        self.p_init = p_init
-        self.loss = loss
-        self.bounds = bounds
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.integer_features = integer_features
-        self.one_hot_groups = one_hot_groups
-        self.eps_units = eps_units
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_params(locals())
 
     def _attack_batch(
         self, view, x0, labels, constraints, *, targeted, true_labels, generator
     ):
-        with torch.no_grad():
-            x_adv, _ = self.perturb(
-                view, x0, labels, constraints, targeted=targeted, generator=generator
-            )
-        return x_adv
+        x_adv, _ = self.perturb(
+            view, x0, labels, constraints, targeted=targeted, generator=generator
+        )
+        return x_adv, {}
 
-    @torch.no_grad()
     def perturb(self, view, x0, labels, constraints, *, targeted=False, generator=None):
         """Square attack on a batch of tensors (the tensor-level entry point).
 
@@ -277,116 +135,19 @@ eps_units
             Queries spent on each point (0 for points adversarial from the
             start).
         """
-        if generator is None:
-            generator = torch.Generator(device=x0.device)
-        n, shape = len(x0), x0.shape[1:]
-        scale, low, high = constraints.tensors(x0, x0.dtype)
-        windows = _Windows(shape, (scale > 0).expand(shape), generator)
-        four = (n, windows.c, windows.h, windows.w)
-        scale = scale.expand(shape).reshape(1, *four[1:])
-        low, high = low.reshape(four), high.reshape(four)
-        if self.norm == "linf":
-            low, high = low.clamp_min(-1.0), high.clamp_max(1.0)
-        x0f = x0.reshape(four)
-        loss_fn = _LOSSES[self.loss]
-
-        box = [b.reshape(four) for b in constraints.input_box(x0)]
-
-        def query(u, idx):
-            x = torch.addcmul(x0f[idx], scale, u).clamp(box[0][idx], box[1][idx])
-            scores = view(x.reshape(-1, *shape))
-            return loss_fn(scores, labels[idx], targeted), success(
-                scores, labels[idx], targeted
-            )
-
-        queries = torch.zeros(n, dtype=torch.long, device=x0.device)
-        u_best = torch.zeros(four, dtype=x0.dtype, device=x0.device)
-        every = torch.arange(n, device=x0.device)
-        best, done = query(u_best, every)  # the clean point (not counted)
-        idx = every[~done]
-        if len(idx):
-            u = self._init(windows, len(idx), x0.dtype).clamp(low[idx], high[idx])
-            loss, hit = query(u, idx)
-            u_best[idx], best[idx], done[idx] = u, loss, hit
-            queries[idx] += 1
-        for i in range(self.n_queries - 1):
-            idx = every[~done]
-            if not len(idx):
-                break
-            p = p_selection(self.p_init, i, self.n_queries)
-            step = self._step_linf if self.norm == "linf" else self._step_l2
-            u = step(windows, u_best[idx], low[idx], high[idx], p)
-            loss, hit = query(u, idx)
-            better = (loss > best[idx]) | hit
-            u_best[idx[better]] = u[better]
-            best[idx[better]] = loss[better]
-            done[idx[hit]] = True
-            queries[idx] += 1
-        x_adv = torch.addcmul(x0f, scale, u_best).reshape(x0.shape)
-        return x_adv.clamp(*constraints.input_box(x0)), queries
-
-    def _init(self, windows, n, dtype):
-        """Vertical stripes (linf) or tiled pseudo-Gaussian squares (l2)."""
-        if self.norm == "linf":
-            if not windows.image:
-                return windows.signs(n, dtype)
-            g = windows.generator
-            draws = torch.randint(
-                0, 2, (n, windows.c, 1, windows.w), generator=g, device=g.device
-            )
-            return draws.to(dtype).mul_(2).sub_(1).expand(n, -1, windows.h, -1)
-        if not windows.image:
-            u = windows.signs(n, dtype) * windows.mobile
-        else:
-            u = torch.zeros(n, windows.c, windows.h, windows.w, dtype=dtype)
-            u = u.to(windows.generator.device)
-            s = max(windows.h // 5, 1)
-            start = (windows.h - s * 5) // 2 if windows.h >= 5 else 0
-            for top in range(start, windows.h - s + 1, s):
-                for left in range(start, windows.w - s + 1, s):
-                    prof = pseudo_gaussian(s, windows.generator).to(u)
-                    u[:, :, top : top + s, left : left + s] += prof * windows.signs(
-                        n, dtype
-                    )
-        return u / _norm(u, (1, 2, 3)).clamp_min(1e-12)
-
-    @staticmethod
-    def _step_linf(windows, u_best, low, high, p):
-        n = len(u_best)
-        window, _ = windows.draw(n, windows.side(p))
-        u = torch.where(window, windows.signs(n, u_best.dtype), u_best).clamp(low, high)
-        # the reference redraws the signs until the window changes
-        for _ in range(10):
-            same = ((u == u_best) | ~window).flatten(1).all(dim=1)
-            if not bool(same.any()):
-                break
-            redo = torch.where(window, windows.signs(n, u_best.dtype), u_best)
-            u = torch.where(same[:, None, None, None], redo.clamp(low, high), u)
-        return u
-
-    @staticmethod
-    def _step_l2(windows, u_best, low, high, p):
-        n = len(u_best)
-        s = windows.side(p, minimum=3)
-        if windows.image and s % 2 == 0:
-            s = s + 1 if s < min(windows.h, windows.w) else s - 1
-        w1, corners = windows.draw(n, s)
-        w2, _ = windows.draw(n, s)
-        dims = (2, 3)  # per channel, within the window
-        w1f, both = w1.to(u_best.dtype), (w1 | w2).to(u_best.dtype)
-        norm_w1 = _norm(u_best * w1f, dims)
-        norm_all = _norm(u_best, (1, 2, 3))
-        norm_both = _norm(u_best * both, dims)
-        new = windows.profile(n, s, corners, u_best.dtype) * windows.signs(
-            n, u_best.dtype
+        scale, u_low, u_high = constraints.tensors(x0, x0.dtype)
+        return square(
+            view,
+            x0,
+            labels,
+            scale=scale,
+            u_low=u_low,
+            u_high=u_high,
+            box=constraints.input_box(x0),
+            loss_fn=_LOSSES[self.loss],
+            norm=self.norm,
+            targeted=targeted,
+            n_queries=self.n_queries,
+            p_init=self.p_init,
+            generator=generator,
         )
-        new = (new + u_best / (norm_w1 + 1e-10)) * w1f
-        budget = (1.0 - norm_all.square()).clamp_min(0) / windows.c
-        new = (
-            new
-            / _norm(new, dims).clamp_min(1e-12)
-            * (budget + norm_both.square()).sqrt()
-        )
-        u = torch.where(w1, new, torch.where(w2, 0.0, u_best)) * windows.mobile
-        u = u / _norm(u, (1, 2, 3)).clamp_min(1e-12)
-        return u.clamp(low, high)

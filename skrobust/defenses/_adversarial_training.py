@@ -17,8 +17,7 @@ from sklearn.utils.validation import (
 from .._models import NotDifferentiableError, as_differentiable
 from .._skorch import FittedModelMixin, as_classifier, fit_objective_net, is_skorch
 from .._threat import needs_data_statistics
-from ..attacks import PGD
-from ..attacks._gradient import GradientAttack  # until skrobust.attacks exports it
+from ..attacks import PGD, GradientAttack
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
 

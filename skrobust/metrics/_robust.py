@@ -8,8 +8,7 @@ from skorch.utils import data_from_dataset, to_numpy
 from .._models import NotDifferentiableError, as_differentiable
 from .._threat import needs_data_statistics
 from .._torch import torch
-from ..attacks._base import BaseAttack
-from ..attacks._blackbox import BlackBoxModel
+from ..attacks import BaseAttack, BlackBoxModel
 from ._routing import ScoreRequestMixin, _take, check_chunking, map_chunks
 
 _STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")

@@ -11,9 +11,7 @@ import numpy as np
 
 from .._models import as_differentiable
 from .._torch import torch
-from ..attacks import PGD
-from ..attacks._functional._losses import cross_entropy
-from ..attacks._functional._norms import get_norm
+from ..attacks import PGD, cross_entropy, get_norm
 from ..utils import encode_labels
 from ._robust import _take, attack_for, robust_accuracy_score
 

@@ -1,6 +1,13 @@
 """Leaf helpers shared by every layer (no skrobust imports here)."""
 
 from ._batching import AUTO_BATCH_VALUES, resolve_batch_size
+from ._docstring import ATTACK_DOCS, Substitution
 from ._labels import encode_labels
 
-__all__ = ["AUTO_BATCH_VALUES", "encode_labels", "resolve_batch_size"]
+__all__ = [
+    "ATTACK_DOCS",
+    "AUTO_BATCH_VALUES",
+    "Substitution",
+    "encode_labels",
+    "resolve_batch_size",
+]

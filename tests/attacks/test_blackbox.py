@@ -22,7 +22,7 @@ from skrobust.attacks import (
     SquareAttack,
 )
 from skrobust.attacks._blackbox import BlackBoxModel, query_model
-from skrobust.attacks._square import p_selection
+from skrobust.attacks._functional import p_selection
 from skrobust.metrics import make_robust_scorer, robustness_curve
 
 

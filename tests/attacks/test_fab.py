@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from skrobust.attacks import FAB
-from skrobust.attacks._functional._fab import hyperplane_projection
+from skrobust.attacks._functional import hyperplane_projection
 from skrobust.metrics import robustness_curve
 
 # -- the projection onto a hyperplane inside a box -----------------------------
@@ -167,7 +167,7 @@ def test_fab_t_and_restarts_do_not_increase_norms(digits_mlp, digits_data):
     base = FAB(digits_mlp, **kwargs).minimal_norms(X, y)
     restarts = FAB(digits_mlp, n_restarts=3, **kwargs).minimal_norms(X, y)
     assert np.all(restarts <= base * (1 + 1e-6))
-    fab_t = FAB(digits_mlp, targeted=True, n_target_classes=3, **kwargs)
+    fab_t = FAB(digits_mlp, n_target_classes=3, **kwargs)
     norms_t = fab_t.minimal_norms(X, y)
     assert np.isfinite(norms_t).all()
     out = fab_t.generate(X, y)

@@ -1,6 +1,6 @@
 """The APGD loop (Croce & Hein 2020), on the shared norm geometry.
 
-APGD needs what the plain projected-gradient loop of :mod:`._core` has no
+APGD needs what the plain projected-gradient loop of :mod:`._projected_gradient` has no
 place for: momentum, a step size halved at checkpoints, restarts from the
 best point, and a memory of each sample's loss history. It works in the same
 unit-ball coordinates ``u`` (``delta = scale * u``) with the same
@@ -124,7 +124,7 @@ def apgd(
         ``targeted``).
     norm : Norm
     scale, u_low, u_high : Tensor
-        As for :func:`._core.projected_gradient`.
+        As for :func:`._projected_gradient.projected_gradient`.
     loss_fn : callable
         ``(logits, labels, targeted, true_labels) -> (n,)``, maximised.
     targeted : bool

@@ -1,7 +1,9 @@
 """The smallest step into a half-space inside a box, for every norm.
 
-Solves ``min ||u||_p`` subject to ``c . u >= m`` and ``low <= u <= high``
-(with ``low <= 0 <= high``), batched over leading dimensions. The optimum
+The one solver behind the exact linear attack (a class's half-space) and
+FAB's step (the linearised boundary, :func:`hyperplane_projection`). Solves
+``min ||u||_p`` subject to ``c . u >= m`` and ``low <= u <= high`` (with
+``low <= 0 <= high``), batched over leading dimensions. The optimum
 moves each coordinate toward ``sign(c_j)``, by at most its room ``r_j``
 (``high_j`` or ``-low_j``):
 
@@ -72,6 +74,8 @@ def smallest_step(c, m, low, high, norm):
     Returns
     -------
     u : Tensor shaped like ``c``
+        Where the half-space misses the box, the box corner that gains most
+        (every coordinate at its room), or 0 for an infinite ``m``.
     size : Tensor of shape (...)
         ``||u||_p``; ``inf`` where the half-space misses the box.
     """
@@ -86,9 +90,10 @@ def smallest_step(c, m, low, high, norm):
         rate = gain if norm == "l2" else (gain > 0).to(c.dtype)
         lam = _piecewise(gain, rate, room, m_pos)
         reached = torch.isfinite(lam)
-        amount = torch.minimum(torch.where(reached, lam, 0.0)[..., None] * rate, room)
+        step = torch.where(reached, lam, 0.0)[..., None] * rate
+        amount = torch.where(reached[..., None], torch.minimum(step, room), room)
         amount = torch.where(gain > 0, amount, 0.0)
-    u = torch.where(reached[..., None], sign * amount, 0.0)
+    u = torch.where(torch.isfinite(m)[..., None], sign * amount, 0.0)
     size = {"linf": lambda a: a.amax(dim=-1), "l2": lambda a: a.norm(dim=-1)}.get(
         norm, lambda a: a.sum(dim=-1)
     )(amount)
@@ -96,3 +101,27 @@ def smallest_step(c, m, low, high, norm):
     zero = m <= 0
     u = torch.where(zero[..., None], 0.0, u)
     return u, torch.where(zero, 0.0, size)
+
+
+def hyperplane_projection(norm, w, g, low, high):
+    """Smallest ``d`` with ``w . d = g`` and ``low <= d <= high`` (per row).
+
+    :func:`smallest_step` on the side of the hyperplane away from 0 (FAB's
+    projection). Where the hyperplane misses the box, ``d`` is the box
+    corner that gets closest to it.
+
+    Parameters
+    ----------
+    norm : {"linf", "l2", "l1"}
+    w : Tensor of shape (n, d)
+    g : Tensor of shape (n,)
+    low, high : Tensor of shape (n, d)
+        ``low <= 0 <= high``; infinite sides allowed.
+
+    Returns
+    -------
+    d : Tensor of shape (n, d)
+    """
+    flip = torch.where(g < 0, -1.0, 1.0).to(w.dtype)
+    d, _ = smallest_step(w * flip[:, None], g * flip, low, high, norm)
+    return d

@@ -55,6 +55,33 @@ def dlr(logits, labels, targeted=False, target_of=None):
 LOSSES = {"ce": cross_entropy, "cw": cw_margin, "dlr": dlr}
 
 
+def reached(pred, labels, targeted):
+    """Whether predicted classes ``pred`` are adversarial: not the label, or
+    the target when ``targeted``."""
+    return pred == labels if targeted else pred != labels
+
+
+def success(logits, labels, targeted, margin=0.0):
+    """Whether each sample is adversarial: misclassified, or hits its target.
+
+    With ``margin`` (Carlini-Wagner's ``kappa``) the adversarial class must
+    win by that much.
+    """
+    if margin:
+        logits = logits.detach().clone()
+        shift = torch.full_like(logits[:, :1], -margin if targeted else margin)
+        logits.scatter_add_(1, labels[:, None], shift)
+    return reached(logits.argmax(dim=1), labels, targeted)
+
+
+def top_classes(logits, k):
+    """Per sample, the classes ranked 2nd .. (k+1)-th by ``logits``: shape (n, k).
+
+    AutoAttack's targets for APGD-T and FAB-T.
+    """
+    return logits.argsort(dim=1, descending=True)[:, 1 : k + 1]
+
+
 def resolve_loss(name, n_classes, targeted):
     """The loss function for ``name``, falling back where it is undefined.
 

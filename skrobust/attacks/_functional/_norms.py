@@ -192,3 +192,16 @@ def get_norm(name):
         raise ValueError(
             f"unknown norm {name!r}; use one of {sorted(NORMS)}."
         ) from None
+
+
+def weighted_size(delta, w, norm):
+    """``||delta / w||_p`` per sample, ``w`` the per-feature unit of measure.
+
+    ``inf`` where a frozen feature (``w = 0``) moved.
+    """
+    flat = _flat(delta)
+    w = w.reshape(1, -1)
+    u = torch.where(w > 0, flat / torch.where(w > 0, w, 1.0), 0.0)
+    size = get_norm(norm).size(u)
+    moved = ((flat != 0) & (w <= 0)).any(dim=1)
+    return torch.where(moved, torch.full_like(size, float("inf")), size)

@@ -1,12 +1,7 @@
 """The one norm-generic projected-gradient loop behind every gradient attack."""
 
 from ..._torch import torch
-
-
-def success(logits, labels, targeted):
-    """Whether each sample is adversarial: misclassified, or hits its target."""
-    pred = logits.argmax(dim=1)
-    return pred == labels if targeted else pred != labels
+from ._losses import success
 
 
 class _Batch:

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..._models import to_torch
 from ..._skorch import as_classifier, is_skorch
-from ...attacks._gradient import GradientAttack  # until skrobust.attacks exports it
+from ...attacks import GradientAttack
 from ._attack import smoothed_module
 from ._counts import torch_view
 from ._smoothed import _MAX_SEED, SmoothedClassifierMixin

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...attacks._base import BaseAttack
+from ...attacks import BaseAttack
 from .._curve import robustness_curve
 from ._base import (
     _validate_style_kwargs,

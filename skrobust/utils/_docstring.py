@@ -1,0 +1,157 @@
+"""Shared parameter documentation, written once and substituted into docstrings.
+
+imbalanced-learn's pattern: a parameter that several estimators share is
+described here once, and each docstring names it with a placeholder line
+``{name}`` that :class:`Substitution` replaces when the class is defined.
+"""
+
+import re
+
+_PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
+
+
+class Substitution:
+    """Decorator filling ``{name}`` placeholder lines of a docstring.
+
+    A placeholder stands alone on its line; the text replacing it is
+    indented as the placeholder. Other braces (``{"linf", "l2"}``,
+    ``{column: eps}``) are left alone, so docstrings need no escaping.
+    Robust to ``python -OO`` (no docstring).
+
+    Parameters
+    ----------
+    **texts : str
+        Text for each placeholder name (unindented; continuation lines
+        indented relative to the first).
+
+    Examples
+    --------
+    >>> from skrobust.utils import Substitution
+    >>> @Substitution(verbose="verbose : int, default=0\\n    Show progress.")
+    ... def f(verbose=0):
+    ...     '''Do it.
+    ...
+    ...     Parameters
+    ...     ----------
+    ...     {verbose}
+    ...     '''
+    >>> print(f.__doc__.splitlines()[-2].strip())
+    Show progress.
+    """
+
+    def __init__(self, **texts):
+        self.texts = texts
+
+    def __call__(self, obj):
+        if obj.__doc__:
+            obj.__doc__ = _PLACEHOLDER.sub(self._fill, obj.__doc__)
+        return obj
+
+    def _fill(self, match):
+        indent, name = match.groups()
+        if name not in self.texts:
+            raise KeyError(f"no shared documentation for placeholder {{{name}}}")
+        lines = self.texts[name].strip("\n").splitlines()
+        return "\n".join(indent + line if line else "" for line in lines)
+
+
+def _join(*names):
+    return "\n".join(_DOCS[name] for name in names)
+
+
+_DOCS = {
+    "estimator": """\
+estimator : estimator, default=None
+    The model to attack: any fitted estimator with a differentiable view
+    (see :func:`skrobust.as_differentiable`), used as is. An unfitted one is
+    cloned and fitted by :meth:`fit`. ``None`` lets a scorer or a
+    meta-estimator supply it.""",
+    "eps": """\
+eps : float, array-like or dict
+    Perturbation budget: one value, one per feature (shape of a sample), or
+    a dict ``{column: eps}`` (other columns immutable).""",
+    "eps_minimal": """\
+eps : float, array-like, dict or None, default=None
+    Budget the output is projected into; ``None``: none (the smallest
+    adversarial examples found). A per-feature ``eps`` also sets the unit
+    of measure (see :meth:`minimal_norms`).""",
+    "norm": """\
+norm : {"linf", "l2", "l1"}, default="linf"
+    The ball. With a per-feature ``eps``, the ball of the scaled norm
+    ``||delta / eps||_p <= 1``.""",
+    "norm_minimal": """\
+norm : {"l2", "linf", "l1"}, default="l2"
+    The norm minimised.""",
+    "gradient_loss": """\
+loss : {"ce", "cw", "dlr"}, default="ce"
+    Cross-entropy, Carlini-Wagner margin, or Croce & Hein's DLR (needs 3
+    classes, 4 targeted; falls back to "cw" with a warning).""",
+    "bounds": """\
+bounds : None, (low, high) or "data", default=None
+    Valid input domain: scalars or per-feature arrays (``None`` for an
+    open side), or ``"data"``: the per-feature min / max seen in ``fit``.""",
+    "feature_mask": """\
+feature_mask : array-like, default=None
+    Features that may change (booleans, indices, or column names); the
+    others stay fixed. ``None``: all may change.""",
+    "direction": """\
+direction : array-like or dict, default=None
+    Per-feature sign constraint: +1 may only increase, -1 only decrease,
+    0 free (e.g. ``{"debt": 1}``).""",
+    "integer_features": """\
+integer_features : array-like, default=None
+    Features that stay an integer number of units from their clean value
+    (rounded toward it, after the search).""",
+    "one_hot_groups": """\
+one_hot_groups : list of array-like, default=None
+    Groups of columns forming one-hot encodings; each stays a valid
+    one-hot vector (reverted to clean if a category switch does not fit
+    in the budget).""",
+    "eps_units": """\
+eps_units : {"raw", "std"}, default="raw"
+    ``"std"`` reads ``eps`` (and step sizes) in units of each feature's
+    standard deviation, learned in :meth:`fit`; minimal norms are then
+    measured in standard deviations too.""",
+    "early_stop": """\
+early_stop : bool, default=False
+    Stop moving a sample once it is adversarial (robust accuracy needs no
+    more; saves time on weak models).""",
+    "batch_size": """\
+batch_size : int or "auto", default="auto"
+    Samples attacked together; ``"auto"`` sends about 4 million input
+    values of per-sample state per batch (fewer samples where the attack
+    keeps more state per sample).""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Seeds the attack's random draws (random starts, random search), which
+    makes it reproducible. Deterministic attacks (FGSM, Carlini-Wagner, the
+    exact attacks) ignore it: it is kept for a uniform interface.""",
+    "verbose": """\
+verbose : int, default=0
+    Show a progress bar over batches (AutoAttack also prints the robust
+    accuracy after each of its attacks).""",
+    "attributes": """\
+Attributes
+----------
+estimator_ : estimator
+    The clone fitted by :meth:`fit` (only when ``estimator`` was unfitted).
+n_features_in_ : int
+    Set by :meth:`fit`.
+feature_names_in_ : ndarray of str
+    Column names seen in :meth:`fit` (only for a DataFrame).
+data_min_, data_max_, data_std_ : ndarray
+    Per-feature statistics of the data seen in :meth:`fit` (for
+    ``bounds="data"`` and ``eps_units="std"``).""",
+}
+# the threat model of every attack (its discrete part where the attack
+# repairs it), and the parameters of how it runs
+_DOCS["discrete_features"] = _join("integer_features", "one_hot_groups")
+_DOCS["run"] = _join("batch_size", "random_state", "verbose")
+_DOCS["threat_model_and_run"] = _join(
+    "bounds", "feature_mask", "direction", "eps_units", "run"
+)
+# the exact attacks' parameters after their estimator
+_DOCS["exact_parameters"] = _join("eps_minimal", "norm_minimal", "threat_model_and_run")
+
+#: every shared text, for ``Substitution(**ATTACK_DOCS)``
+ATTACK_DOCS = dict(_DOCS)
