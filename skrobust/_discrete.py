@@ -175,7 +175,7 @@ class FeatureLayout:
         groups = []
         for j in np.flatnonzero(categorical):
             idx = self.index[j]
-            allowed = np.ones(len(idx), dtype=bool)
+            allowed = np.ones(len(self.categories[j]), dtype=bool)
             for extra in (self.allowed[j], allowed_by_user.get(j)):
                 if extra is not None:
                     allowed &= extra

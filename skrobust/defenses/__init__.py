@@ -1,4 +1,4 @@
-"""Defenses: adversarial training as scikit-learn meta-estimators."""
+"""Defenses: adversarial training as scikit-learn meta-estimators, robust trees."""
 
 from .._skorch import (
     AdversarialNeuralNetBinaryClassifier,
@@ -7,6 +7,8 @@ from .._skorch import (
 )
 from ._adversarial_training import AdversarialTrainingClassifier
 from ._objectives import AdversarialObjective, CatastrophicOverfittingGuard
+from ._robust_forest import RobustRandomForestClassifier
+from ._robust_tree import RobustDecisionTreeClassifier
 
 __all__ = [
     "AdversarialNeuralNetBinaryClassifier",
@@ -15,4 +17,6 @@ __all__ = [
     "AdversarialTrainingClassifier",
     "AdversarialTrainingMixin",
     "CatastrophicOverfittingGuard",
+    "RobustDecisionTreeClassifier",
+    "RobustRandomForestClassifier",
 ]

@@ -1,9 +1,12 @@
 """Exact verification by mixed-integer linear programming (HiGHS)."""
 
 from ._distance import certified_radius, minimal_distance
+from ._tree_ensemble import MILPResult, TreeEnsembleMILP
 from ._verify import certify, verify
 
 __all__ = [
+    "MILPResult",
+    "TreeEnsembleMILP",
     "certified_radius",
     "certify",
     "minimal_distance",

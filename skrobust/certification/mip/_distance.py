@@ -6,8 +6,10 @@ import time
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..._models import is_tree_model
 from ..._torch import torch
 from ._milp import MILP
+from ._trees import minimal_distance_trees
 from ._verify import _Setup
 
 
@@ -88,7 +90,8 @@ def minimal_distance(
     Parameters
     ----------
     estimator : fitted classifier
-        A ReLU network (see :func:`verify`).
+        A ReLU network or a tree ensemble (see :func:`verify`; trees also
+        take ``norm="l2"``).
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,), default=None
         True labels; ``None``: the model's predictions.
@@ -129,6 +132,18 @@ def minimal_distance(
     """
     if not isinstance(max_eps, numbers.Real) or not max_eps > 0:
         raise ValueError(f"max_eps must be a positive number; got {max_eps!r}.")
+    if is_tree_model(estimator):
+        return minimal_distance_trees(
+            estimator,
+            X,
+            y,
+            norm=norm,
+            eps=eps,
+            max_eps=max_eps,
+            time_limit=time_limit,
+            bounds=bounds,
+            **threat,
+        )
     setup = _Setup(
         estimator,
         X,

@@ -16,12 +16,14 @@ import time
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..._models import is_tree_model
 from ..._threat import check_eps, resolve_constraints
 from ..._torch import torch
 from ...utils import encode_labels
 from ._ball import Perturbation
 from ._milp import MILP
 from ._relu import ReluNetwork
+from ._trees import verify_trees
 
 STATUSES = ("verified", "falsified", "unknown")
 
@@ -179,16 +181,25 @@ def verify(
     verifies the sample, a point with a non-positive margin that the model
     misclassifies falsifies it.
 
+    For a tree ensemble (decision trees, random forests, extra trees,
+    gradient boosting, histogram gradient boosting; after per-feature
+    preprocessing in a pipeline) it is Kantchelian et al.'s (2016) program:
+    one binary per threshold, leaf indicators, all three norms (l2 too),
+    categorical columns switching category when ``feature_mask`` names them
+    and ``max_changes``; see :class:`TreeEnsembleMILP`.
+
     Parameters
     ----------
     estimator : fitted classifier
-        Its differentiable view must be a chain of affine layers and ReLUs.
+        A ReLU network (its differentiable view a chain of affine layers and
+        ReLUs) or a tree ensemble.
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
         True labels.
     eps : float, array-like or dict
         Budget: one value, one per feature, or ``{column: eps}``.
     norm : {"linf", "l1"}, default="linf"
+        Tree ensembles also take ``"l2"``.
     bounds : (low, high) or None, default=None
         Valid input domain (cuts the ball).
     time_limit : float, default=60.0
@@ -222,6 +233,17 @@ def verify(
     >>> sorted(set(result.status) - {"verified", "falsified", "unknown"})
     []
     """
+    if is_tree_model(estimator):
+        return verify_trees(
+            estimator,
+            X,
+            y,
+            eps=eps,
+            norm=norm,
+            time_limit=time_limit,
+            bounds=bounds,
+            **threat,
+        )
     setup = _Setup(
         estimator,
         X,

@@ -1,0 +1,23 @@
+"""Tree models (decision trees, forests, boosting) read as boxes in raw units."""
+
+from ._clique import CliqueBound
+from ._ensemble import LeafBoxes, TreeEnsemble
+from ._features import FeatureMap, NotPerFeatureError
+from ._readers import ModelTrees, Tree, is_tree_model, read_trees
+from ._region import Region, tree_regions
+from ._search import LeafSearch
+
+__all__ = [
+    "CliqueBound",
+    "FeatureMap",
+    "LeafBoxes",
+    "LeafSearch",
+    "ModelTrees",
+    "NotPerFeatureError",
+    "Region",
+    "Tree",
+    "TreeEnsemble",
+    "is_tree_model",
+    "read_trees",
+    "tree_regions",
+]
