@@ -6,10 +6,16 @@ Both networks are plain :class:`torch.nn.Sequential` stacks of standard layers
 propagation, adversarial training -- can walk through them layer by layer.
 They output **logits**: train them with ``torch.nn.CrossEntropyLoss``.
 
-Their constructors take ``n_features_in`` / ``n_classes``, which
+Their constructors take ``n_features_in`` / ``n_classes`` (and, for
+:class:`SmallCNN`, ``in_channels`` / ``image_size``), which
 :class:`skrobust.SkorchClassifier` fills in from the training data when the
 net does not set them, so ``SkorchClassifier(NeuralNetClassifier(MLP,
-criterion=torch.nn.CrossEntropyLoss))`` fits any tabular data as is.
+criterion=torch.nn.CrossEntropyLoss))`` fits any tabular data and the same
+with ``SmallCNN`` any batch of images as is. A bare skorch net with a
+``SmallCNN`` of unknown input size infers it at its first forward pass (lazy
+layers); give ``module__image_size`` to nets whose training reads the layers
+before that (an ``AdversarialNeuralNetClassifier`` used without
+``SkorchClassifier``).
 """
 
 import math
@@ -132,6 +138,22 @@ class MLP(torch.nn.Sequential):
         self.n_classes = int(n_classes)
 
 
+def _record_input_size(module, args):
+    """Forward pre-hook of :class:`SmallCNN`: the inferred input size."""
+    shape = args[0].shape
+    if module.in_channels is None:
+        module.in_channels = int(shape[1])
+    if module.image_size is None:
+        module.image_size = tuple(int(s) for s in shape[2:])
+
+
+def _linear(n_in):
+    """``Linear(n_in, n_out)``; ``LazyLinear(n_out)`` when ``n_in`` is None."""
+    if n_in is None:
+        return torch.nn.LazyLinear
+    return lambda n_out: torch.nn.Linear(n_in, n_out)
+
+
 class SmallCNN(torch.nn.Sequential):
     """Small convolutional network for small images, producing logits.
 
@@ -141,16 +163,22 @@ class SmallCNN(torch.nn.Sequential):
     Convolutions are zero-padded by ``kernel_size // 2``. With the defaults an
     8x8 image (scikit-learn's digits) becomes 32 maps of 4x4.
 
+    The input size is inferred from the first batch unless given: the first
+    convolution and the first linear layer are then torch's lazy modules,
+    which become plain ``Conv2d`` / ``Linear`` layers at the first forward
+    pass (the first training step), so the same network fits 8x8 digits,
+    28x28 MNIST or 3x32x32 CIFAR images.
+
     Parameters
     ----------
     n_classes : int
         Number of outputs (logits).
-    in_channels : int, default=1
+    in_channels : int or None, default=None
         Channels of the input images ``(n_samples, in_channels, height,
-        width)``.
-    image_size : int or (int, int), default=8
+        width)``; ``None``: inferred from the first batch.
+    image_size : int, (int, int) or None, default=None
         Height and width of the input images (sets the size of the first
-        linear layer).
+        linear layer); ``None``: inferred from the first batch.
     channels : tuple of int, default=(16, 32)
         Output channels of each convolution.
     kernel_size : int, default=3
@@ -162,13 +190,23 @@ class SmallCNN(torch.nn.Sequential):
     batch_norm : bool, default=False
         Whether to put a ``BatchNorm2d`` after each convolution.
 
+    Attributes
+    ----------
+    in_channels : int or None
+        The input channels, given or inferred (``None`` before the first
+        forward pass when inferred).
+    image_size : (int, int) or None
+        The input height and width, given or inferred.
+
     Examples
     --------
     >>> import torch
     >>> from skrobust.nn import SmallCNN
     >>> net = SmallCNN(10)
-    >>> net(torch.zeros(5, 1, 8, 8)).shape
+    >>> net(torch.zeros(5, 1, 28, 28)).shape
     torch.Size([5, 10])
+    >>> net.in_channels, net.image_size, net[-1].in_features
+    (1, (28, 28), 6272)
     >>> SmallCNN(10, in_channels=3, image_size=32)(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
@@ -176,8 +214,8 @@ class SmallCNN(torch.nn.Sequential):
     def __init__(
         self,
         n_classes,
-        in_channels=1,
-        image_size=8,
+        in_channels=None,
+        image_size=None,
         channels=(16, 32),
         kernel_size=3,
         hidden_size=None,
@@ -187,32 +225,41 @@ class SmallCNN(torch.nn.Sequential):
         _check_dropout(dropout)
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd; got {kernel_size!r}.")
-        height, width = _pair(image_size, "image_size")
+        if not channels:
+            raise ValueError("channels must name at least one convolution.")
+        size = None if image_size is None else _pair(image_size, "image_size")
         padding = kernel_size // 2
-        layers, c_in = [], int(in_channels)
+        layers, c_in = [], None if in_channels is None else int(in_channels)
         for i, c_out in enumerate(channels):
             stride = 1 if i == 0 else 2
-            layers.append(
-                torch.nn.Conv2d(
+            if c_in is None:
+                conv = torch.nn.LazyConv2d(c_out, kernel_size, padding=padding)
+            else:
+                conv = torch.nn.Conv2d(
                     c_in, c_out, kernel_size, stride=stride, padding=padding
                 )
-            )
+            layers.append(conv)
             if batch_norm:
                 layers.append(torch.nn.BatchNorm2d(c_out))
             layers.append(torch.nn.ReLU())
-            # Output size of a padded, strided convolution ("same" padding).
-            height = math.ceil(height / stride)
-            width = math.ceil(width / stride)
             c_in = c_out
         layers.append(torch.nn.Flatten())
-        n_flat = c_in * height * width
+        n_flat = None
+        if size is not None:
+            # output size of padded, strided convolutions ("same" padding)
+            height, width = size
+            for _ in channels[1:]:
+                height, width = math.ceil(height / 2), math.ceil(width / 2)
+            n_flat = c_in * height * width
         if hidden_size:
-            layers += [torch.nn.Linear(n_flat, hidden_size), torch.nn.ReLU()]
+            layers += [_linear(n_flat)(hidden_size), torch.nn.ReLU()]
             n_flat = hidden_size
         if dropout:
             layers.append(torch.nn.Dropout(dropout))
-        layers.append(torch.nn.Linear(n_flat, int(n_classes)))
+        layers.append(_linear(n_flat)(int(n_classes)))
         super().__init__(*layers)
         self.n_classes = int(n_classes)
-        self.in_channels = int(in_channels)
-        self.image_size = _pair(image_size, "image_size")
+        self.in_channels = None if in_channels is None else int(in_channels)
+        self.image_size = size
+        if self.in_channels is None or size is None:
+            self.register_forward_pre_hook(_record_input_size)

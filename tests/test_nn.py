@@ -60,9 +60,51 @@ def test_small_cnn_shapes(kwargs, shape):
 
 def test_small_cnn_default_layers():
     net = SmallCNN(10)
+    net(torch.zeros(1, 1, 8, 8))  # the input size is inferred at the first call
     kinds = [type(m).__name__ for m in net]
     assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "Flatten", "Linear"]
     assert net[-1].in_features == 32 * 4 * 4
+    assert (net.in_channels, net.image_size) == (1, (8, 8))
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (2, 7, 9)])
+def test_small_cnn_infers_its_input_size(shape):
+    explicit = SmallCNN(4, in_channels=shape[0], image_size=shape[1:], hidden_size=6)
+    inferred = SmallCNN(4, hidden_size=6)
+    x = torch.rand(3, *shape)
+    inferred(x)  # materializes the lazy layers
+    # the same architecture: the explicit net's weights fit and give its outputs
+    assert [type(m) for m in inferred] == [type(m) for m in explicit]
+    inferred.load_state_dict(explicit.state_dict())
+    torch.testing.assert_close(inferred(x), explicit(x))
+    assert (inferred.in_channels, inferred.image_size) == (shape[0], shape[1:])
+
+
+def test_skorch_classifier_sizes_a_small_cnn_from_the_data():
+    import numpy as np
+    from skorch import NeuralNetClassifier
+
+    from skrobust import SkorchClassifier
+    from skrobust.attacks import PGD
+    from skrobust.defenses import AdversarialTrainingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(40, 1, 12, 12)).astype(np.float32)
+    y = (X[:, 0, :6].mean(axis=(1, 2)) > X[:, 0, 6:].mean(axis=(1, 2))).astype(int)
+    net = NeuralNetClassifier(
+        SmallCNN,
+        criterion=torch.nn.CrossEntropyLoss,
+        max_epochs=1,
+        train_split=None,
+        verbose=0,
+    )
+    plain = SkorchClassifier(net, random_state=0).fit(X, y)
+    module = plain.net_.module_
+    assert (module.in_channels, module.image_size) == (1, (12, 12))
+    assert module[-1].in_features == 32 * 6 * 6
+    # not lazy: tools that read the layers before any forward pass work too
+    at = AdversarialTrainingClassifier(net, attack=PGD(eps=0.1, n_iter=2))
+    assert at.fit(X, y).predict(X).shape == (40,)
 
 
 def test_networks_output_logits_with_gradients():

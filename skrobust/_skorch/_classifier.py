@@ -50,8 +50,10 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         them from the data: ``n_features_in`` is the number of values per
         sample (``prod(X.shape[1:])``) and ``n_classes`` the number of
         outputs the net needs (the number of classes, or 1 for a
-        ``NeuralNetBinaryClassifier``, which expects one logit). This is how
-        :class:`skrobust.nn.MLP` fits any data without configuration.
+        ``NeuralNetBinaryClassifier``, which expects one logit). For image
+        data ``(n, channels, height, width)`` it also sets ``in_channels``
+        and ``image_size`` alike. This is how :class:`skrobust.nn.MLP` and
+        :class:`skrobust.nn.SmallCNN` fit any data without configuration.
     dtype : {"float32", "float64"}, default="float32"
         Floating dtype of the inputs given to the network and of its
         parameters (the module is converted after initialization if needed).
@@ -173,8 +175,9 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         """Clone ``net``, complete its module arguments, initialize it.
 
         The module constructor is offered ``n_features_in`` (values per
-        sample) and ``n_classes`` (outputs: the number of classes, or 1 for
-        a binary net) when it accepts them and the net does not set them.
+        sample), ``n_classes`` (outputs: the number of classes, or 1 for a
+        binary net) and, for images, ``in_channels`` and ``image_size`` when
+        it accepts them and the net does not set them.
         The module is converted to ``dtype``.
         """
         net = clone(self.net)
@@ -184,6 +187,9 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
             "n_features_in": int(np.prod(X.shape[1:])),
             "n_classes": 1 if self._binary else len(self.classes_),
         }
+        if X.ndim == 4:  # images: (n, channels, height, width)
+            data["in_channels"] = int(X.shape[1])
+            data["image_size"] = (int(X.shape[2]), int(X.shape[3]))
         net.set_params(
             **{
                 f"module__{name}": value
