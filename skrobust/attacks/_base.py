@@ -3,7 +3,7 @@
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -49,7 +49,7 @@ def _is_fitted(estimator):
     return True
 
 
-class BaseAttack(TransformerMixin, BaseEstimator):
+class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Base class of skrobust's attacks (not to be used directly).
 
     Subclasses implement :meth:`_attack_batch`; this class owns the
