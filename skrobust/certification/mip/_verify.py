@@ -128,13 +128,15 @@ def _verify_sample(setup, i, pre, margin_lower):
     if setup.pred[i] != y:
         return "falsified", setup.as_output(x0), -np.inf, 0
     others = [k for k in np.argsort(margin_lower) if k != y and margin_lower[k] <= 0]
+    bounded = np.delete(margin_lower, y)  # the classes the bounds settle
+    lowest = float(bounded[bounded > 0].min()) if (bounded > 0).any() else np.inf
     if not others:
-        return "verified", None, float(np.min(np.delete(margin_lower, y))), 0
+        return "verified", None, lowest, 0
     deadline = time.perf_counter() + setup.time_limit
     model = MILP()
     pert = setup.perturbation(model, i, 1.0)
     scores = enc.encode(model, pert, [(lo[i], up[i]) for lo, up in pre], setup.shape)
-    status, lowest = "verified", np.inf
+    status = "verified"
     for k in others:
         coef, const = scores.margin(y, k)
         remaining = deadline - time.perf_counter()
