@@ -24,7 +24,11 @@ from skrobust.attacks import (
     LinearExactAttack,
     SquareAttack,
 )
-from skrobust.certification import IBPClassifier, RandomizedSmoothingClassifier
+from skrobust.certification import (
+    IBPClassifier,
+    LipschitzClassifier,
+    RandomizedSmoothingClassifier,
+)
 from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.nn import MLP
 
@@ -142,6 +146,23 @@ ESTIMATORS += [
         IBPClassifier(
             NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET),
             eps=0.01,
+            dtype="float64",
+            random_state=0,
+        ),
+        {},
+    ),
+]
+
+# Lipschitz training: AOL-constrained weights, GroupSort, a margin loss
+ESTIMATORS += [
+    (
+        LipschitzClassifier(NeuralNetClassifier(MLP, **_NET), random_state=0),
+        {"check_methods_subset_invariance": FLOAT32_BATCH_DEPENDENCE},
+    ),
+    (
+        LipschitzClassifier(
+            NeuralNetClassifier(MLP, **_NET),
+            loss="hinge-kr",
             dtype="float64",
             random_state=0,
         ),

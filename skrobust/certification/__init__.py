@@ -1,5 +1,6 @@
-"""Certified robustness: bound propagation and randomized smoothing."""
+"""Certified robustness: bound propagation, smoothing, Lipschitz networks, MILP."""
 
+from . import lipschitz, mip
 from .bounds import (
     ActivationBound,
     AffineBound,
@@ -12,6 +13,7 @@ from .bounds import (
     interval_bounds,
     margin_bounds,
 )
+from .lipschitz import LipschitzClassifier, lipschitz_constant
 from .smoothing import RandomizedSmoothingClassifier
 
 __all__ = [
@@ -19,11 +21,15 @@ __all__ = [
     "AffineBound",
     "IBPClassifier",
     "LayerBound",
+    "LipschitzClassifier",
     "MonotoneBound",
     "RandomizedSmoothingClassifier",
     "bound_layer",
     "certified_radius",
     "certify",
     "interval_bounds",
+    "lipschitz",
+    "lipschitz_constant",
     "margin_bounds",
+    "mip",
 ]

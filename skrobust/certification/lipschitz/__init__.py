@@ -1,10 +1,12 @@
 """Lipschitz certificates: operator norms composed through a network."""
 
 from ._certify import certified_radius, certify, lipschitz_constant
+from ._classifier import LipschitzClassifier
 from ._layers import Constant, lipschitz_layer
 
 __all__ = [
     "Constant",
+    "LipschitzClassifier",
     "certified_radius",
     "certify",
     "lipschitz_constant",

@@ -74,7 +74,7 @@ def lipschitz_constant(estimator, *, norm="l2", margins=False, input_shape=None)
     >>> import numpy as np
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from skrobust.certification.lipschitz import lipschitz_constant
+    >>> from skrobust.certification import lipschitz_constant
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> K = lipschitz_constant(clf, margins=True)

@@ -29,6 +29,12 @@ class Constant:
         ``||f(a) - f(b)||_p <= constant * ||a - b||_p``.
     name : str
         For error messages and reports.
+
+    Examples
+    --------
+    >>> from skrobust.certification.lipschitz import Constant
+    >>> Constant(0.25, name="sigmoid").value["linf"]
+    0.25
     """
 
     def __init__(self, l2, linf=None, l1=None, *, name=""):

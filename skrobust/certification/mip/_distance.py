@@ -13,16 +13,28 @@ from ._trees import minimal_distance_trees
 from ._verify import _Setup
 
 
-def _distance_sample(setup, i, max_eps):
+def _distance_sample(setup, i, max_eps, stages=5):
     """``(radius, exact, boundary point)`` of sample ``i``.
 
     ``radius`` is a proven lower bound of the distance to the nearest point
     where another class ties or wins (``max_eps`` if none is that close),
     exact (to the solver's gap) when ``exact``; ``boundary`` is such a point.
+    The search radius doubles from ``max_eps / 2**(stages - 1)``: small balls
+    have tight pre-activation bounds (few binaries), and a ball with no
+    boundary point proves the distance exceeds it.
     """
-    y, enc = setup.labels[i], setup.encoding
     deadline = time.perf_counter() + setup.time_limit
-    radius, lowest, exact, boundary = float(max_eps), np.inf, True, None
+    for stage in range(stages - 1, -1, -1):
+        found = _search(setup, i, max_eps / 2**stage, deadline)
+        if found is not None:
+            return found
+    return float(max_eps), True, None
+
+
+def _search(setup, i, radius, deadline):
+    """The minimal distance within ``radius``, or None if it is farther."""
+    y, enc = setup.labels[i], setup.encoding
+    limit, lowest, exact, boundary = radius, np.inf, True, None
 
     def candidates(r, classes):
         pre, margins = setup.bounds([i], r)
@@ -30,7 +42,7 @@ def _distance_sample(setup, i, max_eps):
         order = [k for k in np.argsort(lower) if k in classes and lower[k] <= 0]
         return [(lo[0], up[0]) for lo, up in pre], order
 
-    pre, todo = candidates(radius, set(range(len(setup.encoding.classes_))) - {y})
+    pre, todo = candidates(radius, set(range(len(enc.classes_))) - {y})
     while todo:
         k = todo.pop(0)
         remaining = deadline - time.perf_counter()
@@ -60,7 +72,9 @@ def _distance_sample(setup, i, max_eps):
             radius = solution.value  # the other classes: only within it
             boundary = setup.as_output(pert.point(solution.x))
             pre, todo = candidates(radius, set(todo))
-    return min(radius, lowest), exact, boundary
+    if lowest == np.inf and boundary is None:
+        return None  # no class within ``limit``
+    return min(radius, lowest, limit), exact, boundary
 
 
 def minimal_distance(
