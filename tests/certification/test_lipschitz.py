@@ -252,3 +252,22 @@ def test_registry_and_errors():
         return [Constant(10.0, name="Square on [-5, 5]")]
 
     assert np.isfinite(certified_radius(torch_view(net, 3), X)).all()
+
+
+def test_family_protocol_arguments():
+    """The arguments certify / certified_radius pass to every method family."""
+    X, y = load_iris(return_X_y=True)
+    clf = LogisticRegression(max_iter=1000).fit(X, y)
+    own = certified_radius(clf, X, y, norm="linf")
+    capped = certified_radius(clf, X, y, norm="linf", method="lipschitz", max_eps=0.3)
+    np.testing.assert_allclose(capped, np.minimum(own, 0.3), equal_nan=True)
+    # frozen features: the constants of the rest, so radii can only grow
+    frozen = certified_radius(clf, X, y, norm="linf", feature_mask=[2, 3])
+    ok = ~np.isnan(own)
+    assert np.all(frozen[ok] >= own[ok] - 1e-12) and np.any(frozen[ok] > own[ok])
+    by_dict = certify(clf, X, y, eps={2: 0.2, 3: 0.2}, norm="linf", batch_size=7)
+    np.testing.assert_array_equal(
+        by_dict, certify(clf, X, y, eps=0.2, norm="linf", feature_mask=[2, 3])
+    )
+    with pytest.raises(ValueError, match="method must be one of"):
+        certify(clf, X, y, eps=0.1, method="crown")

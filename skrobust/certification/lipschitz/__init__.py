@@ -1,10 +1,11 @@
 """Lipschitz certificates: operator norms composed through a network."""
 
-from ._certify import certified_radius, certify, lipschitz_constant
+from ._certify import METHODS, certified_radius, certify, lipschitz_constant
 from ._classifier import LipschitzClassifier
 from ._layers import Constant, lipschitz_layer
 
 __all__ = [
+    "METHODS",
     "Constant",
     "LipschitzClassifier",
     "certified_radius",

@@ -5,10 +5,14 @@ import numbers
 import numpy as np
 
 from ..._models import as_differentiable
+from ..._threat import check_eps, resolve_constraints
 from ..._torch import torch
 from ...utils import encode_labels
 from ._layers import NORMS
 from ._network import NetworkBound
+
+METHODS = ("lipschitz",)
+"""The method name of this family in :func:`skrobust.certification.certify`."""
 
 
 def _check_norm(norm):
@@ -103,7 +107,7 @@ def _radius(estimator, X, y, *, norm, eps, batch_size):
     scale = None
     if eps is not None:
         scale = torch.as_tensor(
-            np.broadcast_to(np.asarray(eps, dtype=float), x.shape[1:]).copy(),
+            np.array(eps, dtype=float).reshape(x.shape[1:]),
             dtype=view.dtype,
             device=view.device,
         )
@@ -128,15 +132,28 @@ def _radius(estimator, X, y, *, norm, eps, batch_size):
     return radius
 
 
-def certified_radius(estimator, X, y=None, *, norm="l2", batch_size=1024):
+def certified_radius(
+    estimator,
+    X,
+    y=None,
+    *,
+    norm="l2",
+    bounds=None,
+    method="lipschitz",
+    feature_mask=None,
+    direction=None,
+    max_eps=None,
+    tol=None,
+    batch_size="auto",
+):
     """Certified radius of each sample from the margins' Lipschitz constants.
 
     ``radius = min_k (z_c - z_k) / K[c, k]`` at the predicted class ``c``,
     with ``K`` from :func:`lipschitz_constant`: no perturbation of norm
     below it changes the prediction. One forward pass per sample once the
-    constants are known (a global certificate: the input ``bounds`` do not
-    tighten it). Exact for linear models (the distance to the nearest
-    decision boundary).
+    constants are known. Exact for linear models (the distance to the
+    nearest decision boundary). The family of
+    ``certified_radius(..., method="lipschitz")``.
 
     Parameters
     ----------
@@ -145,7 +162,21 @@ def certified_radius(estimator, X, y=None, *, norm="l2", batch_size=1024):
     y : array-like of shape (n_samples,), default=None
         True labels: misclassified samples get NaN.
     norm : {"l2", "linf", "l1"}, default="l2"
-    batch_size : int, default=1024
+    bounds : (low, high) or None, default=None
+        Not used: the certificate is global (the domain can only shrink the
+        set, so it stays sound).
+    method : {"lipschitz"}, default="lipschitz"
+    feature_mask : array-like, default=None
+        Features that may change; the others are frozen, and the constants
+        are those of the network restricted to the free features.
+    direction : array-like or dict, default=None
+        Not used (a direction only shrinks the set).
+    max_eps : float, default=None
+        Report larger radii as ``max_eps`` (``None``: no cap).
+    tol : float, default=None
+        Not used (the radius is a closed form).
+    batch_size : int or "auto", default="auto"
+        Samples per forward pass (``"auto"``: 1024).
 
     Returns
     -------
@@ -164,27 +195,52 @@ def certified_radius(estimator, X, y=None, *, norm="l2", batch_size=1024):
     >>> bool(np.all(np.isnan(radius) == (clf.predict(X) != y)))
     True
     """
-    _check_batch_size(batch_size)
-    return _radius(estimator, X, y, norm=norm, eps=None, batch_size=batch_size)
+    _check_method(method)
+    batch_size = _batch_size(batch_size)
+    eps = None
+    if feature_mask is not None:
+        eps = _scale(X, 1.0, feature_mask)
+    radius = _radius(estimator, X, y, norm=norm, eps=eps, batch_size=batch_size)
+    if max_eps is not None:
+        radius = np.where(np.isnan(radius), radius, np.minimum(radius, max_eps))
+    return radius
 
 
-def certify(estimator, X, y, *, eps, norm="l2", batch_size=1024):
+def certify(
+    estimator,
+    X,
+    y,
+    *,
+    eps,
+    norm="l2",
+    bounds=None,
+    method="lipschitz",
+    feature_mask=None,
+    direction=None,
+    batch_size="auto",
+):
     """Whether each sample is certified correct within the ``eps``-ball.
 
     ``True`` when the prediction is ``y`` and its Lipschitz radius exceeds
-    ``eps`` (a per-feature ``eps`` is the ball of the scaled norm
-    ``||(x' - x) / eps|| <= 1``, bounded through the network composed with
-    the scaling).
+    ``eps``. A per-feature ``eps`` (an array, a ``{column: eps}`` dict or a
+    ``feature_mask``) is the ball of the scaled norm ``||(x' - x) / eps||
+    <= 1``, bounded through the network composed with the scaling. The
+    family of ``certify(..., method="lipschitz")``.
 
     Parameters
     ----------
     estimator : fitted classifier
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
-    eps : float or array-like
-        Radius (one value, or one per feature; 0 freezes a feature).
+    eps : float, array-like or dict
+        Radius (one value, one per feature, or ``{column: eps}``).
     norm : {"l2", "linf", "l1"}, default="l2"
-    batch_size : int, default=1024
+    bounds, direction : default=None
+        Not used (they only shrink the set: the certificate stays sound).
+    method : {"lipschitz"}, default="lipschitz"
+    feature_mask : array-like, default=None
+        Features that may change (booleans, indices or column names).
+    batch_size : int or "auto", default="auto"
 
     Returns
     -------
@@ -200,22 +256,36 @@ def certify(estimator, X, y, *, eps, norm="l2", batch_size=1024):
     >>> bool(certify(clf, X, y, eps=0.1).mean() <= clf.score(X, y))
     True
     """
-    _check_batch_size(batch_size)
-    values = np.asarray(eps, dtype=float)
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(
-            f"eps must be a non-negative finite number or array; got {eps!r}."
-        )
-    if values.ndim == 0:
+    _check_method(method)
+    batch_size = _batch_size(batch_size)
+    check_eps(eps)
+    if feature_mask is None and np.ndim(eps) == 0 and not isinstance(eps, dict):
         radius = _radius(estimator, X, y, norm=norm, eps=None, batch_size=batch_size)
-        threshold = float(values)
+        threshold = float(eps)
     else:
-        radius = _radius(estimator, X, y, norm=norm, eps=values, batch_size=batch_size)
+        scale = _scale(X, eps, feature_mask)
+        radius = _radius(estimator, X, y, norm=norm, eps=scale, batch_size=batch_size)
         threshold = 1.0
-    with np.errstate(invalid="ignore"):
-        return np.nan_to_num(radius, nan=-1.0) > threshold
+    return np.nan_to_num(radius, nan=-1.0) > threshold
 
 
-def _check_batch_size(batch_size):
+def _scale(X, eps, feature_mask):
+    """The per-feature budget of the threat model (zero where frozen)."""
+    shape = np.shape(X)[1:]
+    params = {"eps": eps, "feature_mask": feature_mask}
+    return resolve_constraints(params, shape, getattr(X, "columns", None)).scale
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+
+
+def _batch_size(batch_size):
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return 1024
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+        raise ValueError(
+            f"batch_size must be a positive int or 'auto'; got {batch_size!r}."
+        )
+    return int(batch_size)

@@ -2,9 +2,10 @@
 
 from ._distance import certified_radius, minimal_distance
 from ._tree_ensemble import MILPResult, TreeEnsembleMILP
-from ._verify import certify, verify
+from ._verify import METHODS, certify, verify
 
 __all__ = [
+    "METHODS",
     "MILPResult",
     "TreeEnsembleMILP",
     "certified_radius",

@@ -10,7 +10,7 @@ from ..._models import is_tree_model
 from ..._torch import torch
 from ._milp import MILP
 from ._trees import minimal_distance_trees
-from ._verify import _Setup
+from ._verify import _check_method, _Setup
 
 
 def _distance_sample(setup, i, max_eps, stages=5):
@@ -189,18 +189,26 @@ def certified_radius(
     *,
     norm="linf",
     bounds=None,
+    method="milp",
     max_eps=1.0,
+    tol=None,
+    batch_size="auto",
     time_limit=60.0,
     bound_method="crown",
     **threat,
 ):
     """Exact certified radius of each sample (see :func:`minimal_distance`).
 
+    The family of ``certified_radius(..., method="milp")``.
+
     Parameters
     ----------
     estimator, X, y, norm, bounds, max_eps, time_limit, bound_method, **threat
         As in :func:`minimal_distance` (``eps`` in ``threat`` sets the
-        per-feature units).
+        per-feature units; ``feature_mask``, ``direction``, ...).
+    method : {"milp"}, default="milp"
+    tol, batch_size : default=None, "auto"
+        Not used: the distance is solved for, sample by sample.
 
     Returns
     -------
@@ -217,6 +225,7 @@ def certified_radius(
     >>> bool((certified_radius(clf, X[:3], y[:3], max_eps=2.0) >= 0).all())
     True
     """
+    _check_method(method)
     return minimal_distance(
         estimator,
         X,

@@ -26,6 +26,8 @@ from ._relu import ReluNetwork
 from ._trees import verify_trees
 
 STATUSES = ("verified", "falsified", "unknown")
+METHODS = ("milp",)
+"""The method name of this family in :func:`skrobust.certification.certify`."""
 
 
 def encoding_for(estimator, *, bound_method="crown"):
@@ -290,6 +292,8 @@ def certify(
     eps,
     norm="linf",
     bounds=None,
+    method="milp",
+    batch_size="auto",
     time_limit=60.0,
     bound_method="crown",
     **threat,
@@ -298,11 +302,15 @@ def certify(
 
     ``True`` where :func:`verify` proves the prediction is ``y`` everywhere
     in the perturbation set; falsified and unknown samples are ``False``.
+    The family of ``certify(..., method="milp")``.
 
     Parameters
     ----------
     estimator, X, y, eps, norm, bounds, time_limit, bound_method, **threat
-        As in :func:`verify`.
+        As in :func:`verify` (``feature_mask``, ``direction``, ...).
+    method : {"milp"}, default="milp"
+    batch_size : default="auto"
+        Not used: samples are solved one by one.
 
     Returns
     -------
@@ -318,6 +326,7 @@ def certify(
     >>> bool(certify(clf, X[:10], y[:10], eps=0.05).mean() <= 1)
     True
     """
+    _check_method(method)
     result = verify(
         estimator,
         X,
@@ -330,3 +339,8 @@ def certify(
         **threat,
     )
     return result.status == "verified"
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
