@@ -64,7 +64,9 @@ def bench(name, clf, X, y, args, kw):
     results.append(
         compare(
             f"{name}: interval_bounds ibp",
-            lambda: interval_bounds(clf, X, eps=EPS, bounds=(0, 1), batch_size=len(X)),
+            lambda: interval_bounds(
+                clf, X, eps=EPS, bounds=(0, 1), method="ibp", batch_size=len(X)
+            ),
             forward,
             device=args.device,
             **kw,

@@ -97,7 +97,7 @@ print(f"{ok.sum()} certified test points, {broken} broken by PGD")
 # Certified accuracy against the radius
 # -------------------------------------
 # :func:`~skrobust.certification.certified_radius` finds each point's largest
-# certified radius by bisection on ``eps`` (``-1`` for misclassified points),
+# certified radius by bisection on ``eps`` (NaN for misclassified points),
 # which gives the whole curve at once.
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, model, style in [("standard", standard, ":"), ("IBP", certified, "-")]:
@@ -107,7 +107,7 @@ for name, model, style in [("standard", standard, ":"), ("IBP", certified, "-")]
         )
         CertifiedAccuracyDisplay.from_predictions(
             y_test,
-            y_test,  # radius -1 marks the misclassified points
+            y_test,  # a NaN radius marks the misclassified points
             radius,
             radii=np.linspace(0, 0.2, 41),
             name=f"{name} net, {method.upper()}",

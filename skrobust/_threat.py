@@ -11,6 +11,14 @@ import numpy as np
 
 from ._torch import torch
 
+NORMS = ("linf", "l2", "l1")
+
+
+def check_norm(norm):
+    """Validate ``norm`` (one of :data:`NORMS`)."""
+    if not isinstance(norm, str) or norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
+
 
 def _n_features(sample_shape):
     return int(np.prod(sample_shape)) if sample_shape else 1

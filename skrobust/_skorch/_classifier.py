@@ -249,17 +249,17 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> import torch
-        >>> from sklearn.datasets import load_iris
-        >>> from skorch import NeuralNetClassifier
+        >>> import numpy as np
+        >>> from skorch import NeuralNetBinaryClassifier
         >>> from skrobust import SkorchClassifier
         >>> from skrobust.nn import MLP
-        >>> X, y = load_iris(return_X_y=True)
-        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
-        ...                           max_epochs=2, train_split=None, verbose=0)
-        >>> proba = SkorchClassifier(net, random_state=0).fit(X, y).predict_proba(X)
-        >>> proba.shape, bool(abs(proba.sum(axis=1) - 1).max() < 1e-5)
-        ((150, 3), True)
+        >>> X = np.random.RandomState(0).rand(40, 5)
+        >>> net = NeuralNetBinaryClassifier(MLP, max_epochs=2, train_split=None,
+        ...                                 verbose=0)
+        >>> clf = SkorchClassifier(net, random_state=0).fit(X, X[:, 0] > 0.5)
+        >>> proba = clf.predict_proba(X[:3])
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1))
+        ((3, 2), True)
         """
         X = self._validate_X(X)
         proba = np.asarray(self.net_.predict_proba(X), dtype=np.float64)
@@ -324,18 +324,18 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> import torch
-        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.datasets import load_wine
         >>> from skorch import NeuralNetClassifier
+        >>> from torch.nn import CrossEntropyLoss
         >>> from skrobust import SkorchClassifier
         >>> from skrobust.nn import MLP
-        >>> X, y = load_iris(return_X_y=True)
-        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
-        ...                           max_epochs=2, train_split=None, verbose=0)
-        >>> clf = SkorchClassifier(net, random_state=0).fit(X, y)
+        >>> X, y = load_wine(return_X_y=True)
+        >>> clf = SkorchClassifier(NeuralNetClassifier(
+        ...     MLP, criterion=CrossEntropyLoss, max_epochs=2, train_split=None,
+        ...     verbose=0)).fit(X, y)
         >>> clf.decision_function(X[:4]).shape
         (4, 3)
-        >>> clf.fit(X[50:], y[50:]).decision_function(X[:4]).shape
+        >>> clf.fit(X[y > 0], y[y > 0]).decision_function(X[:4]).shape
         (4,)
         """
         X = self._validate_X(X)

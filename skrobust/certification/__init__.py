@@ -1,6 +1,12 @@
-"""Certified robustness: bound propagation, smoothing, Lipschitz networks, MILP."""
+"""Certified robustness: bound propagation, smoothing, Lipschitz networks, MILP.
+
+Each certificate family is a subpackage (``bounds``, ``lipschitz``, ``mip``,
+``smoothing``); ``certify`` and ``certified_radius`` dispatch over the method
+families by ``method``.
+"""
 
 from . import lipschitz, mip
+from ._certify import certified_radius, certify
 from .bounds import (
     ActivationBound,
     AffineBound,
@@ -8,8 +14,6 @@ from .bounds import (
     LayerBound,
     MonotoneBound,
     bound_layer,
-    certified_radius,
-    certify,
     interval_bounds,
     margin_bounds,
 )

@@ -1,6 +1,5 @@
 """Certified accuracy from any estimator that certifies its predictions."""
 
-import inspect
 import numbers
 
 import numpy as np
@@ -8,31 +7,39 @@ import numpy as np
 from ._routing import ScoreRequestMixin, check_chunking, map_chunks
 
 
+def certified_radii(estimator, X, y):
+    """Each point's certified radius, NaN where it is not certified correct.
+
+    The certificate protocol of skrobust: every certifier offers
+    ``certified_radius(X, y=None)``, a float array with NaN where it
+    abstains or, given ``y``, where its prediction is wrong.
+    """
+    method = getattr(estimator, "certified_radius", None)
+    if method is None:
+        raise TypeError(
+            f"{type(estimator).__name__} has no `certified_radius` method, so it "
+            "certifies nothing; certified accuracy needs a certifier such as "
+            "RandomizedSmoothingClassifier or IBPClassifier (any object with "
+            "certified_radius(X, y=None) -> radii, NaN where not certified)."
+        )
+    radius = np.asarray(method(X, y), dtype=float)
+    if radius.shape != (len(y),):
+        raise ValueError(
+            f"{type(estimator).__name__}.certified_radius returned shape "
+            f"{radius.shape} for {len(y)} samples."
+        )
+    return radius
+
+
 def certified_predictions(estimator, X, y, radius):
     """Boolean array: is each point certified correct within ``radius``?
 
-    Understands the two certificate interfaces of skrobust:
-
-    * ``certify(X, y, *, eps)`` returning a boolean array (bound propagation:
-      the true class provably wins everywhere in the ball);
-    * ``certify(X)`` returning ``(y_pred, radius)`` (randomized smoothing:
-      the prediction is constant within the returned radius; abstentions
-      have a negative or NaN radius).
+    From the estimator's ``certified_radius(X, y)``: a point counts when its
+    radius is at least ``radius`` (NaN, an abstention or a wrong
+    prediction, never counts).
     """
-    certify = getattr(estimator, "certify", None)
-    if certify is None:
-        raise TypeError(
-            f"{type(estimator).__name__} has no `certify` method; certified "
-            "accuracy needs a certifying estimator such as "
-            "RandomizedSmoothingClassifier or IBPClassifier."
-        )
-    y = np.asarray(y)
-    if "eps" in inspect.signature(certify).parameters:
-        return np.asarray(certify(X, y, eps=radius), dtype=bool)
-    y_pred, radii = certify(X)
-    radii = np.asarray(radii, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return (np.asarray(y_pred) == y) & (radii >= radius) & ~np.isnan(radii)
+    radii = certified_radii(estimator, X, np.asarray(y))
+    return np.nan_to_num(radii, nan=-np.inf) >= radius
 
 
 def _certified_rows(X, y, estimator, radius):
@@ -58,9 +65,10 @@ def certified_accuracy_score(
 
     Parameters
     ----------
-    estimator : fitted estimator with ``certify``
-        ``certify(X, y, *, eps) -> bool array`` (interval bounds) or
-        ``certify(X) -> (y_pred, radius)`` (randomized smoothing).
+    estimator : fitted certifier
+        Anything with ``certified_radius(X, y=None)`` returning each point's
+        certified radius, NaN where it abstains or (given ``y``) is wrong:
+        every skrobust certifier (bound propagation, randomized smoothing).
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     radius : float
@@ -80,13 +88,22 @@ def certified_accuracy_score(
     -------
     score : float
 
+    Notes
+    -----
+    Bound propagation finds radii by bisection (to its ``tol``, up to its
+    ``max_eps``), so a point whose largest certified radius is within
+    ``tol`` of ``radius`` may not count: the score is never above
+    ``certify(X, y, eps=radius).mean()``, and any radius it counts is
+    certified.
+
     Examples
     --------
     >>> import numpy as np
     >>> from skrobust.metrics import certified_accuracy_score
-    >>> class Certified:  # any object with certify(X) -> (y_pred, radius)
-    ...     def certify(self, X):
-    ...         return np.array([0, 1, 1]), np.array([0.5, 0.1, -1.0])
+    >>> class Certified:  # radii of its predictions [0, 1, 1]; NaN: abstains
+    ...     def certified_radius(self, X, y=None):
+    ...         radius = np.array([0.5, 0.1, np.nan])
+    ...         return np.where(np.array([0, 1, 1]) == y, radius, np.nan)
     >>> certified_accuracy_score(Certified(), None, [0, 1, 1], radius=0.2)
     0.3333333333333333
     """

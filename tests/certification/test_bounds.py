@@ -93,7 +93,7 @@ def _reference_ibp(weights, lower, upper):
 @pytest.mark.parametrize("bounds", [None, (0, 1)])
 def test_ibp_equals_reference_propagation(digits_mlp, digits_data, bounds):
     X = digits_data.X_test[:50]
-    lower, upper = interval_bounds(digits_mlp, X, eps=0.03, bounds=bounds)
+    lower, upper = interval_bounds(digits_mlp, X, eps=0.03, bounds=bounds, method="ibp")
     box = (
         (X - 0.03, X + 0.03)
         if bounds is None
@@ -210,7 +210,7 @@ def test_sound_for_l2_and_l1_balls(digits_mlp, digits_data, norm, eps):
     X, y = digits_data.X_test[:15], digits_data.y_test[:15]
     out = _check_sound(digits_mlp, X, y, eps=eps, norm=norm, bounds=(0, 1), n=150)
     # the exact image of the ball through the first layer beats the box
-    box_l, box_u = interval_bounds(digits_mlp, X, eps=eps, bounds=(0, 1))
+    box_l, box_u = interval_bounds(digits_mlp, X, eps=eps, bounds=(0, 1), method="ibp")
     assert (out["ibp"][1] - out["ibp"][0]).mean() < (box_u - box_l).mean()
 
 
@@ -293,8 +293,8 @@ def test_sound_on_every_supported_layer(name, norm):
 
 def test_margins_beat_logit_differences(digits_mlp, digits_data):
     X, y = digits_data.X_test[:40], digits_data.y_test[:40]
-    lower, upper = interval_bounds(digits_mlp, X, eps=0.03)
-    margins = margin_bounds(digits_mlp, X, y, eps=0.03)
+    lower, upper = interval_bounds(digits_mlp, X, eps=0.03, method="ibp")
+    margins = margin_bounds(digits_mlp, X, y, eps=0.03, method="ibp")
     naive = lower[np.arange(len(y)), y][:, None] - upper
     naive[np.arange(len(y)), y] = 0
     assert np.all(margins >= naive - 1e-5)

@@ -29,7 +29,8 @@ def test_linear_radius_is_the_exact_minimal_perturbation(iris_logreg):
     for method in ("ibp", "crown"):
         radius = certified_radius(clf, X, y, method=method, max_eps=2.0, tol=tol)
         correct = exact >= 0
-        assert np.all(radius[~correct] == -1)
+        assert np.all(np.isnan(radius[~correct]))  # NaN: misclassified
+        assert not np.any(np.isnan(radius[correct]))
         assert np.all(radius[correct] <= exact[correct] + 1e-9)  # certified: sound
         assert np.all(radius[correct] >= exact[correct] - 2 * tol)  # and tight
 
@@ -42,7 +43,8 @@ def test_radius_agrees_with_certify(digits_mlp, digits_data):
         # bisection on CROWN: certified up to the radius, not beyond it + tol
         assert np.all(ok[radius >= r])
         assert not np.any(ok[(radius >= 0) & (radius < r - 2e-3)])
-    assert np.all((radius >= 0) == (digits_mlp.predict(X) == y))
+    assert np.all(~np.isnan(radius) == (digits_mlp.predict(X) == y))
+    assert np.all(radius[~np.isnan(radius)] >= 0)
 
 
 def test_certify_equals_positive_margins(digits_cnn, digits_data):

@@ -195,6 +195,11 @@ class Smoothed:
     def certify(self, X):
         return Y_PRED[: len(X)], RADIUS[: len(X)]
 
+    def certified_radius(self, X, y=None):
+        y_pred, radius = self.certify(X)
+        radius = np.where(radius >= 0, radius, np.nan)  # abstained
+        return radius if y is None else np.where(y_pred == y, radius, np.nan)
+
 
 class Bounded:
     """``certify(X, y, *, eps) -> bool``, like interval bound propagation."""
@@ -206,10 +211,12 @@ class Bounded:
         return (Y_PRED[: len(X)] == np.asarray(y)) & (radius >= eps)
 
     def certified_radius(self, X, y):
-        return np.where(Y_PRED[: len(X)] == np.asarray(y), RADIUS[: len(X)], -1.0)
+        return np.where(Y_PRED[: len(X)] == np.asarray(y), RADIUS[: len(X)], np.nan)
 
 
 class BoundedNoRadius:
+    """``certify`` without the certificate protocol: not a certifier."""
+
     def certify(self, X, y, *, eps):
         return Bounded().certify(X, y, eps=eps)
 
@@ -231,8 +238,7 @@ def test_certified_display_equals_certified_accuracy_score(estimator, radii):
         )
         assert value == pytest.approx(expected)
     assert np.all(np.diff(display.certified_accuracy) <= 0)
-    if radii is not None or isinstance(estimator, Smoothed):
-        assert display.certified_accuracy[-1] == 0.0  # past the largest radius
+    assert display.certified_accuracy[-1] == 0.0  # past the largest radius
     np.testing.assert_allclose(display.line_.get_xdata(), display.radii)
     assert display.line_.get_drawstyle() == "steps-pre"
     assert display.line_.get_label() == type(estimator).__name__
@@ -259,7 +265,10 @@ def test_certified_display_bounded_grid_and_given_ax():
         Bounded(), X_CERT, Y_TRUE, name="IBP", ax=ax
     )
     assert display.ax_ is ax and display.figure_ is fig
-    np.testing.assert_allclose(display.radii, np.linspace(0, 0.5, 21))
+    # one call of certified_radius gives the exact steps (no grid of certify
+    # calls): every certified radius, then where the curve reaches 0
+    np.testing.assert_allclose(display.radii, [0.0, 0.2, 0.5, 0.525])
+    np.testing.assert_allclose(display.certified_accuracy, [4 / 8, 3 / 8, 1 / 8, 0])
     assert display.ax_.get_xlabel() == "radius (linf)"
     assert display.line_.get_label() == "IBP"
 
@@ -295,9 +304,11 @@ def test_certified_display_errors():
     forest = RandomForestClassifier(n_estimators=2).fit(
         X_CERT + Y_TRUE[:, None], Y_TRUE
     )
+    # not a certifier, and no view for bound propagation to certify
     with pytest.raises(NotDifferentiableError):
         CertifiedAccuracyDisplay.from_estimator(forest, X_CERT, Y_TRUE)
-    with pytest.raises(ValueError, match="pass the radii"):
+    # certify without the protocol: told what a certifier needs
+    with pytest.raises(TypeError, match="no `certified_radius` method"):
         CertifiedAccuracyDisplay.from_estimator(BoundedNoRadius(), X_CERT, Y_TRUE)
     with pytest.raises(ValueError, match="radii must be"):
         CertifiedAccuracyDisplay.from_estimator(Smoothed(), X_CERT, Y_TRUE, radii=[-1])

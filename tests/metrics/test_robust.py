@@ -500,7 +500,8 @@ def test_robustness_curve_uses_minimal_norms_in_one_call(digits):
 
 
 class RadiusCertifier(ClassifierMixin, BaseEstimator):
-    """Randomized-smoothing style: ``certify(X) -> (y_pred, radius)``."""
+    """Randomized-smoothing style: ``certify(X) -> (y_pred, radius)``, and the
+    certificate protocol ``certified_radius(X, y=None)`` built on it."""
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
@@ -510,13 +511,20 @@ class RadiusCertifier(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         return (X[:, 0] > 0).astype(int), X[:, 1]
 
+    def certified_radius(self, X, y=None):
+        y_pred, radius = self.certify(X)
+        radius = np.where(radius >= 0, radius, np.nan)  # abstained
+        return radius if y is None else np.where(y_pred == y, radius, np.nan)
+
 
 class BallCertifier(ClassifierMixin, BaseEstimator):
-    """Bound-propagation style: ``certify(X, y, *, eps) -> bool``."""
+    """Bound-propagation style: ``certify(X, y, *, eps) -> bool``, and radii
+    given the labels (NaN where misclassified)."""
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
         self.eps_seen_ = []
+        self.y_seen_ = []
         return self
 
     def certify(self, X, y, *, eps=None):
@@ -524,6 +532,13 @@ class BallCertifier(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         with np.errstate(invalid="ignore"):
             return ((X[:, 0] > 0) == y) & (X[:, 1] >= eps)
+
+    def certified_radius(self, X, y=None):
+        self.y_seen_.append(None if y is None else np.asarray(y).copy())
+        X = np.asarray(X, dtype=float)
+        with np.errstate(invalid="ignore"):
+            correct = ((X[:, 0] > 0) == y) & (X[:, 1] >= 0)
+        return np.where(correct, X[:, 1], np.nan)
 
 
 @pytest.fixture
@@ -556,12 +571,18 @@ def test_certified_accuracy_from_ball_certificates(certified_data):
     X, y = certified_data
     est = BallCertifier().fit(X, y)
     assert certified_accuracy_score(est, X, y, radius=0.3) == 1 / 6
-    assert est.eps_seen_ == [0.3]
+    # the certificate protocol: radii given the true labels, no certify(eps)
+    assert est.eps_seen_ == [] and len(est.y_seen_) == 1
+    np.testing.assert_array_equal(est.y_seen_[0], y)
     scorer = make_certified_scorer(radius=0.0)
     assert scorer(est, X, y) == 3 / 6
     weights = np.array([1.0, 1, 1, 1, 1, 3])
     assert scorer(est, X, y, sample_weight=weights) == 5 / 8
-    assert est.eps_seen_ == [0.3, 0.0, 0.0]
+    assert len(est.y_seen_) == 3
+    for r in (0.0, 0.1, 0.3, 0.6):  # the same answers as certify at each radius
+        assert certified_accuracy_score(est, X, y, radius=r) == np.mean(
+            est.certify(X, y, eps=r)
+        )
 
 
 def test_certified_scorer_pickles_and_cross_validates(certified_data):
@@ -588,9 +609,9 @@ def test_certified_bad_radius(certified_data, radius):
 
 def test_certified_needs_certify(cancer):
     clf, X, y = cancer
-    with pytest.raises(TypeError, match="no `certify` method"):
+    with pytest.raises(TypeError, match="no `certified_radius` method"):
         certified_accuracy_score(clf, X, y, radius=0.1)
-    with pytest.raises(TypeError, match="no `certify` method"):
+    with pytest.raises(TypeError, match="no `certified_radius` method"):
         make_certified_scorer(radius=0.1)(clf, X, y)
 
 

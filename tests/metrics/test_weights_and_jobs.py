@@ -91,9 +91,10 @@ def test_robust_predictions_inputs_not_raw_after_a_non_differentiable_step(iris)
 
 
 def test_certified_scores_are_weighted_averages():
-    class Certified:  # certify(X) -> (y_pred, radius); radius < 0: abstain
-        def certify(self, X):
-            return np.array([0, 1, 1, 2]), np.array([0.5, 0.1, -1.0, 0.3])
+    class Certified:  # the certificate protocol; NaN: abstains, or is wrong
+        def certified_radius(self, X, y=None):
+            y_pred, radius = np.array([0, 1, 1, 2]), np.array([0.5, 0.1, np.nan, 0.3])
+            return radius if y is None else np.where(y_pred == y, radius, np.nan)
 
     y = np.array([0, 1, 1, 1])
     w = np.array([1.0, 2.0, 3.0, 4.0])
@@ -211,9 +212,14 @@ def test_chunked_scoring_does_not_depend_on_n_jobs(iris):
 
 def test_chunked_certified_accuracy_matches_one_piece():
     class Certified:  # a row-wise certificate
-        def certify(self, X):
+        def certified_radius(self, X, y=None):
             X = np.asarray(X)
-            return (X[:, 0] > 0).astype(int), np.abs(X[:, 0])
+            correct = (X[:, 0] > 0).astype(int) == y
+            return (
+                np.abs(X[:, 0])
+                if y is None
+                else np.where(correct, abs(X[:, 0]), np.nan)
+            )
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 2))

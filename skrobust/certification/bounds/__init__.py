@@ -1,8 +1,21 @@
-"""Bound propagation: interval bounds (IBP), CROWN and certified training."""
+"""Bound propagation: interval bounds (IBP), CROWN and certified training.
+
+The ``"ibp"``, ``"crown-ibp"`` and ``"crown"`` method family of
+:func:`skrobust.certification.certify` (``METHODS``, ``certify``,
+``certified_radius``). Besides the public names (``__all__``), the engine's
+pieces other certification families build on are importable here: the
+perturbation ``Region``, the layer chain (``layer_rules``), interval
+propagation (``propagate``), CROWN's refinement (``refine``) and the bounds
+of a specification (``bound_tensors``, ``margin_spec``).
+"""
 
 from . import _relaxations, _torch_layers, _view_layers  # noqa: F401  (rules)
-from ._bounds import interval_bounds, margin_bounds
+from ._bounds import METHODS, interval_bounds, margin_bounds
+from ._bounds import bound_tensors as bound_tensors
+from ._bounds import margin_spec as margin_spec
 from ._certify import certified_radius, certify
+from ._crown import refine as refine
+from ._ibp import propagate as propagate
 from ._ibp_classifier import IBPClassifier
 from ._layers import (
     ActivationBound,
@@ -11,8 +24,11 @@ from ._layers import (
     MonotoneBound,
     bound_layer,
 )
+from ._layers import layer_rules as layer_rules
+from ._region import Region as Region
 
 __all__ = [
+    "METHODS",
     "ActivationBound",
     "AffineBound",
     "IBPClassifier",

@@ -4,17 +4,16 @@ The public functions take an estimator and arrays; :func:`bound_tensors` is
 the tensor-level core shared with certified training.
 """
 
-import numbers
-
 import numpy as np
 
 from ..._models import as_differentiable
+from ..._threat import check_eps, check_norm, needs_data_statistics, resolve_constraints
 from ..._torch import torch
-from ...utils import encode_labels
+from ...utils import encode_labels, resolve_batch_size
 from ._crown import Spec, backward, refine
 from ._ibp import propagate
 from ._layers import layer_rules
-from ._region import Region, check_inside, check_norm, feature_budget, input_domain
+from ._region import Region
 
 METHODS = ("ibp", "crown-ibp", "crown")
 
@@ -84,13 +83,45 @@ def bound_tensors(rules, region, *, method="ibp", spec=None, upper=True, beta=No
 
 
 class Problem:
-    """Validated inputs of a bound computation: the view, the tensor, the budget."""
+    """Validated inputs of a bound computation: the view, the tensor, the region.
 
-    def __init__(self, estimator, X, *, eps, norm, bounds, method, batch_size):
+    The perturbation set is the threat model of the attacks
+    (:func:`skrobust._threat.resolve_constraints`): the budget ``eps`` (a
+    scalar, one value per feature or a ``{column: eps}`` dict), ``bounds``,
+    ``feature_mask`` and ``direction``. ``stats`` holds the training data's
+    ``data_min_`` / ``data_max_`` for ``bounds="data"`` (an estimator fitted
+    on that data); ``eps=None`` is a unit budget for every feature.
+    """
+
+    def __init__(
+        self,
+        estimator,
+        X,
+        eps,
+        norm,
+        bounds,
+        method,
+        batch_size,
+        feature_mask=None,
+        direction=None,
+        stats=None,
+    ):
         check_norm(norm)
         check_method(method)
-        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+        if eps is not None:
+            check_eps(eps)
+        threat = {
+            "eps": 1.0 if eps is None else eps,
+            "bounds": bounds,
+            "feature_mask": feature_mask,
+            "direction": direction,
+        }
+        if needs_data_statistics(threat) and stats is None:
+            raise ValueError(
+                "bounds='data' uses the per-feature min / max of training data, "
+                "which this function has no fit to learn: pass (low, high), or "
+                "use IBPClassifier(bounds='data'), which learns them in fit."
+            )
         self.view = view = as_differentiable(estimator)
         x = view.to_input(X)
         if x.dim() < 2:
@@ -103,22 +134,33 @@ class Problem:
         if not bool(torch.isfinite(x).all()):
             raise ValueError("X contains NaN or infinity.")
         shape = tuple(x.shape[1:])
-        as_tensor = lambda a: torch.as_tensor(  # noqa: E731
-            np.ascontiguousarray(a), dtype=view.dtype, device=view.device
-        )
-        self.eps = as_tensor(feature_budget(1.0 if eps is None else eps, shape))
-        low, high = input_domain(bounds, shape)
-        self.low = None if low is None else as_tensor(low)
-        self.high = None if high is None else as_tensor(high)
-        check_inside(x, self.low, self.high)
+        columns = getattr(X, "columns", None)
+        if columns is None:
+            columns = getattr(estimator, "feature_names_in_", None)
+        constraints = resolve_constraints(threat, shape, columns, stats=stats)
+        constraints.check_inside(x)
+        # each sample's box (bounds, direction, pinned features); it holds
+        # x itself (data bounds, rounding), so the region is never empty
+        scale, low, high = constraints.box(x, view.dtype)
+        self.eps = scale
+        self.low, self.high = torch.minimum(low, x), torch.maximum(high, x)
         self.x, self.norm, self.method = x, norm, method
-        self.batch_size = int(batch_size)
+        values = int(np.prod(shape)) * max(1, view.n_classes)
+        self.batch_size = resolve_batch_size(batch_size, len(x), values)
         self.rules = [rule for _, rule in layer_rules(view.module)]
 
-    def labels(self, y):
-        """Labels (values of ``classes_``) as class indices."""
-        index = encode_labels(y, self.view.classes_, n_samples=len(self.x))
-        return torch.as_tensor(index, dtype=torch.long, device=self.view.device)
+    def labels(self, y=None):
+        """Labels (values of ``classes_``) as class indices; ``None``: predictions."""
+        if y is not None:
+            index = encode_labels(y, self.view.classes_, n_samples=len(self.x))
+            return torch.as_tensor(index, dtype=torch.long, device=self.view.device)
+        with self.view.evaluating(), torch.no_grad():
+            predicted = [
+                self.view(self.x[rows]).argmax(dim=1) for rows in self.batches()
+            ]
+        if not predicted:
+            return torch.zeros(0, dtype=torch.long, device=self.view.device)
+        return torch.cat(predicted)
 
     def batches(self):
         for start in range(0, len(self.x), self.batch_size):
@@ -126,7 +168,12 @@ class Problem:
 
     def region(self, rows, eps_sample=None):
         return Region(
-            self.x[rows], self.eps, self.norm, eps_sample, self.low, self.high
+            self.x[rows],
+            self.eps,
+            self.norm,
+            eps_sample,
+            self.low[rows],
+            self.high[rows],
         )
 
     def margins(self, labels, rows, eps_sample=None, method=None):
@@ -149,12 +196,22 @@ class Problem:
 
 
 def interval_bounds(
-    estimator, X, *, eps, norm="linf", bounds=None, method="ibp", batch_size=256
+    estimator,
+    X,
+    *,
+    eps,
+    norm="linf",
+    bounds=None,
+    method="crown",
+    feature_mask=None,
+    direction=None,
+    batch_size="auto",
 ):
     """Lower and upper bounds on the logits over a perturbation set around ``X``.
 
     For every sample ``x`` and every ``x'`` with ``||x' - x|| <= eps`` (and
-    ``bounds[0] <= x' <= bounds[1]``), the logits of ``x'`` (the
+    within ``bounds``, moving only the features of ``feature_mask`` in their
+    ``direction``: the attacks' threat model), the logits of ``x'`` (the
     differentiable view's, see :func:`skrobust.as_differentiable`) lie
     between ``lower`` and ``upper``. Works for any estimator whose view is a
     chain of supported layers (see :func:`bound_layer`): skorch networks
@@ -170,25 +227,36 @@ def interval_bounds(
     X : array-like of shape (n_samples, ...)
         Clean inputs (raw features; for a pipeline split by a
         non-differentiable step, the space after it).
-    eps : float or array-like
-        Radius of the ball: one value, or one per feature (the ball of the
+    eps : float, array-like or dict
+        Radius of the ball: one value, one per feature (the ball of the
         scaled norm ``||(x' - x) / eps|| <= 1``; features with ``eps = 0``
-        stay fixed).
+        stay fixed), or a dict ``{column: eps}`` (other columns fixed;
+        columns of a DataFrame ``X`` or the estimator's
+        ``feature_names_in_``).
     norm : {"linf", "l2", "l1"}, default="linf"
         The ball. IBP maps an l2 / l1 ball exactly through the affine layers
         before the first activation, then goes on with intervals; CROWN
         handles the ball exactly at the input.
     bounds : (low, high) or None, default=None
-        Valid input domain, scalars or per-feature arrays: the ball is cut by
-        it (e.g. ``(0, 1)`` for images), which tightens the bounds.
-    method : {"ibp", "crown-ibp", "crown"}, default="ibp"
+        Valid input domain, scalars or per-feature arrays (``None`` for an
+        open side): the ball is cut by it (e.g. ``(0, 1)`` for images),
+        which tightens the bounds. Clean points outside it are an error.
+    method : {"ibp", "crown-ibp", "crown"}, default="crown"
         Interval bound propagation (Gowal et al. 2018: cheapest, about two
         forward passes); CROWN-IBP (CROWN's linear relaxation for the output,
         interval bounds inside); full CROWN (Zhang et al. 2018: linear
         relaxations everywhere, tightest and most expensive). CROWN methods
-        keep the tighter of their bound and IBP's.
-    batch_size : int, default=256
-        Samples bounded together.
+        keep the tighter of their bound and IBP's, so the default is never
+        looser than IBP; pass ``"ibp"`` where speed matters more.
+    feature_mask : array-like, default=None
+        Features that may change (booleans, indices or column names); the
+        others stay fixed. ``None``: all may change.
+    direction : array-like or dict, default=None
+        Per-feature sign constraint: +1 may only increase, -1 only
+        decrease, 0 free (e.g. ``{"debt": 1}``).
+    batch_size : int or "auto", default="auto"
+        Samples bounded together; ``"auto"``: about 4 million values of
+        input times classes per batch (the size of CROWN's coefficients).
 
     Returns
     -------
@@ -217,15 +285,8 @@ def interval_bounds(
     >>> bool(((lower <= logits) & (logits <= upper)).all())
     True
     """
-    problem = Problem(
-        estimator,
-        X,
-        eps=eps,
-        norm=norm,
-        bounds=bounds,
-        method=method,
-        batch_size=batch_size,
-    )
+    args = (eps, norm, bounds, method, batch_size, feature_mask, direction)
+    problem = Problem(estimator, X, *args)
     view = problem.view
     lowers, uppers = [], []
     with view.evaluating(), torch.no_grad():
@@ -242,7 +303,17 @@ def interval_bounds(
 
 
 def margin_bounds(
-    estimator, X, y, *, eps, norm="linf", bounds=None, method="ibp", batch_size=256
+    estimator,
+    X,
+    y,
+    *,
+    eps,
+    norm="linf",
+    bounds=None,
+    method="crown",
+    feature_mask=None,
+    direction=None,
+    batch_size="auto",
 ):
     """Lower bounds on the margins ``z_y - z_k`` over a perturbation set.
 
@@ -259,8 +330,9 @@ def margin_bounds(
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
         True labels (values of the estimator's ``classes_``).
-    eps, norm, bounds, method, batch_size
-        As in :func:`interval_bounds`.
+    eps, norm, bounds, method, feature_mask, direction, batch_size
+        The perturbation set and the computation, as in
+        :func:`interval_bounds`.
 
     Returns
     -------
@@ -279,15 +351,8 @@ def margin_bounds(
     >>> margins.shape
     (3, 3)
     """
-    problem = Problem(
-        estimator,
-        X,
-        eps=eps,
-        norm=norm,
-        bounds=bounds,
-        method=method,
-        batch_size=batch_size,
-    )
+    args = (eps, norm, bounds, method, batch_size, feature_mask, direction)
+    problem = Problem(estimator, X, *args)
     labels = problem.labels(y)
     out = [problem.margins(labels[rows], rows).cpu() for rows in problem.batches()]
     if not out:

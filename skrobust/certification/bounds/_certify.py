@@ -1,4 +1,9 @@
-"""Certificates of fitted estimators: is the true class provably stable?"""
+"""Bound propagation's certificates: is the label provably stable in the ball?
+
+The ``"ibp"``, ``"crown-ibp"`` and ``"crown"`` method family of
+:func:`skrobust.certification.certify` and
+:func:`skrobust.certification.certified_radius`.
+"""
 
 import numbers
 
@@ -50,33 +55,27 @@ def certify_rows(problem, labels, rows, eps_sample=None):
 
 
 def certify(
-    estimator, X, y, *, eps, norm="linf", bounds=None, method="crown", batch_size=256
+    estimator,
+    X,
+    y,
+    *,
+    eps,
+    norm="linf",
+    bounds=None,
+    method="crown",
+    feature_mask=None,
+    direction=None,
+    batch_size="auto",
+    stats=None,
 ):
-    """Whether each sample is certified correct within the ``eps``-ball.
+    """Bound propagation's certificates: is each sample certified within ``eps``?
 
-    ``True`` at sample ``x`` proves that the estimator predicts ``y`` at
-    every point of the ball around ``x`` (cut by ``bounds``): the lower bound
-    of every margin ``z_y - z_k`` is positive (see :func:`margin_bounds`). A
-    ``False`` proves nothing: the sample may be robust or not. A sample
-    misclassified at ``x`` itself is never certified.
-
-    Parameters
-    ----------
-    estimator : fitted classifier
-        Anything :func:`skrobust.as_differentiable` accepts, made of layers
-        with bound rules (see :func:`bound_layer`).
-    X : array-like of shape (n_samples, ...)
-    y : array-like of shape (n_samples,)
-        True labels.
-    eps : float or array-like
-        Radius of the ball (one value or one per feature).
-    norm : {"linf", "l2", "l1"}, default="linf"
-    bounds : (low, high) or None, default=None
-        Valid input domain.
-    method : {"ibp", "crown-ibp", "crown"}, default="crown"
-        How the margins are bounded (see :func:`interval_bounds`); CROWN
-        methods keep the better of their bound and IBP's.
-    batch_size : int, default=256
+    The ``"ibp"``, ``"crown-ibp"`` and ``"crown"`` family behind
+    :func:`skrobust.certification.certify` (see there): ``True`` when the
+    lower bound of every margin ``z_y - z_k`` over the perturbation set is
+    positive (see :func:`margin_bounds`). ``stats``: an estimator fitted on
+    the training data, whose ``data_min_`` / ``data_max_`` give
+    ``bounds="data"``.
 
     Returns
     -------
@@ -86,22 +85,14 @@ def certify(
     --------
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from skrobust.certification import certify
+    >>> from skrobust.certification import bounds
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
-    >>> certified = certify(clf, X, y, eps=0.05)
-    >>> bool(certified.mean() <= clf.score(X, y))
+    >>> bool(bounds.certify(clf, X, y, eps=0.05, method="ibp").mean() > 0.5)
     True
     """
-    problem = Problem(
-        estimator,
-        X,
-        eps=eps,
-        norm=norm,
-        bounds=bounds,
-        method=method,
-        batch_size=batch_size,
-    )
+    args = (eps, norm, bounds, method, batch_size, feature_mask, direction, stats)
+    problem = Problem(estimator, X, *args)
     labels = problem.labels(y)
     out = [certify_rows(problem, labels, rows).cpu() for rows in problem.batches()]
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=bool)
@@ -110,68 +101,49 @@ def certify(
 def certified_radius(
     estimator,
     X,
-    y,
+    y=None,
     *,
     norm="linf",
     bounds=None,
     method="crown",
+    feature_mask=None,
+    direction=None,
     max_eps=1.0,
     tol=1e-3,
-    batch_size=256,
+    batch_size="auto",
+    stats=None,
 ):
-    """The largest certified radius of each sample, by bisection on ``eps``.
+    """Bound propagation's certified radii, by bisection on ``eps``.
 
-    Each sample's radius is the largest ``eps`` (to ``tol``) at which
-    :func:`certify` succeeds: every returned radius is certified, so it is a
-    lower bound of the true robustness radius. All samples are bisected
-    together, one bound computation per step.
-
-    Parameters
-    ----------
-    estimator : fitted classifier
-    X : array-like of shape (n_samples, ...)
-    y : array-like of shape (n_samples,)
-        True labels.
-    norm : {"linf", "l2", "l1"}, default="linf"
-    bounds : (low, high) or None, default=None
-        Valid input domain.
-    method : {"ibp", "crown-ibp", "crown"}, default="crown"
-    max_eps : float, default=1.0
-        Largest radius tried (samples certified there get ``max_eps``).
-    tol : float, default=1e-3
-        Width of the final bisection interval.
-    batch_size : int, default=256
+    The family behind :func:`skrobust.certification.certified_radius` (see
+    there). Each sample's radius is the largest ``eps`` (to ``tol``, at most
+    ``max_eps``) at which :func:`certify` succeeds; all samples are bisected
+    together, one bound computation per step. NaN where no radius is
+    certified: the sample is misclassified (``y`` given) or on a tie of
+    its top classes.
 
     Returns
     -------
-    radius : ndarray of shape (n_samples,)
-        Certified radius; ``-1`` for samples misclassified at ``x`` itself
-        (no certificate), so ``(radius >= r).mean()`` is the certified
-        accuracy at ``r``.
+    radius : ndarray of float64 of shape (n_samples,)
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.datasets import load_wine
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from skrobust.certification import certified_radius
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
-    >>> radius = certified_radius(clf, X[:4], y[:4], max_eps=2.0)
-    >>> bool((radius > 0).all())
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skrobust.certification import bounds
+    >>> X, y = load_wine(return_X_y=True)
+    >>> model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    >>> radius = bounds.certified_radius(model, X[:3], method="ibp", max_eps=5.0)
+    >>> bool((radius > 0).all())  # in raw units, through the scaler
     True
     """
     for name, value in (("max_eps", max_eps), ("tol", tol)):
         if not isinstance(value, numbers.Real) or not value > 0:
             raise ValueError(f"{name} must be a positive number; got {value!r}.")
-    problem = Problem(
-        estimator,
-        X,
-        eps=None,
-        norm=norm,
-        bounds=bounds,
-        method=method,
-        batch_size=batch_size,
-    )
+    args = (None, norm, bounds, method, batch_size, feature_mask, direction, stats)
+    problem = Problem(estimator, X, *args)  # eps None: a unit budget per feature
     labels = problem.labels(y)
     n_steps = max(1, int(np.ceil(np.log2(max_eps / tol))))
     out = []
@@ -190,5 +162,5 @@ def certified_radius(
             mid = (low + high) / 2
             better = ok(mid) & ~top
             low, high = torch.where(better, mid, low), torch.where(better, high, mid)
-        out.append(torch.where(correct, low, -1.0).double().cpu())
+        out.append(torch.where(correct, low, torch.nan).double().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0)

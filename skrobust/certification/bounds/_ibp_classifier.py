@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..._skorch import (
     SKORCH_NETS,
@@ -14,8 +14,9 @@ from ..._skorch import (
     as_classifier,
     fit_objective_net,
 )
+from ..._threat import check_eps, needs_data_statistics, resolve_constraints
+from ..._torch import torch
 from ._certify import certified_radius, certify
-from ._region import feature_budget, input_domain
 from ._training import CertifiedObjective
 
 
@@ -51,12 +52,20 @@ class IBPClassifier(
         :class:`skrobust.nn.MLP` and :class:`skrobust.nn.SmallCNN` are.
         Bounds use each layer's evaluation behaviour (dropout off, batch
         norm running statistics).
-    eps : float or array-like
-        The budget to certify (one value or one per feature).
+    eps : float, array-like or dict
+        The budget to certify: one value, one per feature, or ``{column:
+        eps}`` (other columns fixed).
     norm : {"linf", "l2", "l1"}, default="linf"
-    bounds : (low, high) or None, default=None
+    bounds : (low, high), "data" or None, default=None
         Valid input domain (e.g. ``(0, 1)`` for images): cuts the balls, in
-        training and certification.
+        training and certification. ``"data"``: the per-feature min / max of
+        the training data (test points beyond them stay reachable).
+    feature_mask : array-like, default=None
+        Features that may change (booleans, indices or column names), in
+        training and certification; the others stay fixed.
+    direction : array-like or dict, default=None
+        Per-feature sign constraint: +1 may only increase, -1 only
+        decrease, 0 free (e.g. ``{"debt": 1}``).
     method : {"ibp", "crown-ibp"}, default="ibp"
         The training bound.
     warmup_epochs : int, default=None
@@ -71,9 +80,11 @@ class IBPClassifier(
     beta_start, beta_end : float, default=1.0, 0.0
         CROWN-IBP: weight of the CROWN-IBP bound (against IBP's) before and
         after the ramp.
-    certify_method : {"ibp", "crown-ibp", "crown"}, default="crown-ibp"
-        How :meth:`certify` and :meth:`certified_radius` bound the margins
-        (CROWN methods keep the better of their bound and IBP's).
+    certify_method : {"ibp", "crown-ibp", "crown"}, default="crown"
+        How :meth:`certify` and :meth:`certified_radius` bound the margins,
+        the default of every certification function: CROWN methods keep the
+        better of their bound and IBP's, and the cheaper bounds run first,
+        so on an IBP-trained net CROWN only sees the points IBP leaves.
     dtype : {"float32", "float64"}, default="float32"
         Input and parameter dtype of a bare skorch net (a
         ``SkorchClassifier`` keeps its own).
@@ -88,6 +99,8 @@ class IBPClassifier(
     n_features_in_ : int
     feature_names_in_ : ndarray
         When ``X`` has string column names.
+    data_min_, data_max_, data_std_ : ndarray of one sample's shape
+        Per-feature statistics of the training data (``bounds="data"``).
 
     See Also
     --------
@@ -116,9 +129,11 @@ class IBPClassifier(
 
     _parameter_constraints = {
         "estimator": [*SKORCH_NETS, SkorchClassifier],
-        "eps": ["array-like", Interval(numbers.Real, 0, None, closed="left")],
+        "eps": ["array-like", dict, Interval(numbers.Real, 0, None, closed="left")],
         "norm": [StrOptions({"linf", "l2", "l1"})],
-        "bounds": [None, tuple, list],
+        "bounds": [None, tuple, list, StrOptions({"data"})],
+        "feature_mask": [None, "array-like"],
+        "direction": [None, "array-like", dict],
         "method": [StrOptions({"ibp", "crown-ibp"})],
         "warmup_epochs": [None, Interval(numbers.Integral, 0, None, closed="left")],
         "ramp_epochs": [None, Interval(numbers.Integral, 0, None, closed="left")],
@@ -139,6 +154,8 @@ class IBPClassifier(
         eps,
         norm="linf",
         bounds=None,
+        feature_mask=None,
+        direction=None,
         method="ibp",
         warmup_epochs=None,
         ramp_epochs=None,
@@ -147,7 +164,7 @@ class IBPClassifier(
         eps_train_factor=1.1,
         beta_start=1.0,
         beta_end=0.0,
-        certify_method="crown-ibp",
+        certify_method="crown",
         dtype="float32",
         random_state=None,
     ):
@@ -155,6 +172,8 @@ class IBPClassifier(
         self.eps = eps
         self.norm = norm
         self.bounds = bounds
+        self.feature_mask = feature_mask
+        self.direction = direction
         self.method = method
         self.warmup_epochs = warmup_epochs
         self.ramp_epochs = ramp_epochs
@@ -193,15 +212,25 @@ class IBPClassifier(
         """
         self._validate_params()
         net = as_classifier(self.estimator).net
-        shape = np.asarray(X).shape[1:]  # per-feature eps needs the sample shape
-        eps = feature_budget(self.eps, shape)
-        low, high = input_domain(self.bounds, shape)
+        # the threat model needs the sample shape (and data statistics)
+        Xa = check_array(X, allow_nd=True, dtype=np.float64)
+        check_eps(self.eps)
+        if needs_data_statistics(self._threat()):
+            flat = Xa.reshape(len(Xa), -1)
+            self.data_min_ = flat.min(axis=0).reshape(Xa.shape[1:])
+            self.data_max_ = flat.max(axis=0).reshape(Xa.shape[1:])
+            self.data_std_ = flat.std(axis=0).reshape(Xa.shape[1:])
+        constraints = resolve_constraints(
+            self._threat(),
+            Xa.shape[1:],
+            getattr(X, "columns", None),
+            stats=self,
+        )
+        constraints.check_inside(torch.as_tensor(Xa))
         warmup, ramp = self._schedule_epochs(net)
         objective = CertifiedObjective(
-            eps,
+            constraints,
             norm=self.norm,
-            low=low,
-            high=high,
             method=self.method,
             warmup_epochs=warmup,
             ramp_epochs=ramp,
@@ -225,6 +254,14 @@ class IBPClassifier(
             self.feature_names_in_ = self.estimator_.feature_names_in_
         return self
 
+    def _threat(self, eps=None):
+        return {
+            "eps": self.eps if eps is None else eps,
+            "bounds": self.bounds,
+            "feature_mask": self.feature_mask,
+            "direction": self.direction,
+        }
+
     # -- certificates ----------------------------------------------------------
 
     def certify(self, X, y, *, eps=None):
@@ -235,14 +272,15 @@ class IBPClassifier(
         X : array-like of shape (n_samples, ...)
         y : array-like of shape (n_samples,)
             True labels.
-        eps : float or array-like, default=None
+        eps : float, array-like or dict, default=None
             Radius; ``None``: the ``eps`` trained for.
 
         Returns
         -------
         certified : ndarray of bool of shape (n_samples,)
             ``True`` proves the prediction is ``y`` everywhere in the ball
-            (cut by ``bounds``).
+            (cut by ``bounds``, moving only the features of
+            ``feature_mask`` in their ``direction``).
 
         Examples
         --------
@@ -259,55 +297,70 @@ class IBPClassifier(
         dtype('bool')
         """
         check_is_fitted(self)
+        threat = self._threat(eps)
         return certify(
             self.estimator_,
             self._input(X),
             y,
-            eps=self.eps if eps is None else eps,
             norm=self.norm,
-            bounds=self.bounds,
             method=self.certify_method,
+            stats=self,
+            **threat,
         )
 
-    def certified_radius(self, X, y, *, max_eps=1.0, tol=1e-3):
-        """Largest certified radius of each sample, by bisection.
+    def certified_radius(self, X, y=None, *, max_eps=1.0, tol=1e-3):
+        """Largest certified radius of each sample, by bisection: the protocol.
+
+        The largest ``eps`` (to ``tol``, at most ``max_eps``) at which
+        :meth:`certify` succeeds, with one unit of budget per feature of
+        ``feature_mask`` (``bounds`` and ``direction`` as trained), so
+        ``(certified_radius(X, y) >= r).mean()`` is the certified accuracy
+        at ``r`` (every skrobust certifier offers this method).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,), default=None
+            True labels; ``None``: the radius of the predicted class.
         max_eps : float, default=1.0
         tol : float, default=1e-3
 
         Returns
         -------
-        radius : ndarray of shape (n_samples,)
-            ``-1`` for samples misclassified at ``x`` itself.
+        radius : ndarray of float64 of shape (n_samples,)
+            NaN where nothing is certified: a sample misclassified at ``x``
+            itself (when ``y`` is given) or on a tie of its top classes.
 
         Examples
         --------
-        >>> import torch
-        >>> from sklearn.datasets import load_iris
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_wine
+        >>> from sklearn.preprocessing import minmax_scale
         >>> from skorch import NeuralNetClassifier
+        >>> from torch.nn import CrossEntropyLoss
         >>> from skrobust.certification import IBPClassifier
         >>> from skrobust.nn import MLP
-        >>> X, y = load_iris(return_X_y=True)
-        >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
-        ...                           max_epochs=5, train_split=None, verbose=0)
-        >>> clf = IBPClassifier(net, eps=0.05, random_state=0).fit(X / 8, y)
-        >>> clf.certified_radius(X[:3] / 8, y[:3]).shape
-        (3,)
+        >>> X, y = load_wine(return_X_y=True)
+        >>> net = NeuralNetClassifier(MLP, criterion=CrossEntropyLoss, max_epochs=5,
+        ...                           train_split=None, verbose=0)
+        >>> clf = IBPClassifier(net, eps=0.01, random_state=0)
+        >>> radius = clf.fit(minmax_scale(X), y).certified_radius(minmax_scale(X))
+        >>> radius.shape, bool((radius[~np.isnan(radius)] >= 0).all())
+        ((178,), True)
         """
         check_is_fitted(self)
+        threat = self._threat()
+        del threat["eps"]
         return certified_radius(
             self.estimator_,
             self._input(X),
             y,
             norm=self.norm,
-            bounds=self.bounds,
             method=self.certify_method,
             max_eps=max_eps,
             tol=tol,
+            stats=self,
+            **threat,
         )
 
     # -- prediction ------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The perturbation set around a batch of inputs: a norm ball cut by a box."""
+"""The perturbation set around a batch of inputs: a norm ball cut by a box.
 
-import numpy as np
+The box is the threat model's (:meth:`skrobust._threat.Constraints.box`):
+the bounds, tightened per sample by direction constraints and pinned where a
+feature may not move; the ball's per-feature budget is its ``scale``.
+"""
 
-from ..._threat import per_feature
 from ..._torch import torch
-
-NORMS = ("linf", "l2", "l1")
 
 
 class Region:
@@ -22,8 +22,9 @@ class Region:
     norm : {"linf", "l2", "l1"}
     eps_sample : torch.Tensor of shape (n,), default=None
         Ones when ``None``.
-    low, high : torch.Tensor of one sample's shape, default=None
-        The valid input domain (``None``: unbounded).
+    low, high : torch.Tensor of shape (n, ...) or of one sample's shape
+        Each sample's box, or one box for all (``None``: unbounded); it must
+        hold ``x0``.
     """
 
     def __init__(self, x0, eps_feature, norm, eps_sample=None, low=None, high=None):
@@ -40,13 +41,18 @@ class Region:
 
     def __getitem__(self, index):
         """The region of a slice of the samples."""
+
+        def rows(bound):  # a per-sample box is sliced, a shared one kept
+            per_sample = bound is not None and bound.dim() == self.x0.dim()
+            return bound[index] if per_sample else bound
+
         return Region(
             self.x0[index],
             self.eps_feature,
             self.norm,
             self.eps_sample[index],
-            self.low,
-            self.high,
+            rows(self.low),
+            rows(self.high),
         )
 
     @property
@@ -103,46 +109,3 @@ def box_extreme(A, lower, upper, *, maximize=False):
     centre = torch.bmm(flat, mid).squeeze(-1)
     spread = torch.bmm(flat.abs(), rad).squeeze(-1)
     return centre + spread if maximize else centre - spread
-
-
-def check_norm(norm):
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
-
-
-def feature_budget(eps, sample_shape):
-    """``eps`` (a scalar or one value per feature) as a float64 array of the shape."""
-    arr = np.asarray(eps, dtype=float) if not isinstance(eps, dict) else None
-    if arr is None or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(
-            f"eps must be a non-negative finite number or one per feature; got {eps!r}."
-        )
-    return np.array(per_feature(arr, sample_shape, "eps"), dtype=float)
-
-
-def input_domain(bounds, sample_shape):
-    """``bounds`` (None or ``(low, high)``) as two arrays, or ``(None, None)``."""
-    if bounds is None:
-        return None, None
-    from ..._threat import resolve_bounds
-
-    if isinstance(bounds, str):
-        raise ValueError(
-            f"bounds={bounds!r}: give None or a (low, high) pair of scalars or "
-            "per-feature arrays."
-        )
-    return resolve_bounds(bounds, sample_shape)
-
-
-def check_inside(x, low, high):
-    """Raise if some clean inputs lie outside the domain."""
-    if low is None:
-        return
-    outside = (x < low) | (x > high)
-    if bool(outside.any()):
-        row = int(outside.reshape(len(x), -1).any(1).nonzero()[0, 0])
-        raise ValueError(
-            f"{int(outside.reshape(len(x), -1).any(1).sum())} samples lie outside "
-            f"`bounds` (e.g. sample {row}); the perturbation set would be empty. "
-            "Widen the bounds or clip X first."
-        )

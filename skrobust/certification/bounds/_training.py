@@ -4,10 +4,8 @@ Computed on each batch inside skorch's loop, in the ``train_step_single`` of
 the objective-trained nets of :mod:`skrobust._skorch`.
 """
 
-import numpy as np
 from skorch.utils import to_tensor
 
-from ..._models import as_differentiable
 from ..._skorch import Objective
 from ..._torch import torch
 from ._bounds import bound_tensors, margin_spec
@@ -30,11 +28,11 @@ class CertifiedObjective(Objective):
 
     Parameters
     ----------
-    eps : ndarray
-        Per-feature budget (one sample's shape, or a scalar).
+    constraints : Constraints
+        The resolved threat model of the training samples (budget, bounds,
+        mask, direction; :func:`skrobust._threat.resolve_constraints`): the
+        ball of the full budget, cut by the box.
     norm : str
-    low, high : ndarray or None
-        Input domain.
     method : {"ibp", "crown-ibp"}
     warmup_epochs, ramp_epochs : int
     kappa_start, kappa_end, eps_train_factor, beta_start, beta_end : float
@@ -42,11 +40,9 @@ class CertifiedObjective(Objective):
 
     def __init__(
         self,
-        eps,
+        constraints,
         *,
         norm="linf",
-        low=None,
-        high=None,
         method="ibp",
         warmup_epochs=0,
         ramp_epochs=0,
@@ -56,9 +52,8 @@ class CertifiedObjective(Objective):
         beta_start=1.0,
         beta_end=0.0,
     ):
-        self.eps = eps
+        self.threat = constraints
         self.norm = norm
-        self.low, self.high = low, high
         self.method = method
         self.warmup_epochs = warmup_epochs
         self.ramp_epochs = ramp_epochs
@@ -68,6 +63,10 @@ class CertifiedObjective(Objective):
 
     def __repr__(self):
         return f"CertifiedObjective(method={self.method!r}, norm={self.norm!r})"
+
+    def threat_model(self, sample_shape):
+        """The training threat model (for samples of the training shape)."""
+        return self.threat
 
     def progress(self, net):
         """Position in the ramp, in [0, 1] (negative during the warm-up)."""
@@ -105,16 +104,11 @@ class CertifiedObjective(Objective):
 
     def margin_lower(self, net, x, y, factor, beta):
         """Lower bounds of ``z_y - z_k`` over the ball of ``factor * eps``."""
-        view = as_differentiable(net)
+        view = self.view(net)
         x = x.to(view.dtype)
-
-        def tensor(a):
-            if a is None:
-                return None
-            return torch.as_tensor(np.asarray(a), dtype=view.dtype, device=x.device)
-
-        eps = tensor(self.eps) * factor
-        region = Region(x, eps, self.norm, low=tensor(self.low), high=tensor(self.high))
+        constraints = self.constraints(tuple(x.shape[1:]))
+        scale, low, high = constraints.box(x, view.dtype, factor)
+        region = Region(x, scale, self.norm, low=low, high=high)
         labels = (y.long() if y.is_floating_point() else y).reshape(-1)
         spec = margin_spec(labels, view.n_classes, view.dtype)
         rules = [rule for _, rule in layer_rules(view.module)]

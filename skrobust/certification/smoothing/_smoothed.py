@@ -120,14 +120,14 @@ class SmoothedClassifierMixin:
 
         Examples
         --------
-        >>> from sklearn.datasets import load_iris
+        >>> import numpy as np
         >>> from sklearn.linear_model import LogisticRegression
         >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
-        ...                                    random_state=0).fit(X, y)
-        >>> rs.predict(X[:3])
-        array([0, 0, 0])
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> clf = LogisticRegression().fit(X, ["neg", "neg", "pos", "pos"])
+        >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, random_state=0)
+        >>> rs.fit(X).predict([[-1.0], [1.5]])
+        array(['neg', 'pos'], dtype='<U3')
         """
         return self.predict_abstain(X)[0]
 
@@ -154,7 +154,8 @@ class SmoothedClassifierMixin:
         >>> from sklearn.linear_model import LogisticRegression
         >>> from skrobust.certification import RandomizedSmoothingClassifier
         >>> X, y = load_iris(return_X_y=True)
-        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
+        >>> base = LogisticRegression(max_iter=500)
+        >>> rs = RandomizedSmoothingClassifier(base, n_samples_predict=100,
         ...                                    random_state=0).fit(X, y)
         >>> rs.predict_proba(X[:1])
         array([[1., 0., 0.]])
@@ -232,8 +233,8 @@ class SmoothedClassifierMixin:
         >>> from sklearn.linear_model import LogisticRegression
         >>> from skrobust.certification import RandomizedSmoothingClassifier
         >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
-        >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])  # boundary at 0
-        >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, sigma=0.5,
+        >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])
+        >>> rs = RandomizedSmoothingClassifier(clf, sigma=0.5, prefit=True,
         ...                                    random_state=0).fit(X)
         >>> rs.certified_radius([[-1.0], [0.0], [1.5]], [0, 0, 0]).round(2)
         array([0.99,  nan,  nan])

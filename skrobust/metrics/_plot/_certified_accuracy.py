@@ -1,14 +1,10 @@
 """Certified accuracy against the radius: ``CertifiedAccuracyDisplay``."""
 
-import inspect
-
 import numpy as np
 from sklearn.utils import check_consistent_length
 
-from .._certified import certified_predictions
+from .._certified import certified_radii
 from ._base import _validate_style_kwargs, axes_and_figure, check_curve
-
-N_GRID = 21
 
 
 def _check_radii(radii):
@@ -48,7 +44,7 @@ class CertifiedAccuracyDisplay:
 
     The fraction of points whose prediction is correct *and* provably
     unchanged within the ball of each radius. Build it with
-    :meth:`from_estimator` (an estimator with ``certify``) or
+    :meth:`from_estimator` (a certifier: ``certified_radius(X, y)``) or
     :meth:`from_predictions` (certificates computed beforehand). The curve
     is drawn as a step function, conservative between radii: on the
     interval up to each radius it shows the value *at* that radius, the
@@ -167,20 +163,15 @@ class CertifiedAccuracyDisplay:
     ):
         """Certify a fitted model and plot certified accuracy against the radius.
 
-        Understands both certificate interfaces of skrobust, and any model
-        with a differentiable view:
+        One call gives every point's certified radius, hence the whole curve:
 
-        * ``certify(X) -> (y_pred, radius)`` (randomized smoothing): one call
-          gives every point's radius, hence the whole curve. ``radii=None``
-          evaluates it at every radius returned (an exact step curve up to
-          the largest certified radius, then 0).
-        * ``certify(X, y, *, eps) -> bool array`` (interval bounds): one call
-          per radius. ``radii=None`` needs ``certified_radius(X, y)`` and
-          uses 21 radii from 0 to the largest certified radius.
-        * no ``certify`` method (a network, a linear model, a pipeline):
+        * a certifier (``RandomizedSmoothingClassifier``, ``IBPClassifier``,
+          anything with ``certified_radius(X, y=None)``, the certificate
+          protocol: NaN where it abstains or is wrong) answers itself;
+        * any other model with a differentiable view (a network, a linear
+          model, a pipeline) is certified by
           :func:`skrobust.certification.certified_radius` with ``method``
-          gives every point's certified radius in ``norm`` (``"linf"`` by
-          default), hence the whole curve.
+          and ``bounds``, in ``norm`` (``"linf"`` by default).
 
         Parameters
         ----------
@@ -193,18 +184,19 @@ class CertifiedAccuracyDisplay:
         y : array-like of shape (n_samples,)
             True labels.
         radii : array-like of shape (n_radii,), default=None
-            Radii at which to evaluate certified accuracy.
+            Radii at which to evaluate certified accuracy. ``None``: every
+            certified radius (an exact step curve up to the largest, then 0).
         name : str, default=None
             Model name for the legend. ``None``: the estimator's class name.
         norm : str, default=None
             Norm of the certificates, for the x axis label. ``None``: the
-            estimator's ``norm`` attribute, if any. For estimators without
-            ``certify``, the norm certified (``None``: ``"linf"``).
+            estimator's ``norm`` attribute, if any. For estimators that are
+            not certifiers, the norm certified (``None``: ``"linf"``).
         method : str, default="crown"
-            Certification method for estimators without ``certify`` (see
+            Certification method for estimators that are not certifiers (see
             :func:`skrobust.certification.certified_radius`).
         bounds : (low, high) or None, default=None
-            Valid input domain, for estimators without ``certify``.
+            Valid input domain, for estimators that are not certifiers.
         ax : matplotlib Axes, default=None
             Axes to plot on; pass another display's ``ax_`` to compare
             models.
@@ -219,57 +211,37 @@ class CertifiedAccuracyDisplay:
         --------
         >>> import numpy as np
         >>> from skrobust.metrics import CertifiedAccuracyDisplay
-        >>> class Smoothed:  # certify(X) -> (y_pred, radius); -1: abstain
-        ...     def certify(self, X):
-        ...         return np.array([0, 1, 1, 0]), np.array([0.5, 0.2, -1.0, 0.9])
+        >>> class Certifier:  # radii of its predictions [0, 1, 1, 0]; NaN: abstains
+        ...     def certified_radius(self, X, y=None):
+        ...         radius = np.array([0.5, 0.2, np.nan, 0.9])
+        ...         return np.where(np.array([0, 1, 1, 0]) == y, radius, np.nan)
         >>> display = CertifiedAccuracyDisplay.from_estimator(
-        ...     Smoothed(), None, [0, 1, 1, 1], radii=[0.0, 0.3, 0.6])
+        ...     Certifier(), None, [0, 1, 1, 1], radii=[0.0, 0.3, 0.6])
         >>> display.certified_accuracy
         array([0.5 , 0.25, 0.  ])
         """
-        certify = getattr(estimator, "certify", None)
+        y = np.asarray(y)
         name = type(estimator).__name__ if name is None else name
-        if certify is None:
+        if hasattr(estimator, "certified_radius") or hasattr(estimator, "certify"):
+            radius = certified_radii(estimator, X, y)  # says what a certifier needs
+            norm = getattr(estimator, "norm", None) if norm is None else norm
+        else:  # a model: bound propagation certifies it
             from ...certification import certified_radius
 
             norm = "linf" if norm is None else norm
             radius = certified_radius(
                 estimator, X, y, norm=norm, bounds=bounds, method=method
             )
-            y_pred = np.asarray(estimator.predict(X))
-            return cls.from_predictions(
-                y, y_pred, radius, radii=radii, name=name, norm=norm, ax=ax, **kwargs
-            )
-        norm = getattr(estimator, "norm", None) if norm is None else norm
-        if "eps" not in inspect.signature(certify).parameters:
-            y_pred, radius = certify(X)
-            return cls.from_predictions(
-                y,
-                y_pred,
-                radius,
-                radii=radii,
-                name=name,
-                norm=norm,
-                ax=ax,
-                **kwargs,
-            )
-        if radii is None:
-            if not hasattr(estimator, "certified_radius"):
-                raise ValueError(
-                    f"{type(estimator).__name__}.certify takes the radius (eps); "
-                    "pass the radii to evaluate, e.g. radii=np.linspace(0, 0.3, 7)."
-                )
-            largest = np.nanmax(
-                np.asarray(estimator.certified_radius(X, y), dtype=float),
-                initial=0.0,
-            )
-            radii = np.linspace(0.0, largest, N_GRID) if largest > 0 else [0.0]
-        radii = _check_radii(radii)
-        accuracy = np.array(
-            [certified_predictions(estimator, X, y, float(r)).mean() for r in radii]
+        return cls.from_predictions(
+            y,
+            y,  # NaN marks the points not certified correct
+            radius,
+            radii=radii,
+            name=name,
+            norm=norm,
+            ax=ax,
+            **kwargs,
         )
-        display = cls(radii=radii, certified_accuracy=accuracy, name=name, norm=norm)
-        return display.plot(ax=ax, **kwargs)
 
     @classmethod
     def from_predictions(
