@@ -18,11 +18,7 @@ import numpy as np
 
 from ..._models import Cast, LogProbability, as_differentiable
 from ..._torch import torch
-from ..bounds._bounds import bound_tensors, margin_spec
-from ..bounds._crown import refine
-from ..bounds._ibp import propagate
-from ..bounds._layers import layer_rules
-from ..bounds._region import Region
+from ..bounds import Region, bound_tensors, layer_rules, margin_spec, propagate, refine
 
 _TAIL = (torch.nn.Softmax, torch.nn.LogSoftmax, LogProbability)
 
