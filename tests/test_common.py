@@ -32,6 +32,22 @@ from skrobust.certification import (
 from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.nn import MLP
 
+
+class LazyMLP(torch.nn.Module):
+    """An MLP with its own forward whose first layer learns its input size
+    (``nn.LazyLinear``): the checks vary the number of features."""
+
+    def __init__(self, n_classes=2, hidden=16):
+        super().__init__()
+        self.hidden = torch.nn.LazyLinear(hidden)
+        self.out = torch.nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(torch.flatten(x, 1))))
+
+
+_LAZY_NET = dict(max_epochs=20, lr=0.1, train_split=None, verbose=0)
+
 # Tiny nets: each fit takes a fraction of a second on the checks' data.
 _NET = dict(
     module__hidden_layer_sizes=(16,),
@@ -105,6 +121,17 @@ ESTIMATORS = [
         ),
         _SMOOTHING_FAILURES,
     ),
+    (
+        RandomizedSmoothingClassifier(
+            NeuralNetClassifier(
+                LazyMLP, criterion=torch.nn.CrossEntropyLoss, **_LAZY_NET
+            ),
+            sigma=0.1,
+            **_SMOOTHING_COUNTS,
+            random_state=0,
+        ),
+        _SMOOTHING_FAILURES,
+    ),
 ]
 
 
@@ -114,6 +141,16 @@ ESTIMATORS += [
     (
         AdversarialTrainingClassifier(
             NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss, **_NET),
+            attack=PGD(eps=0.1, n_iter=2),
+            random_state=0,
+        ),
+        {},
+    ),
+    (
+        AdversarialTrainingClassifier(
+            NeuralNetClassifier(
+                LazyMLP, criterion=torch.nn.CrossEntropyLoss, **_LAZY_NET
+            ),
             attack=PGD(eps=0.1, n_iter=2),
             random_state=0,
         ),

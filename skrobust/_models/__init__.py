@@ -16,6 +16,8 @@ from ._base import (
     PartiallyDifferentiableWarning,
     TorchFunction,
     check_converted_fitted,
+    is_lazy,
+    materialize,
     to_torch,
 )
 from ._codec import TabularCodec
@@ -70,7 +72,9 @@ __all__ = [
     "TreeEnsemble",
     "as_differentiable",
     "check_converted_fitted",
+    "is_lazy",
     "is_tree_model",
+    "materialize",
     "pipeline_steps",
     "read_trees",
     "to_torch",

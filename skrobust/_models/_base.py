@@ -234,7 +234,10 @@ class DifferentiableModel:
         were, even on error.
         """
         modes = [(m, m.training) for m in self.module.modules()]
-        params = [(p, p.requires_grad) for p in self.module.parameters()]
+        # lazy parameters (materialized by a first forward) cannot be touched
+        params = [
+            (p, p.requires_grad) for p in self.module.parameters() if not is_lazy(p)
+        ]
         try:
             self.module.eval()
             for p, _ in params:
@@ -286,6 +289,53 @@ class DifferentiableModel:
         """
         logits = self.logits(X, in_space=in_space, batch_size=batch_size)
         return self.classes_[logits.argmax(axis=1)]
+
+
+def is_lazy(tensor):
+    """Whether ``tensor`` is a lazy module's parameter or buffer, not yet built."""
+    return torch.nn.parameter.is_lazy(tensor)
+
+
+def materialize(module, example):
+    """Build a module's lazy parameters (``nn.LazyLinear``...) with one dry forward.
+
+    Lazy modules learn their input sizes from their first call; until then
+    their parameters cannot be read, frozen or bounded. ``module`` runs once
+    on the first sample of ``example``, in eval mode and without gradients
+    (no batch norm statistic moves); training flags are restored. A module
+    without lazy parts is left alone.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    example : torch.Tensor of shape (n_samples, ...)
+        Inputs of the right shape, dtype and device.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        The same module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrobust._models import materialize
+    >>> net = torch.nn.Sequential(torch.nn.LazyLinear(3))
+    >>> materialize(net, torch.zeros(2, 5))[0].weight.shape
+    torch.Size([3, 5])
+    """
+    lazy = any(is_lazy(t) for t in (*module.parameters(), *module.buffers()))
+    if not lazy or len(example) == 0:
+        return module
+    modes = [(m, m.training) for m in module.modules()]
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(example[:1])
+    finally:
+        for m, flag in modes:
+            m.training = flag
+    return module
 
 
 def check_converted_fitted(estimator, attributes=None):

@@ -2,7 +2,7 @@
 
 import copy
 
-from .._models import as_differentiable
+from .._models import as_differentiable, materialize
 
 
 class Objective:
@@ -92,8 +92,15 @@ class Objective:
         epoch = max(len(net.history), 1)  # a row per epoch, opened before it runs
         return min(1.0, epoch / self.eps_warmup)
 
-    def view(self, net):
-        """The differentiable view of ``net``, cached while its parts are the same."""
+    def view(self, net, x=None):
+        """The differentiable view of ``net``, cached while its parts are the same.
+
+        ``x``, the batch, first builds the module's lazy parameters (one dry
+        forward, see :func:`~skrobust._models.materialize`): the view freezes
+        them, and an attack runs before the training step's own forward.
+        """
+        if x is not None:
+            materialize(net.module_, x)
         parts = (net, net.module_, net.criterion_, net.predict_nonlinearity)
         probe = next(iter(net.module_.parameters()), None)
         state = None if probe is None else (probe.dtype, probe.device)

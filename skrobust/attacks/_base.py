@@ -237,6 +237,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     generator=generator,
                 )
                 x_adv = repair(x_adv, x0, constraints, self.norm)
+                # loops that move x0 + delta may miss a bound by a rounding
+                x_adv = torch.clamp(x_adv, *constraints.input_box(x0))
                 out[start:stop] = x_adv.to(_TORCH_DTYPE[np.dtype(out_dtype)]).cpu()
                 for key, value in more.items():
                     if torch.is_tensor(value):

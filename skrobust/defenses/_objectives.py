@@ -99,9 +99,9 @@ class AdversarialObjective(Objective):
 
     def __call__(self, net, Xi, yi, **fit_params):
         """``(loss, y_pred)`` of one training batch; the caller backpropagates."""
-        view = self.view(net)
         x = to_tensor(Xi, device=net.device)
         y = to_tensor(yi, device=net.device)
+        view = self.view(net, x)
         labels = y.long() if y.is_floating_point() else y
         if self.loss == "input_gradient":
             return self._input_gradient(net, view, x, y, labels, **fit_params)

@@ -219,7 +219,7 @@ def apgd(
         i = b.index[mask]
         hit = b.hit[mask]
         out_u[i] = torch.where(_per_sample(hit, b.u_adv), b.u_adv[mask], b.u_best[mask])
-        out_loss[i] = b.best[mask]
+        out_loss[i] = b.best[mask].to(out_loss.dtype)  # float32 net, float64 x
         found[i] = hit
 
     marks = set(checkpoints(n_iter))

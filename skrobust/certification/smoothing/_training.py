@@ -80,7 +80,7 @@ class SmoothingObjective(Objective):
 
     def _attack(self, net, x, y, noise):
         """SmoothAdv's PGD on the smoothed soft classifier with fixed noise."""
-        view = self.view(net)
+        view = self.view(net, x)
         smoothed = DifferentiableModel(
             GaussianSmoothing(view.module, self.sigma, self.n_noise, noise=noise),
             view.classes_,
