@@ -16,7 +16,7 @@ import weakref
 from ..._models import FirstOutput
 from ..._torch import torch
 from ._graph_ops import handler_of
-from ._graph_rules import Unsupported, Var
+from ._graph_rules import Unsupported, Var, tag_alpha
 from ._layers import bound_layer
 
 _SUPPORTED_OPS = (
@@ -360,6 +360,8 @@ def _convert(node, trace, env, value, add):
         except TypeError as exc:
             raise TypeError(f"{exc} (at {_where(node)})") from exc
         rules = list(rules) if isinstance(rules, (list, tuple)) else [rules]
+        if len(rules) == 1:
+            tag_alpha(rules[0], layer)
         var = args[0]
         for k, rule in enumerate(rules):
             if k == len(rules) - 1:

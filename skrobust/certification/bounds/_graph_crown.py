@@ -16,6 +16,7 @@ import math
 
 from ..._torch import torch
 from . import _patches
+from ._alpha import optimized_lower
 from ._crown import Spec
 from ._graph_ibp import exact_by_ibp, finish_on_boxes, fold, propagate, transpose
 from ._layers import ConvBound, LinearBound
@@ -251,11 +252,13 @@ def bound_tensors(graph, region, *, method="ibp", spec=None, upper=True, beta=No
     ----------
     graph : BoundGraph
     region : Region
-    method : {"ibp", "crown-ibp", "crown"}
+    method : {"ibp", "crown-ibp", "crown", "alpha-crown"}
         ``"ibp"``: interval bounds, with ``spec`` folded into the affine nodes
         that end the network. ``"crown-ibp"``: CROWN's backward pass for the
         output, IBP for the intermediate nodes (Zhang et al. 2020).
         ``"crown"``: CROWN bounds for the intermediate nodes too.
+        ``"alpha-crown"``: CROWN with the ReLU lower slopes of the final
+        pass optimised (:mod:`._alpha`).
     spec : Spec or torch.Tensor of shape (n, n_spec, n_logits), default=None
         The linear functions of the logits to bound; ``None``: the logits.
     upper : bool, default=True
@@ -272,7 +275,7 @@ def bound_tensors(graph, region, *, method="ibp", spec=None, upper=True, beta=No
     boxes = propagate(
         graph,
         region,
-        refine if method == "crown" else None,
+        refine if method in ("crown", "alpha-crown") else None,
         skip_trailing=isinstance(spec, Spec),
     )
     out = graph.output
@@ -286,33 +289,47 @@ def bound_tensors(graph, region, *, method="ibp", spec=None, upper=True, beta=No
         if upper:
             rows = torch.cat([rows, -rows])
             index = torch.cat([index, index + len(spec.rows)], 1)
-        shape = graph.nodes[out].shape
-        A = rows.reshape(1, len(rows), *shape).to(graph.nodes[out].dtype)
-        frontier, bias = fold(graph, {out: A})
-        ibp = _ibp_on_rows(graph, boxes, region, frontier, bias, rows, index)
-        if method != "ibp":
-
-            def start(rows):
-                return {f: A[0][index[rows]] for f, A in frontier.items()}
-
-            crown = chunked(graph, boxes, region, start, index.shape[1])
-            crown = crown + bias[0][index]
+        lower = rows_lower(graph, boxes, region, rows, index, method, beta)
     else:
         A = torch.cat([spec, -spec], 1) if upper else spec
         ibp = backward(graph, boxes, region, {out: A}, relax=False)
-        if method != "ibp":
-            crown = chunked(
-                graph, boxes, region, lambda rows: {out: A[rows]}, A.shape[1]
-            )
-    if method == "ibp":
         lower = ibp
-    elif beta is None:
-        lower = torch.maximum(crown, ibp)
-    else:
-        lower = beta * crown + (1 - beta) * ibp
+        if method != "ibp":
+            start = lambda rows: {out: A[rows]}  # noqa: E731
+            crown = chunked(graph, boxes, region, start, A.shape[1], method)
+            lower = _mix(crown, ibp, beta)
     if upper:
         return lower[:, :n_spec], -lower[:, n_spec:]
     return lower, None
+
+
+def rows_lower(graph, boxes, region, rows, index, method, beta=None):
+    """Lower bounds of ``rows[index] @ output`` (a shared specification).
+
+    ``boxes`` come from :func:`propagate` (the trailing affine nodes may be
+    left out: the rows are folded into them). ``index`` has shape
+    ``(n, n_spec)``; CROWN methods keep the better of their bound and IBP's
+    (``beta=None``) or mix them.
+    """
+    out = graph.output
+    shape = graph.nodes[out].shape
+    A = rows.reshape(1, len(rows), *shape).to(graph.nodes[out].dtype)
+    frontier, bias = fold(graph, {out: A})
+    ibp = _ibp_on_rows(graph, boxes, region, frontier, bias, rows, index)
+    if method == "ibp":
+        return ibp
+
+    def start(rows):
+        return {f: A[0][index[rows]] for f, A in frontier.items()}
+
+    crown = chunked(graph, boxes, region, start, index.shape[1], method)
+    return _mix(crown + bias[0][index], ibp, beta)
+
+
+def _mix(crown, ibp, beta):
+    if beta is None:
+        return torch.maximum(crown, ibp)
+    return beta * crown + (1 - beta) * ibp
 
 
 def chunk_elements(device):
@@ -322,19 +339,21 @@ def chunk_elements(device):
     return 2**21 if torch.device(device).type == "cpu" else 2**26
 
 
-def chunked(graph, boxes, region, start, n_rows, **kwargs):
-    """:func:`backward` over chunks of samples (``start(rows)``: the pending
-    coefficients of the samples ``rows``)."""
+def chunked(graph, boxes, region, start, n_rows, method="crown"):
+    """The final backward pass over chunks of samples (``start(rows)``: the
+    pending coefficients of the samples ``rows``); alpha-CROWN optimises
+    each chunk's slopes."""
+    solve = optimized_lower if method == "alpha-crown" else backward
     n = len(region)
     widest = max(math.prod(node.shape) for node in graph.nodes)
     step = max(1, chunk_elements(region.x0.device) // (n_rows * widest))
     if step >= n:
-        return backward(graph, boxes, region, start(slice(None)), **kwargs)
+        return solve(graph, boxes, region, start(slice(None)))
     out = []
     for first in range(0, n, step):
         rows = slice(first, first + step)
         sub = [None if b is None else (b[0][rows], b[1][rows]) for b in boxes]
-        out.append(backward(graph, sub, region[rows], start(rows), **kwargs))
+        out.append(solve(graph, sub, region[rows], start(rows)))
     return torch.cat(out)
 
 

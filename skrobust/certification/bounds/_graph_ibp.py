@@ -13,6 +13,8 @@ import math
 from ..._torch import torch
 from ._layers import ConvBound
 
+F = torch.nn.functional
+
 
 def interval(graph, boxes, i):
     """IBP of node ``i`` from its inputs' boxes."""
@@ -141,19 +143,16 @@ def fold(graph, pending):
 def transpose(graph, node, A):
     """``(A . bias, [A L_j for each input j])`` of an affine node."""
     shapes = [graph.nodes[j].shape for j in node.inputs]
-    if isinstance(node.rule, ConvBound) and _as_matrix(node, shapes[0], A):
-        n, rows = A.shape[:2]
-        part = A.reshape(n * rows, -1) @ node.matrix
-        bias = node.rule.bias(A, shapes[0])
-        return bias, [
-            part.reshape(n, rows, *shapes[0]).to(graph.nodes[node.inputs[0]].dtype)
-        ]
+    dtypes = [graph.nodes[j].dtype for j in node.inputs]
+    if isinstance(node.rule, ConvBound):
+        part = _conv_transpose(node, A, shapes[0])
+        if part is not None:
+            return node.rule.bias(A, shapes[0]), [part.to(dtypes[0])]
     if node.multi:
         bias, parts = node.rule.bias(A, shapes), node.rule.transposes(A, shapes)
     else:
         bias = node.rule.bias(A, shapes[0])
         parts = [node.rule.transpose(A, shapes[0])]
-    dtypes = [graph.nodes[j].dtype for j in node.inputs]
     return bias, [p.to(dtype) for p, dtype in zip(parts, dtypes)]
 
 
@@ -161,23 +160,46 @@ def transpose(graph, node, A):
 MAX_DENSE = 2**22
 
 
-def _as_matrix(node, in_shape, A):
-    """Whether to transpose a convolution as a dense matrix (built here).
+def _conv_transpose(node, A, in_shape):
+    """``A W`` of a convolution by the fastest route, or None (the rule's own).
 
-    A matrix product beats a transposed convolution for small images, once
-    there are enough rows to pay for building it (one forward pass of each
-    unit vector of the input).
+    Into few channels (a first layer) a dense matrix product wins, built once
+    from the unit vectors of the input when there are rows enough to pay for
+    it; with stride 1 the transpose is a convolution with the flipped kernel
+    (the fast forward kernels); otherwise small layers go dense too.
     """
-    if node.matrix is not None:
-        return True
+    layer = node.rule.layer
+    n, rows = A.shape[:2]
     n_in, n_out = math.prod(in_shape), math.prod(node.shape)
-    if n_in * n_out > MAX_DENSE or A.shape[0] * A.shape[1] < n_in // 2:
-        return False
-    eye = torch.eye(n_in, dtype=A.dtype, device=A.device).reshape(n_in, *in_shape)
-    rule = node.rule
-    columns = rule.func(eye) - rule.func(eye[:1] * 0)
-    node.matrix = columns.reshape(n_in, n_out).T.contiguous()
-    return True
+    dense = node.matrix is not None or (
+        n_in * n_out <= MAX_DENSE and n * rows >= n_in // 2
+    )
+    if node.rule.dims == 2 and in_shape[0] <= 4 and dense:
+        return _dense(node, A, in_shape)
+    k = layer.weight.shape[2:]
+    plain = tuple(layer.dilation) == (1, 1) and layer.groups == 1
+    if node.rule.dims == 2 and plain and tuple(layer.stride) == (1, 1):
+        pad = [kk - 1 - p for kk, p in zip(k, layer.padding)]
+        size = [
+            o + kk - 1 - 2 * p for o, kk, p in zip(node.shape[1:], k, layer.padding)
+        ]
+        if min(pad) >= 0 and size == list(in_shape[1:]):
+            flipped = layer.weight.transpose(0, 1).flip(2, 3).to(A.dtype)
+            out = F.conv2d(A.reshape(n * rows, *node.shape), flipped, None, 1, pad)
+            return out.reshape(n, rows, *in_shape)
+    if dense and n_in * n_out <= MAX_DENSE // 4:
+        return _dense(node, A, in_shape)
+    return None
+
+
+def _dense(node, A, in_shape):
+    if node.matrix is None:
+        n_in = math.prod(in_shape)
+        eye = torch.eye(n_in, dtype=A.dtype, device=A.device).reshape(n_in, *in_shape)
+        columns = node.rule.func(eye) - node.rule.func(eye[:1] * 0)
+        node.matrix = columns.reshape(n_in, -1).T.contiguous()
+    n, rows = A.shape[:2]
+    return (A.reshape(n * rows, -1) @ node.matrix).reshape(n, rows, *in_shape)
 
 
 def finish_on_boxes(graph, boxes, frontier, rows, index):

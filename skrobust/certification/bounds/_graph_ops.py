@@ -20,6 +20,7 @@ from ._graph_rules import (
     Unsupported,
     Var,
     Weights,
+    tag_alpha,
 )
 from ._layers import (
     AffineBound,
@@ -65,13 +66,14 @@ def _to_sample(ctx, value):
 
 def _activation(module):
     def handler(ctx, x, *args, **kwargs):
-        return bound_layer(module), (x,)
+        return tag_alpha(bound_layer(module), module), (x,)
 
     return handler
 
 
 def _leaky_relu(ctx, x, negative_slope=0.01, *args, **kwargs):
-    return bound_layer(torch.nn.LeakyReLU(float(negative_slope))), (x,)
+    layer = torch.nn.LeakyReLU(float(negative_slope))
+    return tag_alpha(bound_layer(layer), layer), (x,)
 
 
 def _identity(ctx, x, *args, **kwargs):

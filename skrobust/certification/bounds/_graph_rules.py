@@ -135,3 +135,21 @@ class Weights:
 
     def __call__(self, x):
         return self._func(x)
+
+
+def alpha_range(layer):
+    """Range of valid lower-line slopes (through 0) of a piecewise-linear
+    activation's unstable units, for alpha-CROWN; None for other layers."""
+    if type(layer) is torch.nn.ReLU:
+        return (0.0, 1.0)
+    if type(layer) is torch.nn.LeakyReLU and 0 <= layer.negative_slope <= 1:
+        return (float(layer.negative_slope), 1.0)
+    return None
+
+
+def tag_alpha(rule, layer):
+    """Mark a rule whose lower slopes alpha-CROWN may optimise."""
+    span = alpha_range(layer)
+    if span is not None:
+        rule.alpha_range = span
+    return rule

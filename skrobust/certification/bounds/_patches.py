@@ -100,20 +100,22 @@ class Patches:
         """The coefficients as a ``(n, k * S, C, H, W)`` tensor."""
         n, k, S, C, kh, kw = self.values.shape
         (H, W), (sh, sw), (ph, pw) = self.shape[1:], self.stride, self.padding
-        bottom = max(ph, (self.grid[0] - 1) * sh + kh - ph - H)
-        right = max(pw, (self.grid[1] - 1) * sw + kw - pw - W)
-        Hp, Wp = H + ph + bottom, W + pw + right
-        i, j = self.pos // self.grid[1], self.pos % self.grid[1]
-        base = (i * (sh * Wp) + j * sw)[..., None, None]
         device = self.pos.device
-        c = torch.arange(C, device=device).reshape(-1, 1, 1) * (Hp * Wp)
-        a = torch.arange(kh, device=device).reshape(1, -1, 1) * Wp
-        b = torch.arange(kw, device=device).reshape(1, 1, -1)
-        index = (base + (c + a + b).reshape(-1)).expand(n, k, S, -1)
-        out = self.values.new_zeros((n, k, S, C * Hp * Wp))
+        top = (self.pos // self.grid[1]) * sh - ph  # window corners in the image
+        left = (self.pos % self.grid[1]) * sw - pw
+        rows = top[..., None] + torch.arange(kh, device=device)  # (n, k, kh)
+        cols = left[..., None] + torch.arange(kw, device=device)
+        inside = ((rows >= 0) & (rows < H))[..., :, None] & ((cols >= 0) & (cols < W))[
+            ..., None, :
+        ]
+        flat = rows[..., :, None] * W + cols[..., None, :]  # (n, k, kh, kw)
+        channel = torch.arange(C, device=device).reshape(-1, 1, 1) * (H * W)
+        size = C * H * W  # outside the image: one spare slot, dropped
+        index = torch.where(inside.unsqueeze(2), channel + flat.unsqueeze(2), size)
+        index = index.reshape(n, k, 1, -1).expand(n, k, S, -1)
+        out = self.values.new_zeros((n, k, S, size + 1))
         out.scatter_(3, index, self.values.reshape(n, k, S, -1))
-        out = out.reshape(n, k * S, C, Hp, Wp)
-        return out[..., ph : ph + H, pw : pw + W]
+        return out[..., :size].reshape(n, k * S, C, H, W)
 
     def dot(self, tensor):
         """``sum A . tensor`` per row: ``(n, k * S)``."""
@@ -229,7 +231,7 @@ def _conv(rule, A, in_shape):
         A.padding[0] * sh + layer.padding[0],
         A.padding[1] * sw + layer.padding[1],
     )
-    too_wide = KH >= in_shape[1] + 2 * padding[0] or KW >= in_shape[2] + 2 * padding[1]
+    too_wide = KH * KW >= in_shape[1] * in_shape[2]  # a window as big as the image
     if too_wide or C * kh * kw * C_in * KH * KW > MAX_COMPOSE:
         return None  # no longer sparse: go on with dense coefficients
     values = A.values.reshape(n * k * S, -1) @ _composition(rule, A.values, kh, kw)

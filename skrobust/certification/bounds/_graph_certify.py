@@ -1,0 +1,103 @@
+"""Certificates of margins, each bounded with the cheapest method that decides it.
+
+A sample is certified when every margin ``z_y - z_k`` (``k != y``) has a
+positive lower bound; any sound bound will do, so each margin may come from
+a different method. The stages run from the cheapest (IBP) to ``method``,
+and each bounds only what the ones before left open: the samples not yet
+certified and, of those, the margins not yet proven. A CROWN stage first
+bounds the one open margin of each sample most likely to fail (the smallest
+at ``x`` itself): where it fails, the sample goes to the next stage without
+its other margins being bounded.
+"""
+
+from ..._torch import torch
+from ._graph_crown import refine, rows_lower
+from ._graph_ibp import propagate
+
+STAGES = ("ibp", "crown-ibp", "crown", "alpha-crown")
+
+
+def margin_rows(n_classes, dtype, device):
+    """The rows ``e_y - e_k`` of every pair: row ``y * n_classes + k``."""
+    eye = torch.eye(n_classes, dtype=dtype, device=device)
+    return (eye.unsqueeze(1) - eye.unsqueeze(0)).reshape(-1, n_classes)
+
+
+def certify_margins(graph, region, labels, method, *, clean=None):
+    """Whether every margin of each sample is provably positive.
+
+    Parameters
+    ----------
+    graph : BoundGraph
+    region : Region
+    labels : torch.Tensor of int of shape (n,)
+        Class indices (of samples the model classifies correctly: others
+        cannot be certified and should not be passed).
+    method : {"ibp", "crown-ibp", "crown", "alpha-crown"}
+        The last stage.
+    clean : torch.Tensor of shape (n, n_classes), default=None
+        Logits at the clean points, to order the margins (hardest first);
+        ``None``: by their IBP bounds.
+
+    Returns
+    -------
+    certified : torch.Tensor of bool of shape (n,)
+    """
+    n_classes = graph.nodes[graph.output].shape[0]
+    x0 = region.x0
+    rows = margin_rows(n_classes, x0.dtype, x0.device)
+    classes = torch.arange(n_classes, device=x0.device)
+    index = labels.unsqueeze(1) * n_classes + classes
+    boxes = propagate(graph, region, skip_trailing=True)
+    lower = rows_lower(graph, boxes, region, rows, index, "ibp")
+    proven = (lower > 0) | (classes == labels.unsqueeze(1))
+    if clean is None:
+        clean = lower
+    else:
+        clean = clean.gather(1, labels.unsqueeze(1)) - clean
+    stages = STAGES[1 : STAGES.index(method) + 1]
+    crown_boxes, crown_samples = None, None
+    for stage in stages:
+        todo = torch.nonzero(~proven.all(1)).flatten()
+        if not len(todo):
+            break
+        if stage == "crown-ibp":
+            sub = _samples(boxes, todo)
+        elif stage == "crown":
+            sub = propagate(graph, region[todo], refine, skip_trailing=True)
+            crown_boxes, crown_samples = sub, todo
+        else:  # alpha-CROWN on CROWN's intermediate bounds
+            where = torch.searchsorted(crown_samples, todo)
+            sub = _samples(crown_boxes, where)
+        _stage(graph, sub, region[todo], rows, labels[todo], clean[todo],
+               proven, todo, stage)  # fmt: skip
+    return proven.all(1)
+
+
+def _samples(boxes, index):
+    return [None if b is None else (b[0][index], b[1][index]) for b in boxes]
+
+
+def _stage(graph, boxes, region, rows, labels, clean, proven, todo, method):
+    """Bound the open margins of the samples ``todo``; update ``proven``."""
+    n_classes = proven.shape[1]
+    open_ = ~proven[todo]
+    # round 1: each sample's hardest open margin
+    first = clean.masked_fill(~open_, torch.inf).argmin(1)
+    index = (labels * n_classes + first).unsqueeze(1)
+    ok = rows_lower(graph, boxes, region, rows, index, method)[:, 0] > 0
+    proven[todo[ok], first[ok]] = True
+    # round 2: the other open margins of the samples that passed, grouped by
+    # their number
+    alive = torch.nonzero(ok).flatten()
+    open_ = ~proven[todo[alive]]
+    counts = open_.sum(1)
+    for count in torch.unique(counts).tolist():
+        if count == 0:
+            continue
+        group = alive[counts == count]
+        k = torch.topk(open_[counts == count].to(torch.int8), count, dim=1).indices
+        index = labels[group].unsqueeze(1) * n_classes + k
+        sub = _samples(boxes, group)
+        lower = rows_lower(graph, sub, region[group], rows, index, method)
+        proven[todo[group].unsqueeze(1), k] = lower > 0
