@@ -32,7 +32,8 @@ class CategoricalGroup:
         Working coordinates (one per category, the encoder's order).
     categories : ndarray of object
     allowed : ndarray of bool
-        Categories an example may switch to (the clean one always stays).
+        Categories an example may switch to (the clean one always stays);
+        by default every category but a missing value.
     mutable : bool
         Whether the column may change at all (named in ``feature_mask``).
     """
@@ -49,6 +50,19 @@ class CategoricalGroup:
             f"CategoricalGroup({self.column!r}, {int(self.allowed.sum())}/"
             f"{len(self.index)} categories allowed, mutable={self.mutable})"
         )
+
+
+def _missing(values):
+    """Elementwise: ``None`` or NaN (the missing-value category)."""
+    return np.array(
+        [
+            v is None
+            or (isinstance(v, float) and v != v)
+            or type(v).__name__ in ("NAType", "NaTType")
+            for v in values
+        ],
+        dtype=bool,
+    )
 
 
 def _name(columns, j):
@@ -175,10 +189,10 @@ class FeatureLayout:
         groups = []
         for j in np.flatnonzero(categorical):
             idx = self.index[j]
-            allowed = np.ones(len(self.categories[j]), dtype=bool)
-            for extra in (self.allowed[j], allowed_by_user.get(j)):
-                if extra is not None:
-                    allowed &= extra
+            # a missing value is no category to switch to, unless allowed
+            allowed = allowed_by_user.get(j, ~_missing(self.categories[j]))
+            if self.allowed[j] is not None:
+                allowed = allowed & self.allowed[j]
             groups.append(
                 CategoricalGroup(
                     _name(cols, j), idx, self.categories[j], allowed, cat_mobile[j]
@@ -200,7 +214,8 @@ class FeatureLayout:
         )
 
     def _allowed(self, spec):
-        """``allowed_categories`` ({column: values}) -> {raw index: bool mask}."""
+        """``allowed_categories`` ({column: values}) -> {raw index: bool mask};
+        ``None`` or NaN among the values allows the missing-value category."""
         if spec is None:
             return {}
         if not isinstance(spec, dict):
@@ -219,15 +234,34 @@ class FeatureLayout:
                     f"allowed_categories names {key!r}, which is not a categorical "
                     "column of the model."
                 )
-            cats = list(self.categories[j])
-            unknown = [v for v in values if v not in cats]
+            cats = np.asarray(self.categories[j], dtype=object)
+            values = list(values)
+            missing = _missing(values)
+            known = [v for v, m in zip(values, missing) if not m]
+            unknown = [v for v in known if v not in list(cats)]
+            if missing.any() and not _missing(cats).any():
+                unknown.append(values[int(np.flatnonzero(missing)[0])])
             if unknown:
                 raise ValueError(
                     f"allowed_categories[{key!r}] holds {unknown}, which the "
-                    f"model's encoder does not know; it knows {cats}."
+                    f"model's encoder does not know; it knows {list(cats)}."
                 )
-            out[j] = np.isin(np.asarray(cats, dtype=object), list(values))
+            out[j] = np.isin(cats, known) | (_missing(cats) & missing.any())
         return out
+
+
+def coordinate_names(columns, layout=None):
+    """A name per working coordinate: the column's, and ``column=category``
+    for the coordinates of a categorical column (``None`` without names)."""
+    if layout is None:
+        return None if columns is None else list(columns)
+    names = [None] * layout.n_working
+    for j, index in enumerate(layout.index):
+        column = _name(layout.columns, j)
+        for k, i in enumerate(index):
+            cats = layout.categories[j]
+            names[i] = column if cats is None else f"{column}={cats[k]}"
+    return names
 
 
 def discrete_units(constraints):

@@ -107,7 +107,12 @@ class Constraints:
     max_changes : int or None
         At most this many discrete features (categorical columns, one-hot
         groups, integer features) may change per sample.
+    pinned : ndarray of bool or None
+        Per-sample entries of one batch that never move (missing values of
+        raw tabular data), shaped like the batch; see :meth:`with_pinned`.
     """
+
+    pinned = None
 
     def __init__(
         self,
@@ -133,10 +138,22 @@ class Constraints:
         self.integer = integer
         self.one_hot = list(one_hot)
 
+    def with_pinned(self, pinned):
+        """A copy for one batch whose entries ``pinned`` (a boolean array
+        shaped like the batch) never move; ``self`` when none is pinned."""
+        if pinned is None or not np.any(pinned):
+            return self
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.pinned = np.asarray(pinned, dtype=bool)
+        return copy
+
     @property
     def needs_repair(self):
         """Whether outputs need rounding, one-hot or category repair."""
         if self.categorical or self.max_changes is not None:
+            return True
+        if self.pinned is not None:
             return True
         return bool(self.one_hot) or (
             self.integer is not None and bool(self.integer.any())

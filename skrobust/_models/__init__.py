@@ -44,7 +44,13 @@ from ._trees import (
     read_trees,
     tree_regions,
 )
-from ._view import as_differentiable, pipeline_steps, unwrap_estimator
+from ._view import (
+    as_differentiable,
+    check_columns,
+    pipeline_steps,
+    tabular_input,
+    unwrap_estimator,
+)
 
 __all__ = [
     "BinaryLogits",
@@ -71,12 +77,14 @@ __all__ = [
     "Tree",
     "TreeEnsemble",
     "as_differentiable",
+    "check_columns",
     "check_converted_fitted",
     "is_lazy",
     "is_tree_model",
     "materialize",
     "pipeline_steps",
     "read_trees",
+    "tabular_input",
     "to_torch",
     "tree_regions",
     "unwrap_estimator",

@@ -3,6 +3,7 @@
 import warnings
 
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import validate_data
 
 from .._torch import torch
 from ._base import (
@@ -207,6 +208,48 @@ def as_differentiable(estimator, *, device=None, dtype=None):
     )
 
 
+def check_columns(estimator, X):
+    """scikit-learn's own error when a DataFrame's columns are not those the
+    estimator's first step was fitted on, in that order (an estimator reading
+    them by name, a ``ColumnTransformer``, has a codec instead)."""
+    if getattr(X, "columns", None) is None or estimator is None:
+        return
+    first = pipeline_steps(estimator)[0][1]
+    if getattr(first, "feature_names_in_", None) is not None:
+        validate_data(first, X, reset=False, skip_check_array=True)
+
+
+def tabular_input(estimator, *, dtype=None, device=None):
+    """The raw-column reading of a pipeline that starts with a
+    ``ColumnTransformer`` or an encoder, whatever its final estimator.
+
+    Returns
+    -------
+    None or (module, codec, rest)
+        ``module`` maps the working matrix to the first step's output (a
+        torch module, float64 by default), ``codec`` is its
+        :class:`TabularCodec`, ``rest`` the fitted remaining steps (a
+        ``Pipeline``, or the final estimator alone), which take that output.
+    """
+    steps = pipeline_steps(estimator)
+    if len(steps) < 2:
+        return None
+    first = steps[0][1]
+    check_converted_fitted(first)
+    try:
+        tabular = input_view(first, dtype=dtype or torch.float64, device=device)
+    except NotDifferentiableError:
+        return None
+    if tabular is None:
+        return None
+    rest = [s for _, s in steps[1:]]
+    if len(rest) > 1:
+        rest = Pipeline([(f"step{i}", s) for i, s in enumerate(rest)])
+    else:
+        rest = rest[0]
+    return (*tabular, rest)
+
+
 class _Preprocess:
     """Picklable ``transform`` of the non-differentiable prefix of a pipeline."""
 
@@ -230,4 +273,4 @@ def _input_shape(first, final, codec=None):
     return None if n is None else (int(n),)
 
 
-__all__ = ["as_differentiable"]
+__all__ = ["as_differentiable", "check_columns", "tabular_input"]

@@ -2,10 +2,17 @@
 
 from sklearn.utils._param_validation import StrOptions
 
+from .._repair import Repair
 from .._torch import torch
 from ..utils import ATTACK_DOCS, Substitution
 from ._base import FRACTION, POSITIVE_INT, BaseAttack
-from ._functional import apgd, get_norm, resolve_loss, top_classes
+from ._functional import (
+    apgd,
+    get_norm,
+    resolve_loss,
+    search_categories,
+    top_classes,
+)
 
 
 @Substitution(**ATTACK_DOCS)
@@ -109,6 +116,8 @@ class APGD(BaseAttack):
         early_stop=False,
         integer_features=None,
         one_hot_groups=None,
+        max_changes=None,
+        allowed_categories=None,
         bounds=None,
         feature_mask=None,
         direction=None,
@@ -140,13 +149,16 @@ class APGD(BaseAttack):
         use_targets = runs[0] is not None
         loss_fn = resolve_loss(self.loss, n_classes, use_targets)
         norm = get_norm(self.norm)
+        repair = None
+        if constraints.needs_repair:  # discrete constraints hold at every step
+            repair = Repair(constraints, x0, self.norm)
         out_u = torch.zeros_like(x0)
         best = torch.full((len(x0),), float("-inf"), device=x0.device, dtype=x0.dtype)
         for targets in runs:
             for _ in range(self.n_restarts):
                 index = torch.nonzero(~done)[:, 0]
                 if len(index) == 0:
-                    return torch.addcmul(x0, scale, out_u), {}
+                    break
                 u, found, loss = apgd(
                     view,
                     x0[index],
@@ -164,9 +176,21 @@ class APGD(BaseAttack):
                     eot_iter=self.eot_iter,
                     early_stop=self.early_stop,
                     generator=generator,
+                    repair=None if repair is None else repair.rows(index),
                 )
                 keep = found | (loss > best[index])
                 out_u[index[keep]] = u[keep]
                 best[index[keep]] = loss[keep]
                 done[index[found]] = True
-        return torch.addcmul(x0, scale, out_u), {}
+        x_adv = torch.addcmul(x0, scale, out_u)
+        if repair is not None and repair.groups:  # polish the categories
+            x_adv = search_categories(
+                view,
+                repair(x_adv),
+                labels if targeted else true_labels,
+                repair=repair,
+                loss_fn=resolve_loss(self.loss, n_classes, targeted),
+                targeted=targeted,
+                true_labels=true_labels,
+            )
+        return x_adv, {}

@@ -111,6 +111,8 @@ class AutoAttack(BaseAttack):
         eot_iter=20,
         integer_features=None,
         one_hot_groups=None,
+        max_changes=None,
+        allowed_categories=None,
         bounds=None,
         feature_mask=None,
         direction=None,

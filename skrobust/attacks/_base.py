@@ -9,7 +9,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._models import NotDifferentiableError, as_differentiable
+from .._discrete import coordinate_names, warn_frozen_discrete
+from .._models import NotDifferentiableError, as_differentiable, check_columns
 from .._threat import check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
 from ..utils import encode_labels, resolve_batch_size
@@ -70,6 +71,10 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     attack's default.
     """
 
+    #: warn when a discrete feature's budget is below one step (attacks
+    #: measuring minimal norms have no budget to warn about)
+    _budgeted = True
+
     _parameter_constraints = {
         "estimator": [None, HasMethods(["fit"])],
         "eps": ["array-like", dict, Interval(numbers.Real, 0, None, closed="left")],
@@ -79,6 +84,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "direction": [None, "array-like", dict],
         "integer_features": [None, "array-like"],
         "one_hot_groups": [None, list],
+        "max_changes": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "allowed_categories": [None, dict],
         "eps_units": [StrOptions({"raw", "std"})],
         "batch_size": [*POSITIVE_INT, StrOptions({"auto"})],
         "random_state": ["random_state"],
@@ -117,8 +124,18 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.estimator_ = clone(self.estimator).fit(X, y)
         elif hasattr(self, "estimator_"):
             del self.estimator_
-        Xw = self._working_space(X, self._preprocess_of(self._estimator_or_none()))
-        Xw = validate_data(self, Xw, allow_nd=True, dtype=_FLOATS)
+        estimator = self._estimator_or_none()
+        Xw = self._working_space(X, self._preprocess_of(estimator))
+        try:
+            Xw = validate_data(self, Xw, allow_nd=True, dtype=_FLOATS)
+        except ValueError as exc:
+            if estimator is not None or "convert" not in str(exc):
+                raise
+            raise ValueError(
+                f"{exc}. To learn statistics of raw tabular data with categorical "
+                f"columns, fit the attack with the model that encodes them: "
+                f"{type(self).__name__}(model, ...).fit(X)."
+            ) from exc
         flat = Xw.reshape(len(Xw), -1)
         self.data_min_ = flat.min(axis=0).reshape(Xw.shape[1:])
         self.data_max_ = flat.max(axis=0).reshape(Xw.shape[1:])
@@ -174,7 +191,12 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self._validate_params()
         self._check_budget()
         view = self._view()
-        Xw = self._working_space(X, view.preprocess)
+        codec = getattr(view, "codec", None)
+        if codec is None:  # scikit-learn's error for renamed / reordered columns
+            check_columns(self._fitted_estimator(), X)
+            Xw, pinned, layout = self._working_space(X, view.preprocess), None, None
+        else:  # raw tabular data: numbers and one-hot categories, by name
+            (Xw, pinned), layout = codec.encode(X), codec.layout(X)
         if hasattr(self, "n_features_in_"):  # fitted: sklearn's feature checks
             Xa = validate_data(
                 self,
@@ -194,7 +216,11 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         columns = getattr(Xw, "columns", None)
         if columns is None and getattr(self, "feature_names_in_", None) is not None:
             columns = self.feature_names_in_
-        constraints = self._constraints(Xa.shape[1:], columns, **threat)
+        constraints = self._constraints(Xa.shape[1:], columns, layout=layout, **threat)
+        if self._budgeted:
+            warn_frozen_discrete(
+                constraints, self.norm, coordinate_names(columns, layout)
+            )
         n = len(Xa)
         targeted = target is not None
         labels = self._encode(view, target, n, "target") if targeted else None
@@ -206,7 +232,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         model = view if work == view.dtype else _Cast(view, work)
         extras = {}
         if not (n and np.any(constraints.scale > 0)):
-            return self._as_input_type(np.array(Xa, dtype=out_dtype), Xw), extras
+            return self._output(np.array(Xa, dtype=out_dtype), X, Xw, codec), extras
         out = np.empty(Xa.shape, dtype=out_dtype)
         generator = torch.Generator(device=view.device)
         generator.manual_seed(self._seed())
@@ -219,6 +245,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 batch = np.ascontiguousarray(Xa[start:stop])  # reversed views too
                 x0 = torch.tensor(batch, device=view.device, dtype=work)
                 constraints.check_inside(x0, start)
+                c = constraints.with_pinned(
+                    None if pinned is None else pinned[start:stop]
+                )
                 if true is None:
                     with torch.no_grad():
                         batch_true = model(x0).argmax(dim=1)
@@ -231,14 +260,14 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     model,
                     x0,
                     batch_labels,
-                    constraints,
+                    c,
                     targeted=targeted,
                     true_labels=batch_true,
                     generator=generator,
                 )
-                x_adv = repair(x_adv, x0, constraints, self.norm)
+                x_adv = repair(x_adv, x0, c, self.norm)
                 # loops that move x0 + delta may miss a bound by a rounding
-                x_adv = torch.clamp(x_adv, *constraints.input_box(x0))
+                x_adv = torch.clamp(x_adv, *c.input_box(x0))
                 out[start:stop] = x_adv.to(_TORCH_DTYPE[np.dtype(out_dtype)]).cpu()
                 for key, value in more.items():
                     if torch.is_tensor(value):
@@ -247,7 +276,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         for key, values in extras.items():
             if isinstance(values[0], np.ndarray):
                 extras[key] = np.concatenate(values)
-        return self._as_input_type(out, Xw), extras
+        return self._output(out, X, Xw, codec), extras
 
     # -- pieces subclasses and meta-estimators use -------------------------
 
@@ -347,7 +376,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         index = encode_labels(labels, view.classes_, name=name, n_samples=n)
         return torch.as_tensor(index, dtype=torch.long)
 
-    def threat_model(self, sample_shape, columns=None):
+    def threat_model(self, sample_shape, columns=None, layout=None):
         """The resolved threat model for samples of ``sample_shape``.
 
         What the attack may change, by how much, within which bounds: the
@@ -360,14 +389,17 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Shape of one sample (``X.shape[1:]``).
         columns : array-like of str, default=None
             Column names, to resolve constraints given by name.
+        layout : FeatureLayout, default=None
+            The raw columns behind a tabular view's working matrix
+            (``view.codec.layout(X)``).
 
         Returns
         -------
         constraints : Constraints
         """
-        return self._constraints(tuple(sample_shape), columns)
+        return self._constraints(tuple(sample_shape), columns, layout=layout)
 
-    def _constraints(self, sample_shape, columns, eps=None):
+    def _constraints(self, sample_shape, columns, eps=None, layout=None):
         """Resolve the threat model; ``eps`` overrides ``self.eps`` (e.g. a
         minimal-norm attack's unit of measure). Subclasses may take more
         overrides, which :meth:`_run` passes through."""
@@ -382,7 +414,16 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         params = self.get_params(deep=False)
         if eps is not None:
             params["eps"] = eps
-        return resolve_constraints(params, sample_shape, columns, stats=self)
+        return resolve_constraints(
+            params, sample_shape, columns, stats=self, layout=layout
+        )
+
+    @staticmethod
+    def _output(out, X, Xw, codec):
+        """``out`` as the caller's type: raw rows of ``X`` for tabular data."""
+        if codec is not None:
+            return codec.decode(out, X)
+        return BaseAttack._as_input_type(out, Xw)
 
     @staticmethod
     def _as_input_type(out, Xw):

@@ -18,6 +18,8 @@ from .._models import (
     NotDifferentiableError,
     PartiallyDifferentiableWarning,
     as_differentiable,
+    pipeline_steps,
+    tabular_input,
 )
 from .._torch import torch
 from ._base import BaseAttack
@@ -82,6 +84,14 @@ class BlackBoxModel:
         self._columns = getattr(estimator, "feature_names_in_", None)
         self._index = {c: i for i, c in enumerate(self.classes_.tolist())}
         self.n_queries = 0
+        # a pipeline reading raw tabular data is queried on its working
+        # matrix: the first step in torch, the rest of the pipeline after it
+        self.codec = None
+        tabular = tabular_input(estimator)
+        if tabular is not None:
+            self._first, self.codec, self._rest = tabular
+            self.preprocess = self.codec
+            self.input_shape = (self.codec.n_working,)
 
     @property
     def n_classes(self):
@@ -104,13 +114,19 @@ class BlackBoxModel:
     def _labels(self, pred):
         return np.fromiter((self._index[c] for c in pred.tolist()), int, len(pred))
 
-    def scores(self, X):
-        """Scores of raw ``X`` (array-like or DataFrame) as a numpy array."""
+    def scores(self, X, *, in_space=False):
+        """Scores of raw ``X`` (array-like or DataFrame) as a numpy array;
+        ``in_space``: ``X`` is a working matrix (see :attr:`codec`)."""
         n = len(X)
         if n == 0:
             return np.empty((0, self.n_classes))
+        estimator = self.estimator
+        if in_space and self.codec is not None:
+            with torch.no_grad():
+                X = self._first(torch.as_tensor(np.asarray(X, dtype=np.float64)))
+            X, estimator = _frame_for(self._rest, X.numpy()), self._rest
         self.n_queries += n
-        method = getattr(self.estimator, self.response_)
+        method = getattr(estimator, self.response_)
         if self.response_ == "predict":
             out = np.zeros((n, self.n_classes))
             out[np.arange(n), self._labels(np.asarray(method(X)))] = 1.0
@@ -129,16 +145,22 @@ class BlackBoxModel:
         return out
 
     def __call__(self, x):
-        """Scores of a tensor of raw inputs (float64, CPU, no gradient)."""
-        X = self._frame(x.detach().cpu().numpy())
-        return torch.as_tensor(self.scores(X), dtype=self.dtype, device=x.device)
+        """Scores of a tensor of inputs (raw, or the working matrix of a
+        tabular pipeline; float64, CPU, no gradient)."""
+        X = x.detach().cpu().numpy()
+        if self.codec is None:
+            X = self._frame(X)
+        scores = self.scores(X, in_space=self.codec is not None)
+        return torch.as_tensor(scores, dtype=self.dtype, device=x.device)
 
     def logits(self, X, *, in_space=False, batch_size=None):
-        """Scores of raw ``X`` (numpy); ``in_space`` is accepted and ignored."""
-        return self.scores(X)
+        """Scores of raw ``X`` (numpy), or of a working matrix (``in_space``)."""
+        return self.scores(X, in_space=in_space)
 
     def predict(self, X, *, in_space=False, batch_size=None):
-        """The estimator's own ``predict`` on raw ``X``."""
+        """The estimator's own ``predict`` on raw ``X`` (or a working matrix)."""
+        if in_space and self.codec is not None:
+            return self.classes_[self.scores(X, in_space=True).argmax(axis=1)]
         return np.asarray(self.estimator.predict(X))
 
     def __repr__(self):
@@ -160,9 +182,20 @@ def query_model(estimator, *, response="auto"):
             view = as_differentiable(estimator)
         except NotDifferentiableError:
             view = None
-    if view is not None and view.preprocess is None:
-        return view
+    if view is not None and view.preprocess is getattr(view, "codec", None):
+        return view  # on the raw features (or the raw columns of a frame)
     return BlackBoxModel(estimator, response=response)
+
+
+def _frame_for(estimator, Z):
+    """``Z`` as a DataFrame when ``estimator`` was fitted on named columns."""
+    first = pipeline_steps(estimator)[0][1]
+    names = getattr(first, "feature_names_in_", None)
+    if names is None:
+        return Z
+    import pandas as pd
+
+    return pd.DataFrame(Z, columns=names)
 
 
 class BlackBoxAttack(BaseAttack):
@@ -185,4 +218,6 @@ class BlackBoxAttack(BaseAttack):
 
     @staticmethod
     def _preprocess_of(estimator):
-        return None
+        """The codec of a pipeline reading raw tabular data, else ``None``."""
+        tabular = None if estimator is None else tabular_input(estimator)
+        return None if tabular is None else tabular[1]

@@ -83,6 +83,8 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
     norm = "l2"
     integer_features = None
     one_hot_groups = None
+    max_changes = None
+    allowed_categories = None
 
     _parameter_constraints = {
         **minimal_norm_constraints(BaseAttack, "norm", *REPAIRS),

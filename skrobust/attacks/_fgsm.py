@@ -51,6 +51,8 @@ class FGSM(GradientAttack):
         early_stop=False,
         integer_features=None,
         one_hot_groups=None,
+        max_changes=None,
+        allowed_categories=None,
         bounds=None,
         feature_mask=None,
         direction=None,

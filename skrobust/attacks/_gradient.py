@@ -5,10 +5,16 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._repair import Repair
 from .._threat import per_feature
 from .._torch import torch
 from ._base import BaseAttack
-from ._functional import get_norm, projected_gradient, resolve_loss
+from ._functional import (
+    get_norm,
+    projected_gradient,
+    resolve_loss,
+    search_categories,
+)
 
 
 class GradientAttack(BaseAttack):
@@ -90,6 +96,9 @@ class GradientAttack(BaseAttack):
             schedule["random_init"] = random_init
         if loss_fn is None:
             loss_fn = resolve_loss(self.loss, view.n_classes, targeted)
+        repair = None
+        if constraints.needs_repair:  # discrete constraints hold at every step
+            repair = Repair(constraints, x0, self.norm)
         x_adv, _ = projected_gradient(
             view,
             x0,
@@ -104,8 +113,19 @@ class GradientAttack(BaseAttack):
             rel_step=rel_step,
             early_stop=self.early_stop,
             generator=generator,
+            repair=repair,
             **schedule,
         )
+        if repair is not None and repair.groups:  # polish the categories
+            x_adv = search_categories(
+                view,
+                x_adv,
+                labels,
+                repair=repair,
+                loss_fn=loss_fn,
+                targeted=targeted,
+                true_labels=true_labels if targeted else None,
+            )
         return x_adv
 
 

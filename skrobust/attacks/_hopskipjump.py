@@ -109,6 +109,8 @@ class HopSkipJump(MinimalNormMixin, BlackBoxAttack):
         early_stop=False,
         integer_features=None,
         one_hot_groups=None,
+        max_changes=None,
+        allowed_categories=None,
         bounds=None,
         feature_mask=None,
         direction=None,

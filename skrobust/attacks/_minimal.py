@@ -21,7 +21,7 @@ from ._base import BaseAttack
 from ._functional import get_norm, weighted_size
 
 #: parameters of the attacks that repair nothing after their search
-REPAIRS = ("integer_features", "one_hot_groups")
+REPAIRS = ("integer_features", "one_hot_groups", "max_changes", "allowed_categories")
 
 
 def minimal_norm_constraints(base, *without):
@@ -67,16 +67,18 @@ class MinimalNormMixin:
     """
 
     _exact = False
+    _budgeted = False
 
     def _check_budget(self):
         if self.eps is not None:
             check_eps(self.eps)
 
-    def _constraints(self, sample_shape, columns, *, unbounded=False):
+    def _constraints(self, sample_shape, columns, *, unbounded=False, layout=None):
         """The threat model in the attack's unit of measure; ``unbounded``
         lifts the budget (``minimal_norms``)."""
         unit = _scalar(self.eps)
-        c = super()._constraints(sample_shape, columns, 1.0 if unit else self.eps)
+        eps = 1.0 if unit else self.eps
+        c = super()._constraints(sample_shape, columns, eps, layout=layout)
         radius = 1.0
         if unit:
             radius = np.inf if self.eps is None else float(self.eps)
@@ -166,6 +168,8 @@ class ExactAttack(MinimalNormMixin, BaseAttack):
     _exact = True
     integer_features = None
     one_hot_groups = None
+    max_changes = None
+    allowed_categories = None
 
     _parameter_constraints = minimal_norm_constraints(BaseAttack, *REPAIRS)
 

@@ -4,6 +4,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._repair import Repair
 from ..utils import ATTACK_DOCS, Substitution
 from ._base import POSITIVE_INT
 from ._blackbox import BlackBoxAttack
@@ -96,6 +97,8 @@ class SquareAttack(BlackBoxAttack):
         loss="margin",
         integer_features=None,
         one_hot_groups=None,
+        max_changes=None,
+        allowed_categories=None,
         bounds=None,
         feature_mask=None,
         direction=None,
@@ -136,6 +139,9 @@ class SquareAttack(BlackBoxAttack):
             start).
         """
         scale, u_low, u_high = constraints.tensors(x0, x0.dtype)
+        repair = None
+        if constraints.needs_repair:  # discrete constraints hold at every query
+            repair = Repair(constraints, x0, self.norm)
         return square(
             view,
             x0,
@@ -150,4 +156,5 @@ class SquareAttack(BlackBoxAttack):
             n_queries=self.n_queries,
             p_init=self.p_init,
             generator=generator,
+            repair=repair,
         )

@@ -86,7 +86,7 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
             X_part, y_part = _take(X, index), y[index]
             budget = _at_budget(a, float(epsilons[i]), *original[id(a)])
             X_adv = budget.generate(X_part, y_part)
-            adv_pred = view.predict(X_adv, in_space=_in_space(a))
+            adv_pred = view.predict(X_adv, in_space=_in_space(a, view))
             robust[index[adv_pred != y_part]] = False
         accuracy[i] = robust.mean()
     return epsilons, accuracy

@@ -82,9 +82,12 @@ def _outputs(view, X, in_space):
     return logits, view.classes_[logits.argmax(axis=1)]
 
 
-def _in_space(attack):
+def _in_space(attack, view):
     """Whether ``attack`` outputs the view's space (white-box attacks) rather
-    than the estimator's raw inputs (black-box attacks)."""
+    than the estimator's raw inputs (black-box attacks, and every attack on a
+    pipeline reading raw tabular data, which returns raw rows)."""
+    if getattr(view, "codec", None) is not None:
+        return False
     return not getattr(attack, "_raw_input", False)
 
 
@@ -115,7 +118,7 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
     logits, y_pred = _outputs(view, X, in_space=False)
     robust = y_pred == y
     raw = return_inputs and not (
-        view.preprocess is not None and any(map(_in_space, attacks))
+        view.preprocess is not None and any(_in_space(a, view) for a in attacks)
     )
     X_worst = np.array(X, dtype=float) if raw else None
     for attack in attacks:
@@ -124,7 +127,7 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
             break
         X_part, y_part = _take(X, index), y[index]
         X_adv = attack_for(attack, estimator, X).generate(X_part, y_part)
-        adv_logits, adv_pred = _outputs(view, X_adv, _in_space(attack))
+        adv_logits, adv_pred = _outputs(view, X_adv, _in_space(attack, view))
         broken = adv_pred != y_part
         last = attack is attacks[-1]
         # a point keeps the first adversarial input found, else the last one

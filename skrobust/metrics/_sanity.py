@@ -89,7 +89,9 @@ def _random_search(attack, estimator, X, y, n_samples, random_state):
     attack = attack_for(attack, estimator, X)
     Xw = X if view.preprocess is None else view.preprocess(X)
     x0 = view.to_input(Xw, in_space=True)
-    constraints = attack.threat_model(x0.shape[1:], getattr(Xw, "columns", None))
+    layout = None if view.codec is None else view.codec.layout(X)
+    columns = getattr(Xw, "columns", None)
+    constraints = attack.threat_model(x0.shape[1:], columns, layout=layout)
     scale, u_low, u_high = constraints.tensors(x0, view.dtype)
     norm = get_norm(attack.norm)
     gen = torch.Generator(device=view.device).manual_seed(int(random_state))
@@ -270,9 +272,9 @@ def check_robustness_evaluation(
             )
         else:
             X_bb = attack_for(black_box, estimator, X).generate(X_c, y_c)
-            by_black_box = view.predict(X_bb, in_space=True) != y_c
+            by_black_box = view.predict(X_bb, in_space=view.codec is None) != y_c
         X_adv = attack_for(attack, estimator, X).generate(X_c, y_c)
-        by_gradient = view.predict(X_adv, in_space=True) != y_c
+        by_gradient = view.predict(X_adv, in_space=view.codec is None) != y_c
         missed = float((by_black_box & ~by_gradient).mean())
     checks.append(
         SanityCheck(

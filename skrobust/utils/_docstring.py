@@ -68,8 +68,9 @@ estimator : estimator, default=None
     meta-estimator supply it.""",
     "eps": """\
 eps : float, array-like or dict
-    Perturbation budget: one value, one per feature (shape of a sample), or
-    a dict ``{column: eps}`` (other columns immutable).""",
+    Perturbation budget: one value, one per feature (shape of a sample, or
+    one per raw column of a DataFrame), or a dict ``{column: eps}`` (other
+    numeric columns immutable). Categorical columns have no budget.""",
     "eps_minimal": """\
 eps : float, array-like, dict or None, default=None
     Budget the output is projected into; ``None``: none (the smallest
@@ -93,7 +94,8 @@ bounds : None, (low, high) or "data", default=None
     "feature_mask": """\
 feature_mask : array-like, default=None
     Features that may change (booleans, indices, or column names); the
-    others stay fixed. ``None``: all may change.""",
+    others stay fixed. ``None``: all numeric features may change. A
+    categorical column changes only when named here.""",
     "direction": """\
 direction : array-like or dict, default=None
     Per-feature sign constraint: +1 may only increase, -1 only decrease,
@@ -101,12 +103,25 @@ direction : array-like or dict, default=None
     "integer_features": """\
 integer_features : array-like, default=None
     Features that stay an integer number of units from their clean value
-    (rounded toward it, after the search).""",
+    (rounded to the nearest step inside the budget, else toward the clean
+    value). Columns of integer dtype in a DataFrame read by a
+    ``ColumnTransformer`` are integer features anyway.""",
     "one_hot_groups": """\
 one_hot_groups : list of array-like, default=None
     Groups of columns forming one-hot encodings; each stays a valid
     one-hot vector (reverted to clean if a category switch does not fit
     in the budget).""",
+    "max_changes": """\
+max_changes : int, default=None
+    At most this many discrete features (categorical columns, one-hot
+    groups, integer features) change per sample; those that moved most
+    are kept. ``None``: no limit.""",
+    "allowed_categories": """\
+allowed_categories : dict, default=None
+    ``{column: categories}``: the categories a categorical column may switch
+    to (its clean one always stays possible). Categorical columns (read by
+    an encoder of the model's ``ColumnTransformer``) change only when
+    ``feature_mask`` names them, to categories the encoder knows.""",
     "eps_units": """\
 eps_units : {"raw", "std"}, default="raw"
     ``"std"`` reads ``eps`` (and step sizes) in units of each feature's
@@ -145,7 +160,9 @@ data_min_, data_max_, data_std_ : ndarray
 }
 # the threat model of every attack (its discrete part where the attack
 # repairs it), and the parameters of how it runs
-_DOCS["discrete_features"] = _join("integer_features", "one_hot_groups")
+_DOCS["discrete_features"] = _join(
+    "integer_features", "one_hot_groups", "max_changes", "allowed_categories"
+)
 _DOCS["run"] = _join("batch_size", "random_state", "verbose")
 _DOCS["threat_model_and_run"] = _join(
     "bounds", "feature_mask", "direction", "eps_units", "run"

@@ -1,6 +1,7 @@
 """The attacks' tensor loops: tensors in, tensors out, no scikit-learn here."""
 
 from ._apgd import apgd, checkpoints, halve_step
+from ._categories import search_categories
 from ._cw import carlini_wagner_l2
 from ._exact import affine_map, linear_minimal, nearest_leaf
 from ._fab import fab
@@ -48,6 +49,7 @@ __all__ = [
     "reached",
     "repair",
     "resolve_loss",
+    "search_categories",
     "smallest_step",
     "square",
     "success",

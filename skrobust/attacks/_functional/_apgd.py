@@ -98,6 +98,7 @@ def apgd(
     eot_iter=1,
     early_stop=False,
     generator=None,
+    repair=None,
 ):
     """One run of APGD from a random point of the ball around each ``x0``.
 
@@ -140,6 +141,11 @@ def apgd(
     early_stop : bool
         Drop samples from the batch once adversarial.
     generator : torch.Generator, optional
+    repair : callable, optional
+        ``repair(x, rows)``: discrete constraints enforced at every step, as
+        in :func:`._projected_gradient.projected_gradient` (the loss, the
+        gradient and success are those of the repaired point; the iterate
+        stays relaxed). Categorical coordinates stay outside the ball.
 
     Returns
     -------
@@ -155,8 +161,37 @@ def apgd(
         u_low, u_high = u_low.clamp_min(-1.0), u_high.clamp_max(1.0)
     mobile = (scale > 0).to(x0.dtype)
     n_mobile = float(mobile.expand_as(x0[0]).sum())
+    ball = None  # categories are no part of the ball: they only switch
+    if repair is not None and repair.categorical and not linf:
+        ball = repair.ball.reshape(x0.shape[1:])
+    cats = None  # relaxed one-hot vectors in the capped simplex
+    if repair is not None and bool(repair.category_coords.any()):
+        cats = repair.category_coords.reshape(x0.shape[1:])
+
+    def categories(u, b):
+        """Switchable categories back into their relaxation (u = x - x0)."""
+        if cats is None:
+            return u
+        x = repair.project_categories(torch.addcmul(b.x0, scale, u), rows=b.index)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return torch.where(cats, (x - b.x0) / safe, u)
+
+    def direction(grad):
+        d = norm.direction(grad)
+        return (
+            d if cats is None else torch.where(cats, repair.category_direction(grad), d)
+        )
 
     def project(u, low, high):
+        if ball is not None:
+            inner = torch.where(ball, u, 0.0)
+            if l1:
+                inner = norm.project_box(
+                    inner, torch.where(ball, low, 0.0), torch.where(ball, high, 0.0)
+                )
+            else:
+                inner = torch.clamp(norm.project(inner), low, high)
+            return torch.where(ball, inner, torch.clamp(u, low, high))
         if l1:  # exact: the box's cut-off coordinates spend no budget
             return norm.project_box(u, low, high)
         if not linf:
@@ -172,10 +207,19 @@ def apgd(
     def evaluate(u, b):
         grad = torch.zeros_like(u)
         for _ in range(eot_iter):
-            u_ = u.detach().requires_grad_(True)
-            logits = model(torch.addcmul(b.x0, scale, u_))
+            if repair is None:
+                u_ = u.detach().requires_grad_(True)
+                logits = model(torch.addcmul(b.x0, scale, u_))
+            else:  # at the repaired point; the step moves u (straight through)
+                gain = getattr(b, "grad", None)
+                if gain is not None:  # the gradient in input units
+                    gain = gain / torch.where(scale > 0, scale, 1.0)
+                u_ = repair(torch.addcmul(b.x0, scale, u.detach()), b.index, gain=gain)
+                u_.requires_grad_(True)
+                logits = model(u_)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true", None))
-            grad += torch.autograd.grad(loss.sum(), u_)[0]
+            g = torch.autograd.grad(loss.sum(), u_)[0]
+            grad += g if repair is None else g * scale
         return logits.detach(), loss.detach(), grad / eot_iter
 
     out_u = torch.zeros_like(x0)
@@ -202,6 +246,7 @@ def apgd(
         u = norm.random(x0, generator) * mobile
         u = u / _per_sample(norm.size(u).clamp_min(1e-12), u)
         u = project(u, b.low, b.high)
+    u = categories(u, b)
     logits, loss, grad = evaluate(u, b)
     b.hit = succeeded(logits, b)
     b.u_adv = u.clone()
@@ -234,8 +279,9 @@ def apgd(
             )
         else:
             a = 1.0 if step == 1 else MOMENTUM
-            z = project(u + eta * norm.direction(b.grad), b.low, b.high)
+            z = categories(project(u + eta * direction(b.grad), b.low, b.high), b)
             new = project(u + a * (z - u) + (1 - a) * (u - b.u_prev), b.low, b.high)
+        new = categories(new, b)
         logits, loss, grad = evaluate(new, b)
         b.u_prev, b.u, b.grad = u, new, grad
         hit = succeeded(logits, b)

@@ -34,6 +34,7 @@ def projected_gradient(
     early_stop=False,
     evaluate=False,
     generator=None,
+    repair=None,
 ):
     """Maximise ``loss_fn`` over the ball ``x0 + scale * u``, ``||u|| <= 1``.
 
@@ -81,6 +82,13 @@ def projected_gradient(
         Evaluate the final iterates (one forward pass) even with one restart,
         so that ``found`` is complete.
     generator : torch.Generator, optional
+    repair : Repair, optional
+        Discrete constraints enforced at every step: the model sees (and its
+        gradient is taken at) the repaired iterate, the step moves the
+        relaxed one (straight through), and each sample keeps its best
+        repaired iterate (the first adversarial one, else the one of highest
+        loss). Its categorical coordinates stay outside the norm ball (they
+        only switch category). Implies ``evaluate``.
 
     Returns
     -------
@@ -99,22 +107,54 @@ def projected_gradient(
     x_low, x_high = low, high
     if linf:  # the ball is a box too: one clamp projects onto both
         x_low, x_high = torch.maximum(low, x0 - scale), torch.minimum(high, x0 + scale)
+    # categories are no part of the ball: they take sign steps in their box
+    ball = None
+    if repair is not None and repair.categorical and not linf:
+        ball = repair.ball.reshape(x0.shape[1:])
+
+    # categories: a relaxed one-hot vector in the capped simplex, stepping
+    # along the gradient scaled per column (see Repair.category_direction)
+    cats = None
+    if repair is not None and bool(repair.category_coords.any()):
+        cats = repair.category_coords.reshape(x0.shape[1:])
 
     def project(x, b):
         if not linf:  # onto the ball in u, then the box (which only shrinks u)
-            u = norm.project((x - b.x0) / safe_scale)
+            u = (x - b.x0) / safe_scale
+            if ball is None:
+                u = norm.project(u)
+            else:
+                u = torch.where(ball, norm.project(torch.where(ball, u, 0.0)), u)
             x = torch.addcmul(b.x0, scale, u)
-        return torch.clamp(x, b.low, b.high)
+        x = torch.clamp(x, b.low, b.high)
+        return x if cats is None else repair.project_categories(x, rows=b.index)
 
     def advance(x, grad):
         if linf:  # sign(scale * g) = sign(g) where the feature may move
-            return torch.addcmul(x, step, grad.sign())
-        return torch.addcmul(x, step, norm.direction(grad * scale))
+            direction = grad.sign()
+        elif ball is None:
+            direction = norm.direction(grad * scale)
+        else:
+            direction = norm.direction(torch.where(ball, grad * scale, 0.0))
+            direction = torch.where(ball, direction, grad.sign())
+        if cats is not None:
+            direction = torch.where(cats, repair.category_direction(grad), direction)
+        return torch.addcmul(x, step, direction)
+
+    def keep_best(b, x, logits, loss, hit, better_only):
+        """Samples of ``b`` whose repaired iterate ``x`` beats their best."""
+        i = b.index
+        better = ~found[i] & (hit | (loss > best_loss[i]))
+        if better_only is not None:
+            better &= better_only
+        best[i[better]] = x[better]
+        best_loss[i[better]] = loss[better].to(best_loss.dtype)
+        found[i[hit]] = True
 
     best = x0.clone()
     best_loss = torch.full((n,), float("-inf"), device=x0.device, dtype=x0.dtype)
     found = torch.zeros(n, dtype=torch.bool, device=x0.device)
-    evaluate = evaluate or n_restarts > 1
+    evaluate = evaluate or n_restarts > 1 or repair is not None
     for restart in range(n_restarts):
         if restart == 0:  # every sample: no gathering
             index = torch.arange(n, device=x0.device)
@@ -140,16 +180,22 @@ def projected_gradient(
             x = project(torch.addcmul(b.x0, scale, u), b)
         else:
             x = b.x0.clone()
+        grad = None
         for _ in range(n_iter):
-            x.requires_grad_(True)
-            logits = model(x)
+            # the point the model sees: the iterate, or its repaired version
+            seen = x if repair is None else repair(x, rows=b.index, gain=grad)
+            seen.requires_grad_(True)
+            logits = model(seen)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true_labels", None))
-            (grad,) = torch.autograd.grad(loss.sum(), x)
-            x = x.detach()
+            (grad,) = torch.autograd.grad(loss.sum(), seen)
+            x, seen = x.detach(), seen.detach()
+            if repair is not None:  # the best of the repaired iterates
+                hit = success(logits.detach(), b.labels, targeted)
+                keep_best(b, seen, logits, loss.detach(), hit, ~b.done)
             if early_stop:
                 hit = success(logits.detach(), b.labels, targeted) & ~b.done
                 if bool(hit.any()):
-                    best[b.index[hit]] = x[hit]
+                    best[b.index[hit]] = seen[hit]
                     found[b.index[hit]] = True
                     b.done |= hit
                     # drop finished samples once they are 1/32 of the batch:
@@ -173,11 +219,16 @@ def projected_gradient(
             best[b.index[rest]] = x[rest]
             continue
         with torch.no_grad():
+            if repair is not None:
+                x = repair(x, rows=b.index, gain=grad)
             logits = model(x)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true_labels", None))
             hit = success(logits, b.labels, targeted) & rest
+            if repair is not None:
+                keep_best(b, x, logits, loss, hit, rest)
+                continue
             better = hit | (rest & (loss > best_loss[b.index]))
             best[b.index[better]] = x[better]
-            best_loss[b.index[better]] = loss[better]
+            best_loss[b.index[better]] = loss[better].to(best_loss.dtype)
             found[b.index[hit]] = True
     return best, found

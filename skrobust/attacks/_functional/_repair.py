@@ -1,38 +1,24 @@
-"""Integer and one-hot constraints, restored after an attack's search."""
+"""Discrete constraints (integers, categories, one-hot groups), restored after
+an attack's search; the loops also apply them at every step."""
 
+from ..._repair import Repair
 from ..._torch import torch
 from ._norms import get_norm
 
 
 def repair(x_adv, x0, constraints, norm):
-    """Make outputs satisfy integer and one-hot constraints.
+    """Make outputs satisfy the discrete constraints of the threat model.
 
-    Integer features move by whole steps, rounded toward the clean value
-    (this keeps the point inside the ball, the bounds and the direction
-    constraints). A one-hot group takes the category of its largest
-    coordinate; a sample whose repaired groups leave the budget or the
-    bounds gets its groups back from the clean input.
+    Integer features move by whole steps (the nearest that stays in the
+    ball and the box, else toward the clean value), categorical columns take
+    one allowed category, one-hot groups stay valid (reverted to clean when
+    a switch leaves the budget or the bounds), pinned entries keep their
+    clean value, and at most ``max_changes`` discrete features change (see
+    :class:`skrobust._repair.Repair`).
     """
     if not constraints.needs_repair:
         return x_adv
-    x_adv = x_adv.detach().clone()
-    if constraints.integer is not None and constraints.integer.any():
-        ints = torch.as_tensor(constraints.integer, device=x0.device)
-        x_adv = torch.where(ints, x0 + torch.trunc(x_adv - x0), x_adv)
-    if constraints.one_hot:
-        flat, clean = x_adv.reshape(len(x_adv), -1), x0.reshape(len(x0), -1)
-        for group in constraints.one_hot:
-            idx = torch.as_tensor(group, device=x0.device)
-            part = flat[:, idx]
-            part = torch.nn.functional.one_hot(part.argmax(dim=1), len(idx))
-            flat[:, idx] = part.to(flat.dtype)
-        ok = inside(flat.reshape(x0.shape), x0, constraints, norm)
-        if not bool(ok.all()):
-            for group in constraints.one_hot:
-                idx = torch.as_tensor(group, device=x0.device)
-                flat[~ok, idx[:, None]] = clean[~ok, idx[:, None]]
-        x_adv = flat.reshape(x_adv.shape)
-    return x_adv
+    return Repair(constraints, x0, norm)(x_adv)
 
 
 def inside(x_adv, x0, constraints, norm):

@@ -190,6 +190,17 @@ def _step_l2(windows, u_best, low, high, p):
     return u.clamp(low, high)
 
 
+def _redraw_categories(repair, u, u_best, x0, scale, idx, generator):
+    """Categorical columns a window touched take a random allowed category."""
+    shape = (len(u), -1)
+    x = torch.addcmul(x0, scale, u).reshape(shape)
+    before = torch.addcmul(x0, scale, u_best).reshape(shape)
+    x = repair.mutate(x, before, generator, rows=idx)
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    u_new = torch.where(scale > 0, (x.reshape(u.shape) - x0) / safe, u)
+    return u_new
+
+
 @torch.no_grad()
 def square(
     model,
@@ -206,6 +217,7 @@ def square(
     n_queries,
     p_init,
     generator=None,
+    repair=None,
 ):
     """The Square attack on a batch: random window updates kept when they help.
 
@@ -230,6 +242,10 @@ def square(
     p_init : float
         Initial fraction of the features a window covers.
     generator : torch.Generator, optional
+    repair : Repair, optional
+        Discrete constraints applied to every query (integer features take
+        whole steps, a categorical column whose coordinates a window moves
+        switches category); the loss of the repaired point decides.
 
     Returns
     -------
@@ -250,21 +266,31 @@ def square(
     x0f = x0.reshape(four)
     box = [b.reshape(four) for b in box]
 
+    safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+
     def query(u, idx):
+        """Loss and success at ``u`` (repaired), and the ``u`` queried."""
         x = torch.addcmul(x0f[idx], scale, u).clamp(box[0][idx], box[1][idx])
+        if repair is not None:  # new discrete changes win over older ones
+            before = torch.addcmul(x0f[idx], scale, u_best[idx]).reshape(len(u), -1)
+            x = repair(x.reshape(-1, *shape), rows=idx, before=before)
+            x = x.reshape(u.shape)
+            u = torch.where(scale > 0, (x - x0f[idx]) / safe_scale, u)
         scores = model(x.reshape(-1, *shape))
-        return loss_fn(scores, labels[idx], targeted), success(
-            scores, labels[idx], targeted
+        return (
+            loss_fn(scores, labels[idx], targeted),
+            success(scores, labels[idx], targeted),
+            u,
         )
 
     queries = torch.zeros(n, dtype=torch.long, device=x0.device)
     u_best = torch.zeros(four, dtype=x0.dtype, device=x0.device)
     every = torch.arange(n, device=x0.device)
-    best, done = query(u_best, every)  # the clean point (not counted)
+    best, done, _ = query(u_best, every)  # the clean point (not counted)
     idx = every[~done]
     if len(idx):
         u = _init(windows, len(idx), x0.dtype, norm).clamp(low[idx], high[idx])
-        loss, hit = query(u, idx)
+        loss, hit, u = query(u, idx)
         u_best[idx], best[idx], done[idx] = u, loss, hit
         queries[idx] += 1
     step = _step_linf if norm == "linf" else _step_l2
@@ -274,7 +300,11 @@ def square(
             break
         p = p_selection(p_init, i, n_queries)
         u = step(windows, u_best[idx], low[idx], high[idx], p)
-        loss, hit = query(u, idx)
+        if repair is not None and repair.groups:  # windows redraw categories
+            u = _redraw_categories(
+                repair, u, u_best[idx], x0f[idx], scale, idx, generator
+            )
+        loss, hit, u = query(u, idx)
         better = (loss > best[idx]) | hit
         u_best[idx[better]] = u[better]
         best[idx[better]] = loss[better]

@@ -338,3 +338,20 @@ def test_threat_model_errors(layout, params, match):
 def test_allowed_categories_need_a_tabular_model():
     with pytest.raises(ValueError, match="categorical columns"):
         resolve_constraints({"allowed_categories": {"a": ["x"]}}, (3,))
+
+
+def test_missing_category_is_not_a_target_unless_allowed():
+    X = pd.DataFrame({"c": ["a", "b", None, "a", "b", "a"], "n": np.arange(6.0)})
+    y = [0, 1, 0, 1, 0, 1]
+    ct = ColumnTransformer(
+        [("oh", OneHotEncoder(), ["c"]), ("num", "passthrough", ["n"])]
+    )
+    pipe = make_pipeline(ct, LogisticRegression()).fit(X, y)
+    layout = as_differentiable(pipe).codec.layout(X)
+    assert layout.categories[0][-1] is None or layout.categories[0][-1] != "a"
+    params = {"feature_mask": ["c"]}
+    (group,) = resolve_constraints(params, (4,), layout=layout).categorical
+    np.testing.assert_array_equal(group.allowed, [True, True, False])
+    params["allowed_categories"] = {"c": ["b", np.nan]}
+    (group,) = resolve_constraints(params, (4,), layout=layout).categorical
+    np.testing.assert_array_equal(group.allowed, [False, True, True])
