@@ -55,6 +55,15 @@ class FittedModelMixin:
         check_is_fitted(self)
         return X
 
+    def _set_model(self, model):
+        """Store the trained ``model`` as ``estimator_`` with its fitted facts."""
+        self.estimator_ = model
+        self.classes_ = model.classes_
+        for name in ("n_features_in_", "feature_names_in_"):
+            if hasattr(model, name):
+                setattr(self, name, getattr(model, name))
+        return self
+
     def predict(self, X):
         """Class labels predicted by the trained model.
 

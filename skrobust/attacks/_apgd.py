@@ -91,7 +91,6 @@ class APGD(BaseAttack):
 
     _parameter_constraints = {
         **BaseAttack._parameter_constraints,
-        "norm": [StrOptions({"linf", "l2", "l1"})],
         "loss": [StrOptions({"ce", "dlr", "cw"})],
         "n_iter": POSITIVE_INT,
         "n_restarts": POSITIVE_INT,

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._discrete import coordinate_names, warn_frozen_discrete
 from .._models import NotDifferentiableError, as_differentiable, check_columns
-from .._threat import check_eps, needs_data_statistics, resolve_constraints
+from .._threat import NORMS, check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
 from ..utils import encode_labels, resolve_batch_size
 from ._functional import repair
@@ -78,7 +78,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "estimator": [None, HasMethods(["fit"])],
         "eps": ["array-like", dict, Interval(numbers.Real, 0, None, closed="left")],
-        "norm": [StrOptions({"linf", "l2", "l1"})],
+        "norm": [StrOptions(set(NORMS))],
         "bounds": [None, tuple, list, StrOptions({"data"})],
         "feature_mask": [None, "array-like"],
         "direction": [None, "array-like", dict],

@@ -206,11 +206,7 @@ class AdversarialTrainingClassifier(
                 self._fit_closed_form(X, y, attack)
             else:
                 self._fit_augmentation(X, y, attack)
-        self.classes_ = self.estimator_.classes_
-        for name in ("n_features_in_", "feature_names_in_"):
-            if hasattr(self.estimator_, name):
-                setattr(self, name, getattr(self.estimator_, name))
-        return self
+        return self._set_model(self.estimator_)
 
     def _fit_skorch(self, X, y, attack):
         if needs_data_statistics(attack.get_params()):

@@ -14,12 +14,14 @@ from ._routing import ScoreRequestMixin, _take, check_chunking, map_chunks
 _STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")
 
 
-def _as_attacks(attack):
+def _as_attacks(attack, *, named=False):
+    """``attack`` as a list of attacks (``named``: the caller takes dicts too)."""
     attacks = list(attack) if isinstance(attack, (list, tuple)) else [attack]
     if not attacks or not all(isinstance(a, BaseAttack) for a in attacks):
+        kinds = "a list of them or a dict {name: attack}" if named else "a list of them"
         raise TypeError(
-            "attack must be a skrobust attack (e.g. PGD(eps=0.1)) or a list of "
-            f"them; got {attack!r}."
+            f"attack must be a skrobust attack (e.g. PGD(eps=0.1)) or {kinds}; "
+            f"got {attack!r}."
         )
     return attacks
 

@@ -14,7 +14,7 @@ above the lower side.
 
 import numpy as np
 
-_NORMS = ("linf", "l2", "l1")
+from ..._threat import check_norm
 
 
 class Region:
@@ -49,8 +49,7 @@ class Region:
         categories=None,
         max_changes=None,
     ):
-        if norm not in _NORMS:
-            raise ValueError(f"norm must be one of {_NORMS}; got {norm!r}.")
+        check_norm(norm)
         self.x0 = np.asarray(x0, dtype=np.float64)
         d = len(self.x0)
         self.weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (d,))

@@ -4,7 +4,7 @@ The ``"ibp"``, ``"crown-ibp"`` and ``"crown"`` method family of
 :func:`skrobust.certification.certify` (``METHODS``, ``certify``,
 ``certified_radius``). Besides the public names (``__all__``), the engine's
 pieces other certification families build on are importable here: the
-perturbation ``Region``, the layer chain (``layer_rules``), interval
+perturbation ``Region``, the layer chain (``leaf_layers``, ``layer_rules``), interval
 propagation (``propagate``), CROWN's refinement (``refine``) and the bounds
 of a specification (``bound_tensors``, ``margin_spec``).
 """
@@ -25,6 +25,7 @@ from ._layers import (
     bound_layer,
 )
 from ._layers import layer_rules as layer_rules
+from ._layers import leaf_layers as leaf_layers
 from ._region import Region as Region
 
 __all__ = [

@@ -14,7 +14,12 @@ from ..._skorch import (
     as_classifier,
     fit_objective_net,
 )
-from ..._threat import check_eps, needs_data_statistics, resolve_constraints
+from ..._threat import (
+    NORMS,
+    check_eps,
+    needs_data_statistics,
+    resolve_constraints,
+)
 from ..._torch import torch
 from ._certify import certified_radius, certify
 from ._training import CertifiedObjective
@@ -130,7 +135,7 @@ class IBPClassifier(
     _parameter_constraints = {
         "estimator": [*SKORCH_NETS, SkorchClassifier],
         "eps": ["array-like", dict, Interval(numbers.Real, 0, None, closed="left")],
-        "norm": [StrOptions({"linf", "l2", "l1"})],
+        "norm": [StrOptions(set(NORMS))],
         "bounds": [None, tuple, list, StrOptions({"data"})],
         "feature_mask": [None, "array-like"],
         "direction": [None, "array-like", dict],
@@ -240,7 +245,7 @@ class IBPClassifier(
             beta_start=self.beta_start,
             beta_end=self.beta_end,
         )
-        self.estimator_ = fit_objective_net(
+        model = fit_objective_net(
             self.estimator,
             objective,
             X,
@@ -248,11 +253,7 @@ class IBPClassifier(
             dtype=self.dtype,
             random_state=self.random_state,
         )
-        self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = self.estimator_.n_features_in_
-        if hasattr(self.estimator_, "feature_names_in_"):
-            self.feature_names_in_ = self.estimator_.feature_names_in_
-        return self
+        return self._set_model(model)
 
     def _threat(self, eps=None):
         return {

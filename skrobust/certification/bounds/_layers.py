@@ -378,11 +378,19 @@ def _is_container(module):
     )
 
 
-def layer_rules(module):
-    """The chain of ``(layer, rule)`` pairs of a module, containers opened."""
+def leaf_layers(module):
+    """The chain of leaf layers of a module, containers opened."""
     module = getattr(module, "_orig_mod", module)  # torch.compile wrapper
     if _is_container(module):
-        return [pair for child in module for pair in layer_rules(child)]
-    rules = bound_layer(module)
-    rules = rules if isinstance(rules, (list, tuple)) else [rules]
-    return [(module, rule) for rule in rules]
+        return [leaf for child in module for leaf in leaf_layers(child)]
+    return [module]
+
+
+def layer_rules(module):
+    """The chain of ``(layer, rule)`` pairs of a module, containers opened."""
+    pairs = []
+    for layer in leaf_layers(module):
+        rules = bound_layer(layer)
+        rules = rules if isinstance(rules, (list, tuple)) else [rules]
+        pairs += [(layer, rule) for rule in rules]
+    return pairs

@@ -5,19 +5,13 @@ import numbers
 import numpy as np
 
 from ..._models import as_differentiable
-from ..._threat import check_eps, resolve_constraints
+from ..._threat import check_eps, check_norm, resolve_constraints
 from ..._torch import torch
 from ...utils import encode_labels
-from ._layers import NORMS
 from ._network import NetworkBound
 
 METHODS = ("lipschitz",)
 """The method name of this family in :func:`skrobust.certification.certify`."""
-
-
-def _check_norm(norm):
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
 
 
 def _network(view, input_shape=None, x=None, eps=None):
@@ -85,7 +79,7 @@ def lipschitz_constant(estimator, *, norm="l2", margins=False, input_shape=None)
     >>> bool(np.isclose(K[0, 1], np.linalg.norm(clf.coef_[0] - clf.coef_[1])))
     True
     """
-    _check_norm(norm)
+    check_norm(norm)
     network = _network(as_differentiable(estimator), input_shape)
     if margins:
         return network.pairwise(norm).numpy()
@@ -94,7 +88,7 @@ def lipschitz_constant(estimator, *, norm="l2", margins=False, input_shape=None)
 
 def _radius(estimator, X, y, *, norm, eps, batch_size):
     """Radii in raw units (``eps=None``) or in units of the scaled norm."""
-    _check_norm(norm)
+    check_norm(norm)
     view = as_differentiable(estimator)
     x = view.to_input(X)
     if x.dim() < 2:

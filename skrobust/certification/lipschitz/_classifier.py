@@ -160,7 +160,7 @@ class LipschitzClassifier(
             constraint=self.constraint,
             group_sort=self.group_sort,
         )
-        self.estimator_ = fit_objective_net(
+        model = fit_objective_net(
             _with_logit_criterion(self.estimator),
             objective,
             X,
@@ -168,11 +168,7 @@ class LipschitzClassifier(
             dtype=self.dtype,
             random_state=self.random_state,
         )
-        self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = self.estimator_.n_features_in_
-        if hasattr(self.estimator_, "feature_names_in_"):
-            self.feature_names_in_ = self.estimator_.feature_names_in_
-        return self
+        return self._set_model(model)
 
     def certified_radius(self, X, y=None):
         """Certified l2 radius of each sample (see :func:`lipschitz_constant`).

@@ -15,9 +15,7 @@ import math
 from ..._models import Cast, LogProbability, ProbabilityLogit, Rescale
 from ..._torch import torch
 from ...nn import GroupSort
-from ..bounds import MonotoneBound, bound_layer
-
-NORMS = ("l2", "linf", "l1")
+from ..bounds import MonotoneBound, bound_layer, leaf_layers
 
 
 class Constant:
@@ -189,27 +187,13 @@ def _group_sort_bounds(layer):
     return MonotoneBound(layer)
 
 
-def _is_container(module):
-    return isinstance(module, torch.nn.Sequential) and (
-        type(module).forward is torch.nn.Sequential.forward
-    )
-
-
-def leaves(module):
-    """The chain of leaf layers of a module, containers opened."""
-    module = getattr(module, "_orig_mod", module)  # torch.compile wrapper
-    if _is_container(module):
-        return [leaf for child in module for leaf in leaves(child)]
-    return [module]
-
-
 def pieces(module):
     """``[(layer, piece), ...]`` of a module, sigmoid-logit pairs simplified.
 
     ``Sigmoid`` then ``ProbabilityLogit`` (a binary net trained on
     probabilities) is the identity up to rounding; it is dropped.
     """
-    chain = leaves(module)
+    chain = leaf_layers(module)
     out = []
     for i, layer in enumerate(chain):
         if isinstance(layer, ProbabilityLogit) and i and out:

@@ -14,8 +14,8 @@ that norm into l2 (``||L||_{1->2}``: its largest column norm; ``||L||_{inf
 import math
 
 from ..._torch import torch
-from ..bounds import AffineBound
-from ._layers import TAIL, Constant, leaves, pieces
+from ..bounds import AffineBound, leaf_layers
+from ._layers import TAIL, Constant, pieces
 from ._operators import AffineRun, is_affine
 
 DUAL = {"l2": 2.0, "linf": 1.0, "l1": float("inf")}
@@ -57,7 +57,7 @@ class NetworkBound:
         body = items[:n_body]
         tail_layers = {id(layer) for layer, _ in items[n_body:]}
         self.score_layers = [
-            layer for layer in leaves(view.module) if id(layer) not in tail_layers
+            layer for layer in leaf_layers(view.module) if id(layer) not in tail_layers
         ]
         if eps is not None:
             self.n_features = int((eps != 0).sum())

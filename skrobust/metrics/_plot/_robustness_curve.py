@@ -4,8 +4,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...attacks import BaseAttack
 from .._curve import robustness_curve
+from .._robust import _as_attacks
 from ._base import (
     _validate_style_kwargs,
     axes_and_figure,
@@ -15,16 +15,6 @@ from ._base import (
 )
 
 WORST_CASE = "worst case"
-
-
-def _as_attacks(attack):
-    attacks = list(attack) if isinstance(attack, (list, tuple)) else [attack]
-    if not attacks or not all(isinstance(a, BaseAttack) for a in attacks):
-        raise TypeError(
-            "attack must be a skrobust attack (e.g. PGD(eps=0.1)), a list of "
-            f"them or a dict {{name: attack}}; got {attack!r}."
-        )
-    return attacks
 
 
 def _norm_of(attacks):
@@ -242,9 +232,9 @@ class RobustnessCurveDisplay:
         if isinstance(attack, Mapping):
             if not attack:
                 raise ValueError("attack must not be an empty dict.")
-            entries = [(str(k), _as_attacks(a)) for k, a in attack.items()]
+            entries = [(str(k), _as_attacks(a, named=True)) for k, a in attack.items()]
         else:
-            attacks = _as_attacks(attack)
+            attacks = _as_attacks(attack, named=True)
             entries = [(" + ".join(describe_attack(a) for a in attacks), attacks)]
         every = [a for _, attacks in entries for a in attacks]
         norms = [_norm_of(attacks) for _, attacks in entries]
