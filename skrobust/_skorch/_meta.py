@@ -43,8 +43,8 @@ class FittedModelMixin:
 
     For meta-estimators (adversarial training, certified training) whose
     trained model *is* their function; the differentiable view sees through
-    them (``_view_estimator``). Subclasses may validate inputs in
-    ``_check_X``.
+    them (``_view_estimator``), and their input and classifier tags are the
+    model's. Subclasses may validate inputs in ``_check_X``.
     """
 
     def _view_estimator(self):
@@ -63,6 +63,13 @@ class FittedModelMixin:
             if hasattr(model, name):
                 setattr(self, name, getattr(model, name))
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner_tags = as_classifier(self.estimator).__sklearn_tags__()
+        tags.input_tags = inner_tags.input_tags
+        tags.classifier_tags = inner_tags.classifier_tags
+        return tags
 
     def predict(self, X):
         """Class labels predicted by the trained model.

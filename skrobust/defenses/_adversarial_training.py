@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
 )
 
 from .._models import NotDifferentiableError, as_differentiable
-from .._skorch import FittedModelMixin, as_classifier, fit_objective_net, is_skorch
+from .._skorch import FittedModelMixin, fit_objective_net, is_skorch
 from .._threat import needs_data_statistics
 from ..attacks import PGD, GradientAttack
 from ._linear import fit_robust_logistic, robust_logistic_supported
@@ -297,9 +297,6 @@ class AdversarialTrainingClassifier(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         skorch = is_skorch(self.estimator)
-        inner_tags = as_classifier(self.estimator).__sklearn_tags__()
-        tags.input_tags = inner_tags.input_tags
-        tags.classifier_tags = inner_tags.classifier_tags
         tags.input_tags.three_d_array = skorch
         if not skorch:  # attacks need dense, finite inputs; one label per sample
             tags.input_tags.sparse = False

@@ -368,10 +368,3 @@ class IBPClassifier(
 
     def _input(self, X):
         return self.estimator_._validate_X(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner_tags = as_classifier(self.estimator).__sklearn_tags__()
-        tags.input_tags = inner_tags.input_tags
-        tags.classifier_tags = inner_tags.classifier_tags
-        return tags
