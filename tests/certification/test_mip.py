@@ -1,12 +1,10 @@
 """Exact verification of ReLU networks by MILP: exact, sound, and honest."""
 
-import itertools
-
 import numpy as np
 import pytest
 import torch
 from _bound_checks import torch_view
-from scipy.optimize import linprog
+from _enumeration import affine_layers, enumerated_distance
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -37,67 +35,6 @@ def _two_d_net(hidden, seed):
     return torch.nn.Sequential(*layers).double()
 
 
-def _enumerated_distance(net, x0, label, norm, max_eps):
-    """Minimal distance to ``z_label <= z_k`` over every ReLU pattern (LPs).
-
-    In each activation region the network is affine: the distance is an LP
-    (variables ``x`` and ``rho``; for l1, ``t >= |x - x0|`` too).
-    """
-    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
-    Ws = [m.weight.detach().numpy() for m in linears]
-    bs = [m.bias.detach().numpy() for m in linears]
-    widths = [len(b) for b in bs[:-1]]
-    best = max_eps
-    for pattern in itertools.product([0, 1], repeat=sum(widths)):
-        masks = np.split(np.array(pattern, dtype=float), np.cumsum(widths)[:-1])
-        # the affine map x -> A x + c of each layer's pre-activation
-        A, c = np.eye(2), np.zeros(2)
-        A_ub, b_ub = [], []
-        for W, b, mask in zip(Ws[:-1], bs[:-1], masks):
-            A, c = W @ A, W @ c + b
-            sign = np.where(mask > 0, -1.0, 1.0)  # active: pre >= 0
-            A_ub.append(sign[:, None] * A)
-            b_ub.append(-sign * c)
-            A, c = mask[:, None] * A, mask * c
-        A, c = Ws[-1] @ A, Ws[-1] @ c + bs[-1]
-        for k in range(3):
-            if k == label:
-                continue
-            rows = [
-                np.hstack([a, np.zeros((len(a), 1 + 2 * (norm == "l1")))]) for a in A_ub
-            ]
-            ub = list(b_ub)
-            margin = A[label] - A[k]
-            rows.append(np.hstack([margin, np.zeros(1 + 2 * (norm == "l1"))])[None])
-            ub.append(np.array([c[k] - c[label]]))
-            if norm == "linf":  # |x - x0| <= rho
-                for s in (1.0, -1.0):
-                    rows.append(np.hstack([s * np.eye(2), -np.ones((2, 1))]))
-                    ub.append(s * x0)
-                cost = [0, 0, 1]
-                bounds = [(None, None)] * 2 + [(0, max_eps)]
-            else:  # x - x0 <= t, x0 - x <= t, sum t <= rho
-                for s in (1.0, -1.0):
-                    rows.append(
-                        np.hstack([s * np.eye(2), np.zeros((2, 1)), -np.eye(2)])
-                    )
-                    ub.append(s * x0)
-                rows.append(np.array([[0, 0, -1, 1, 1]]))
-                ub.append([0.0])
-                cost = [0, 0, 1, 0, 0]
-                bounds = [(None, None)] * 2 + [(0, max_eps)] + [(0, None)] * 2
-            res = linprog(
-                cost,
-                A_ub=np.vstack(rows),
-                b_ub=np.concatenate(ub),
-                bounds=bounds,
-                method="highs",
-            )
-            if res.status == 0:
-                best = min(best, res.fun)
-    return best
-
-
 @pytest.mark.parametrize("norm, hidden, seed", [("linf", (6,), 0), ("l1", (3, 3), 1)])
 def test_minimal_distance_equals_enumeration(norm, hidden, seed):
     net = _two_d_net(hidden, seed)
@@ -107,7 +44,7 @@ def test_minimal_distance_equals_enumeration(norm, hidden, seed):
     assert result.exact.all()
     labels = view.predict(X)
     for i, x0 in enumerate(X):
-        expected = _enumerated_distance(net, x0, labels[i], norm, 3.0)
+        expected = enumerated_distance(*affine_layers(net), x0, labels[i], norm, 3.0)
         assert result.radius[i] == pytest.approx(expected, abs=1e-4)
         if expected < 3.0:  # the boundary point: at that distance, a tie
             point = result.boundary[i]
@@ -160,6 +97,21 @@ def test_milp_dominates_crown_dominates_ibp(small_digits_mlp, digits_data):
     milp = certify(small_digits_mlp, X, y, eps=eps, bounds=(0, 1))
     assert np.all(milp[crown]) and np.all(crown[ibp])  # pointwise, not only counts
     assert milp.sum() > crown.sum() > ibp.sum()
+
+
+def test_tighter_bounds_fewer_binaries_same_answers():
+    """CROWN's pre-activation bounds leave fewer unstable ReLUs than IBP's in
+    a two-hidden-layer net (the first layer's are equal); the answers, exact
+    either way, are the same."""
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier((8, 8), max_iter=3000, random_state=0).fit(X, y)
+    X, y = X[::10], y[::10]
+    crown = verify(clf, X, y, eps=0.4)
+    ibp = verify(clf, X, y, eps=0.4, bound_method="ibp")
+    np.testing.assert_array_equal(crown.status, ibp.status)
+    assert np.all(crown.n_binary <= ibp.n_binary)
+    assert crown.n_binary.sum() < ibp.n_binary.sum()
+    assert set(crown.status) == {"verified", "falsified"}
 
 
 @pytest.mark.parametrize("norm, eps", [("linf", 0.05), ("linf", 0.1), ("l1", 1.0)])

@@ -159,7 +159,9 @@ def _max_pool(layer):
 
 @lipschitz_layer.register(Rescale)
 def _rescale(layer):
-    affine, *clip = bound_layer(layer)  # the clip is a clamp: 1-Lipschitz
+    rules = bound_layer(layer)  # a clip (MinMaxScaler(clip=True)) follows
+    affine, *clip = rules if isinstance(rules, list) else [rules]
+    # the clip is a clamp: 1-Lipschitz
     return [affine] + [Constant(1.0, name="clip")] * len(clip)
 
 

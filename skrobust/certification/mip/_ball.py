@@ -3,8 +3,10 @@
 Variables are the offsets ``delta = x - x0`` (flat): bounds give the box
 (the valid domain, directions and frozen features, already tightened by the
 threat model) and the l-inf ball; an l1 ball adds ``t >= |delta| / scale``.
-Integer features take integer offsets, one-hot groups stay one-hot. For a
-minimal-distance problem the radius ``rho`` is a variable to minimise.
+Integer features take integer offsets, one-hot groups stay one-hot, and
+``max_changes`` caps how many of these discrete units move (one binary per
+unit). For a minimal-distance problem the radius ``rho`` is a variable to
+minimise.
 """
 
 import numpy as np
@@ -31,6 +33,11 @@ class Perturbation:
         Features whose offset must be an integer.
     one_hot : list of ndarray of int
         Flat indices of one-hot groups (values stay in {0, 1}, one 1).
+    max_changes : int or None, default=None
+        At most this many of ``units`` move.
+    units : list of ndarray of int, default=()
+        The discrete units ``max_changes`` counts (one-hot groups, integer
+        features).
     minimize : bool, default=False
         Add the variable ``rho`` (the scaled norm of ``delta``).
 
@@ -54,6 +61,8 @@ class Perturbation:
         radius,
         integer=None,
         one_hot=(),
+        max_changes=None,
+        units=(),
         minimize=False,
     ):
         if norm not in ("linf", "l1"):
@@ -83,6 +92,8 @@ class Perturbation:
             model.add_rows(
                 np.zeros(k), self.delta[group], np.ones(k), lower=[0.0], upper=[0.0]
             )
+        if max_changes is not None:
+            self._cap_changes(model, units, max_changes)
         self.scale, self.norm = scale, norm
         self.rho = None
         mobile = np.flatnonzero(scale > 0)
@@ -100,6 +111,28 @@ class Perturbation:
                 [np.repeat([1.0, -1.0], n), -np.concatenate([scale[mobile]] * 2)]
             ).ravel()
             model.add_rows(rows, cols, vals, upper=np.zeros(2 * n))
+
+    def _cap_changes(self, model, units, max_changes):
+        """``|delta_i| <= reach_i b_u`` for ``i`` in unit ``u``, ``sum b <= cap``."""
+        reach = np.maximum(-self.lower, self.upper)
+        units = [u[reach[u] > 0] for u in map(np.asarray, units)]
+        units = [u for u in units if len(u)]
+        if not units:
+            return
+        moved = model.add_variables(np.zeros(len(units)), 1.0, integer=True)
+        for b, u in zip(moved, units):
+            k = len(u)
+            rows = np.repeat(np.arange(2 * k), 2)
+            cols = np.column_stack(
+                [np.concatenate([self.delta[u]] * 2), np.full(2 * k, b)]
+            ).ravel()
+            vals = np.column_stack(
+                [np.repeat([1.0, -1.0], k), -np.concatenate([reach[u]] * 2)]
+            ).ravel()
+            model.add_rows(rows, cols, vals, upper=np.zeros(2 * k))
+        model.add_rows(
+            np.zeros(len(units)), moved, np.ones(len(units)), upper=[max_changes]
+        )
 
     def _l1(self, model, mobile, radius, minimize):
         """``t_i >= |delta_i| / scale_i`` and ``sum t <= radius`` (or ``= rho``)."""

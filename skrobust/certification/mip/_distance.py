@@ -68,8 +68,10 @@ def _search(setup, i, radius, deadline):
             continue  # class k is farther than the radius searched
         exact &= solution.status == "optimal"
         lowest = min(lowest, max(solution.bound, 0.0))
-        if solution.x is not None and solution.value < radius:
-            radius = solution.value  # the other classes: only within it
+        if solution.x is not None and solution.value <= radius:
+            # the other classes: only within it (a point exactly at the
+            # searched radius is the boundary point too)
+            radius = solution.value
             boundary = setup.as_output(pert.point(solution.x))
             pre, todo = candidates(radius, set(todo))
     if lowest == np.inf and boundary is None:
@@ -122,7 +124,7 @@ def minimal_distance(
     bound_method : {"crown", "ibp"}, default="crown"
     **threat
         ``feature_mask``, ``direction``, ``integer_features``,
-        ``one_hot_groups`` (see :func:`verify`).
+        ``one_hot_groups``, ``max_changes`` (see :func:`verify`).
 
     Returns
     -------

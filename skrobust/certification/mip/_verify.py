@@ -16,6 +16,7 @@ import time
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..._discrete import discrete_units
 from ..._models import is_tree_model
 from ..._threat import check_eps, resolve_constraints
 from ..._torch import torch
@@ -76,6 +77,8 @@ class _Setup:
         if constraints.integer is not None:
             self.integer = constraints.integer.reshape(-1).copy()
         self.one_hot = constraints.one_hot
+        self.max_changes = constraints.max_changes
+        self.units = [np.asarray(u).reshape(-1) for u in discrete_units(constraints)]
         self.region_low = _finite_or_none(constraints.low)
         self.region_high = _finite_or_none(constraints.high)
         self.time_limit = float(time_limit)
@@ -104,6 +107,8 @@ class _Setup:
             radius=radius,
             integer=self.integer,
             one_hot=self.one_hot,
+            max_changes=self.max_changes,
+            units=self.units,
             minimize=minimize,
         )
 
@@ -213,7 +218,8 @@ def verify(
     **threat
         The tabular threat model of the attacks: ``feature_mask``,
         ``direction``, ``integer_features`` (integer offsets, as integer
-        variables), ``one_hot_groups``.
+        variables), ``one_hot_groups``, ``max_changes`` (at most this many
+        one-hot groups and integer features move; a binary per unit).
 
     Returns
     -------
