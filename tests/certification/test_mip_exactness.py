@@ -124,3 +124,33 @@ def test_max_changes_is_the_best_choice_of_moving_features():
     assert falsified.any()
     assert np.all((np.abs(adv[:, :2] - X[falsified, :2]) > 1e-9).sum(axis=1) <= 1)
     assert np.all(view.predict(adv) != y[falsified])
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_integer_feature_distance_is_the_best_integer_step(norm):
+    """An integer feature (budget 1) beside a continuous one (budget 0.25):
+    the distance is the smallest, over integer steps ``k``, of the continuous
+    distance with the step taken, combined with ``|k|``; the continuous
+    relaxation of the same feature is closer somewhere."""
+    net = _net([2, 3, 3], seed=8)
+    view = torch_view(net, 3)
+    rng = np.random.default_rng(8)
+    X = np.column_stack([rng.integers(-1, 2, size=4), rng.uniform(-1, 1, size=4)])
+    X = X.astype(float)
+    labels = view.predict(X)
+    s, cap = 0.25, 2.0
+    kw = dict(norm=norm, eps=[1.0, s], max_eps=cap)
+    result = minimal_distance(view, X, integer_features=[0], **kw)
+    relaxed = minimal_distance(view, X, **kw)
+    (W1, W2), (b1, b2) = affine_layers(net)
+    for i in range(len(X)):
+        best = cap
+        for k in range(-2, 3):  # the step folded into the first bias: a 1-D net
+            bias = b1 + W1[:, 0] * (X[i, 0] + k)
+            d = enumerated_distance(
+                [W1[:, 1:], W2], [bias, b2], X[i, 1:], labels[i], norm, cap * s
+            )
+            d /= s
+            best = min(best, abs(k) + d if norm == "l1" else max(abs(k), d))
+        assert result.radius[i] == pytest.approx(best, abs=1e-4)
+    assert np.any(result.radius > relaxed.radius + 1e-3)
