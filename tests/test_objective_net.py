@@ -75,9 +75,15 @@ def test_meta_estimators_fit_through_fit_objective_net(
     module, make, objective_type = META[kind]
     calls = []
 
-    def spy(estimator, objective, X, y, *, dtype, random_state):
+    def spy(estimator, objective, X, y, *, dtype, random_state, **kwargs):
         fitted = fit_objective_net(
-            estimator, objective, X, y, dtype=dtype, random_state=random_state
+            estimator,
+            objective,
+            X,
+            y,
+            dtype=dtype,
+            random_state=random_state,
+            **kwargs,
         )
         calls.append((estimator, objective, fitted))
         return fitted
@@ -206,3 +212,45 @@ def test_eps_warmup_is_linear_per_epoch():
         Objective()(net, None, None)
     with pytest.raises(NotImplementedError, match="no threat model"):
         Objective().constraints((3,))
+
+
+# -- verbose: skorch's own log and a progress bar, no extra forward passes ----------
+
+
+@pytest.mark.parametrize("kind", list(META))
+def test_verbose_prints_skorch_log_without_extra_forward_passes(
+    small, capsys, monkeypatch, kind
+):
+    _, make, _ = META[kind]
+    net = _net()
+    calls = []
+    forward = torch.nn.Linear.forward
+
+    def counting(self, x):
+        calls.append(len(x))
+        return forward(self, x)
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", counting)
+    counts = {}
+    for verbose in (0, 1):
+        calls.clear()
+        meta = make(net).set_params(random_state=0, verbose=verbose).fit(*small)
+        counts[verbose] = sum(calls)
+        out = capsys.readouterr()
+        if verbose:
+            assert "train_loss" in out.out and "dur" in out.out  # the history
+            names = [name for name, _ in meta.estimator_.net_.callbacks_]
+            assert "progress_bar" in names
+        else:
+            assert "train_loss" not in out.out
+    assert counts[1] == counts[0] > 0  # the log prints what training computed
+    assert net.verbose == 0 and net.callbacks is None  # the user's net untouched
+
+
+def test_verbose_keeps_a_progress_bar_the_net_already_has(small):
+    from skorch.callbacks import ProgressBar
+
+    net = _net(callbacks=[ProgressBar()])
+    at = AdversarialTrainingClassifier(net, attack=PGD(eps=0.05, n_iter=1), verbose=1)
+    callbacks = at.fit(*small).estimator_.net_.callbacks_
+    assert sum(isinstance(cb, ProgressBar) for _, cb in callbacks) == 1

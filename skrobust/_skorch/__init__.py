@@ -1,16 +1,23 @@
 """skorch nets as scikit-learn classifiers, trained on a per-batch objective."""
 
 from ._classifier import SkorchClassifier
-from ._meta import FittedModelMixin, as_classifier, estimator_has, is_skorch
+from ._meta import (
+    FittedModelMixin,
+    as_classifier,
+    estimator_has,
+    fit_objective_net,
+    is_skorch,
+    show_progress,
+)
 from ._objective import Objective
 from ._objective_net import (
     AdversarialNeuralNetBinaryClassifier,
     AdversarialNeuralNetClassifier,
     AdversarialTrainingMixin,
-    fit_objective_net,
     objective_net,
 )
 from ._utils import SKORCH_NETS
+from ._weights import WeightedLossMixin, batch_mean, split_weights
 
 __all__ = [
     "SKORCH_NETS",
@@ -20,9 +27,13 @@ __all__ = [
     "FittedModelMixin",
     "Objective",
     "SkorchClassifier",
+    "WeightedLossMixin",
     "as_classifier",
+    "batch_mean",
     "estimator_has",
     "fit_objective_net",
     "is_skorch",
     "objective_net",
+    "show_progress",
+    "split_weights",
 ]

@@ -5,11 +5,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 from skorch import NeuralNetBinaryClassifier
 
 from .._models import check_converted_fitted, to_torch
 from .._torch import torch
+from ._objective_net import AdversarialTrainingMixin, objective_net
 from ._utils import (
     SKORCH_NETS,
     accepted_kwargs,
@@ -17,6 +22,7 @@ from ._utils import (
     net_targets,
     seeded,
 )
+from ._weights import weighted_input
 
 __all__ = ["SkorchClassifier"]
 
@@ -124,7 +130,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting ---------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit a clone of ``net`` on ``X``, ``y``.
 
         Parameters
@@ -135,6 +141,13 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
             ``dtype``; never modified.
         y : array-like of shape (n_samples,)
             Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: each batch's loss is the weighted mean of
+            its per-sample losses (the criterion's ``reduction`` is set to
+            ``"none"`` for it), so on full batches a weight of 2 counts a row
+            twice and a weight of 0 drops it. The net then trains as the
+            objective-trained class of ``skrobust._skorch`` (same
+            parameters) unless it is one already.
 
         Returns
         -------
@@ -158,10 +171,25 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, y = self._encode_labels(y)
         self.input_shape_ = tuple(X.shape[1:])
+        net = self._make_net
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+            net = self._make_weighted_net
         with seeded(self.random_state):
             # partial_fit keeps the initialization (and dtype) of _make_net
-            self.net_ = self._make_net(X).partial_fit(X, y)
+            net = net(X)
+            if sample_weight is None:
+                self.net_ = net.partial_fit(X, y)
+            else:
+                self.net_ = net.partial_fit(weighted_input(X, sample_weight), y)
         return self
+
+    def _make_weighted_net(self, X):
+        """:meth:`_make_net` of a net class that trains on weighted losses."""
+        net = self.net
+        if not isinstance(net, AdversarialTrainingMixin):
+            net = objective_net(net, None)
+        return self._make_net(X, net)
 
     @property
     def _binary(self):
@@ -171,8 +199,9 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         """The classes and ``y`` encoded as the targets the net trains on."""
         return net_targets(self.net, y, dtype=self.dtype)
 
-    def _make_net(self, X):
-        """Clone ``net``, complete its module arguments, initialize it.
+    def _make_net(self, X, net=None):
+        """Clone ``net`` (default: ``self.net``), complete its module arguments,
+        initialize it.
 
         The module constructor is offered ``n_features_in`` (values per
         sample), ``n_classes`` (outputs: the number of classes, or 1 for a
@@ -180,7 +209,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         it accepts them and the net does not set them.
         The module is converted to ``dtype``.
         """
-        net = clone(self.net)
+        net = clone(self.net if net is None else net)
         accepted = accepted_kwargs(net.module)
         given = net.get_params(deep=False)
         data = {

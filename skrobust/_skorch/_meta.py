@@ -2,8 +2,10 @@
 
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import ProgressBar
 
 from ._classifier import SkorchClassifier
+from ._objective_net import objective_net
 from ._utils import SKORCH_NETS
 
 
@@ -114,3 +116,100 @@ class FittedModelMixin:
         """
         X = self._check_X(X)  # checks fitted first
         return self.estimator_.decision_function(X)
+
+
+def show_progress(net, verbose):
+    """``net`` set to log its training at ``verbose`` >= 1 (modified in place).
+
+    skorch's own per-epoch log (its ``verbose``, raised to at least 1) and a
+    :class:`skorch.callbacks.ProgressBar` over each epoch's batches, unless
+    the net already has one or its callbacks are disabled. The log prints
+    what skorch records anyway: no forward pass is added for it.
+    """
+    if not verbose:
+        return net
+    callbacks = net.callbacks
+    params = {"verbose": max(int(net.verbose), int(verbose))}
+    if callbacks != "disable":
+        callbacks = list(callbacks or [])
+        has_bar = any(
+            isinstance(cb, ProgressBar) or cb is ProgressBar
+            for cb in (c[1] if isinstance(c, tuple) else c for c in callbacks)
+        )
+        if not has_bar:
+            params["callbacks"] = [*callbacks, ("progress_bar", ProgressBar())]
+    return net.set_params(**params)
+
+
+def fit_objective_net(
+    estimator,
+    objective,
+    X,
+    y,
+    *,
+    dtype,
+    random_state,
+    sample_weight=None,
+    verbose=0,
+):
+    """Train a copy of a skorch network on ``objective``: the meta-estimators' fit.
+
+    The one recipe of adversarial training, certified training and the
+    training of a smoothed classifier's base: unwrap a
+    :class:`SkorchClassifier` (its net and dtype are used), build the net
+    that trains on ``objective`` (:func:`objective_net`), and fit it as a
+    :class:`SkorchClassifier` (labels of any type, ``dtype`` inputs, seeded).
+
+    Parameters
+    ----------
+    estimator : skorch net or SkorchClassifier
+        The network to train; not modified.
+    objective : Objective
+        The per-batch loss.
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    dtype : {"float32", "float64"}
+        Input and parameter dtype of a bare skorch net (a SkorchClassifier
+        keeps its own).
+    random_state : int, RandomState instance or None
+        Seeds the training.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples in every per-sample term of the objective
+        (:func:`batch_mean`).
+    verbose : int, default=0
+        ``>= 1``: skorch's per-epoch log and a progress bar over the batches
+        (:func:`show_progress`); 0 leaves the net's own ``verbose``.
+
+    Returns
+    -------
+    classifier : SkorchClassifier
+        Fitted; ``classifier.net_.objective`` is its copy of ``objective``
+        (the net is cloned).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from skorch import NeuralNetClassifier
+    >>> from skrobust._skorch import fit_objective_net
+    >>> from skrobust.attacks import PGD
+    >>> from skrobust.defenses import AdversarialObjective
+    >>> from skrobust.nn import MLP
+    >>> X, y = load_iris(return_X_y=True)
+    >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
+    ...                           max_epochs=2, train_split=None, verbose=0)
+    >>> objective = AdversarialObjective(PGD(eps=0.1, n_iter=2))
+    >>> clf = fit_objective_net(net, objective, X, y, dtype="float32",
+    ...                         random_state=0)
+    >>> type(clf.net_).__name__
+    'AdversarialNeuralNetClassifier'
+    >>> clf.net_.objective
+    AdversarialObjective(PGD(eps=0.1, n_iter=2), loss='madry')
+    """
+    if isinstance(estimator, SkorchClassifier):
+        net, dtype = estimator.net, estimator.dtype
+    else:
+        net = estimator
+    net = show_progress(objective_net(net, objective), verbose)
+    classifier = SkorchClassifier(net, dtype=dtype, random_state=random_state)
+    return classifier.fit(X, y, sample_weight=sample_weight)

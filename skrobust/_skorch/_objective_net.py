@@ -1,12 +1,12 @@
-"""skorch nets trained on a per-batch :class:`Objective`; the one way to fit them."""
+"""skorch nets trained on a per-batch :class:`Objective`, with sample weights."""
 
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from skorch.dataset import unpack_data
 
-from ._classifier import SkorchClassifier
+from ._weights import WeightedLossMixin, split_weights
 
 
-class AdversarialTrainingMixin:
+class AdversarialTrainingMixin(WeightedLossMixin):
     """Mixin for skorch nets: the loss of each batch is the net's ``objective``.
 
     Overrides ``train_step_single`` (skorch's extension point for custom
@@ -17,6 +17,11 @@ class AdversarialTrainingMixin:
     noise training all run through it. Put it first in the bases of your own
     net class, and add an ``objective=None`` parameter to its ``__init__``,
     to train a custom skorch net on an objective.
+
+    Such nets also train with sample weights (from
+    :class:`~skrobust.SkorchClassifier`'s ``fit(X, y, sample_weight=w)``):
+    every loss the batch computes is the weighted mean of its per-sample
+    losses (:func:`skrobust._skorch.batch_mean`).
 
     Examples
     --------
@@ -29,12 +34,14 @@ class AdversarialTrainingMixin:
     """
 
     def train_step_single(self, batch, **fit_params):
-        if self.objective is None:
-            return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
         Xi, yi = unpack_data(batch)
-        loss, y_pred = self.objective(self, Xi, yi, **fit_params)
-        loss.backward()
+        Xi, weight = split_weights(Xi)
+        with self.weighting(weight):
+            if self.objective is None:
+                return super().train_step_single((Xi, yi), **fit_params)
+            self._set_training(True)
+            loss, y_pred = self.objective(self, Xi, yi, **fit_params)
+            loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
     def get_default_callbacks(self):
@@ -144,62 +151,3 @@ def objective_net(net, objective):
             "`objective=None` parameter to __init__."
         )
     return cls(**net.get_params(deep=False), objective=objective)
-
-
-def fit_objective_net(estimator, objective, X, y, *, dtype, random_state):
-    """Train a copy of a skorch network on ``objective``: the meta-estimators' fit.
-
-    The one recipe of adversarial training, certified training and the
-    training of a smoothed classifier's base: unwrap a
-    :class:`SkorchClassifier` (its net and dtype are used), build the net
-    that trains on ``objective`` (:func:`objective_net`), and fit it as a
-    :class:`SkorchClassifier` (labels of any type, ``dtype`` inputs, seeded).
-
-    Parameters
-    ----------
-    estimator : skorch net or SkorchClassifier
-        The network to train; not modified.
-    objective : Objective
-        The per-batch loss.
-    X : array-like of shape (n_samples, ...)
-    y : array-like of shape (n_samples,)
-    dtype : {"float32", "float64"}
-        Input and parameter dtype of a bare skorch net (a SkorchClassifier
-        keeps its own).
-    random_state : int, RandomState instance or None
-        Seeds the training.
-
-    Returns
-    -------
-    classifier : SkorchClassifier
-        Fitted; ``classifier.net_.objective`` is its copy of ``objective``
-        (the net is cloned).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn.datasets import load_iris
-    >>> from skorch import NeuralNetClassifier
-    >>> from skrobust._skorch import fit_objective_net
-    >>> from skrobust.attacks import PGD
-    >>> from skrobust.defenses import AdversarialObjective
-    >>> from skrobust.nn import MLP
-    >>> X, y = load_iris(return_X_y=True)
-    >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
-    ...                           max_epochs=2, train_split=None, verbose=0)
-    >>> objective = AdversarialObjective(PGD(eps=0.1, n_iter=2))
-    >>> clf = fit_objective_net(net, objective, X, y, dtype="float32",
-    ...                         random_state=0)
-    >>> type(clf.net_).__name__
-    'AdversarialNeuralNetClassifier'
-    >>> clf.net_.objective
-    AdversarialObjective(PGD(eps=0.1, n_iter=2), loss='madry')
-    """
-    if isinstance(estimator, SkorchClassifier):
-        net, dtype = estimator.net, estimator.dtype
-    else:
-        net = estimator
-    classifier = SkorchClassifier(
-        objective_net(net, objective), dtype=dtype, random_state=random_state
-    )
-    return classifier.fit(X, y)

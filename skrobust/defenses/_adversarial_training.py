@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _check_sample_weight,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -18,6 +19,7 @@ from .._models import NotDifferentiableError, as_differentiable
 from .._skorch import FittedModelMixin, fit_objective_net, is_skorch
 from .._threat import needs_data_statistics
 from ..attacks import PGD, GradientAttack
+from ..utils import fit_weighted
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
 
@@ -96,6 +98,11 @@ class AdversarialTrainingClassifier(
         ``SkorchClassifier`` keeps its own).
     random_state : int, RandomState instance or None, default=None
         Seeds the network's training and the attacks.
+    verbose : int, default=0
+        ``1``: for skorch networks, skorch's per-epoch training log (the
+        net's history) and a progress bar over each epoch's batches (``0``
+        leaves the net's own ``verbose``); for adversarial data
+        augmentation, a progress bar over the rounds.
 
     Attributes
     ----------
@@ -143,6 +150,7 @@ class AdversarialTrainingClassifier(
         "surrogate": [None, HasMethods(["fit", "predict"])],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -160,6 +168,7 @@ class AdversarialTrainingClassifier(
         surrogate=None,
         dtype="float32",
         random_state=None,
+        verbose=0,
     ):
         self.estimator = estimator
         self.attack = attack
@@ -173,14 +182,23 @@ class AdversarialTrainingClassifier(
         self.surrogate = surrogate
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train a copy of ``estimator`` adversarially.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, ...)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the training objective: per-sample
+            losses of each batch are averaged with these weights (skorch
+            networks, every loss term), they weight the closed-form robust
+            loss, and the augmentation fits pass them (repeated for every
+            copy) to the estimator's ``fit`` (a ``Pipeline``: to its final
+            step). Under metadata routing, request them with
+            ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -192,8 +210,10 @@ class AdversarialTrainingClassifier(
         )
         attack.set_params(estimator=None, random_state=self.random_state)
         estimator = self.estimator
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
         if is_skorch(estimator):
-            self._fit_skorch(X, y, attack)
+            self._fit_skorch(X, y, attack, sample_weight)
         else:
             if self.loss != "madry":
                 raise ValueError(
@@ -203,12 +223,12 @@ class AdversarialTrainingClassifier(
                 )
             y = self._check_X_y(X, y)
             if robust_logistic_supported(estimator):
-                self._fit_closed_form(X, y, attack)
+                self._fit_closed_form(X, y, attack, sample_weight)
             else:
-                self._fit_augmentation(X, y, attack)
+                self._fit_augmentation(X, y, attack, sample_weight)
         return self._set_model(self.estimator_)
 
-    def _fit_skorch(self, X, y, attack):
+    def _fit_skorch(self, X, y, attack, sample_weight):
         if needs_data_statistics(attack.get_params()):
             attack.fit(X)
         objective = AdversarialObjective(
@@ -227,32 +247,49 @@ class AdversarialTrainingClassifier(
             y,
             dtype=self.dtype,
             random_state=self.random_state,
+            sample_weight=sample_weight,
+            verbose=self.verbose,
         )
         self.fit_method_ = "skorch"
 
-    def _fit_closed_form(self, X, y, attack):
+    def _fit_closed_form(self, X, y, attack, sample_weight):
         attack.fit(X)  # per-feature statistics and names for the budget
         constraints = attack.threat_model(
             (attack.n_features_in_,), getattr(attack, "feature_names_in_", None)
         )
         self.estimator_ = fit_robust_logistic(
-            self.estimator, X, y, constraints.scale, attack.norm
+            self.estimator,
+            X,
+            y,
+            constraints.scale,
+            attack.norm,
+            sample_weight=sample_weight,
         )
         self.fit_method_ = "closed_form"
 
-    def _fit_augmentation(self, X, y, attack):
-        model = clone(self.estimator).fit(X, y)
+    def _fit_augmentation(self, X, y, attack, sample_weight):
+        model = fit_weighted(clone(self.estimator), X, y, sample_weight)
         y = np.asarray(y)
         # keep the adversarial examples of every round: refitting on the last
         # round's alone overfits to them and can leave the model less robust
         # than standard training
         X_all = [X]
-        for _ in range(self.n_rounds):
+        rounds = range(self.n_rounds)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            rounds = tqdm(rounds, desc=type(self).__name__, unit="round")
+        for _ in rounds:
             target = self._attackable(model, X)
             X_all.append(
                 clone(attack).set_params(estimator=target).fit(X).generate(X, y)
             )
-            model = clone(self.estimator).fit(_concat(X_all), np.tile(y, len(X_all)))
+            weight = (
+                None if sample_weight is None else np.tile(sample_weight, len(X_all))
+            )
+            model = fit_weighted(
+                clone(self.estimator), _concat(X_all), np.tile(y, len(X_all)), weight
+            )
         self.estimator_ = model
         self.fit_method_ = "augmentation"
 

@@ -24,7 +24,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from .._models import NotDifferentiableError, to_torch
 from .._torch import torch
-from ..utils import encode_labels
+from ..utils import encode_labels, fit_weighted
 
 DUAL = {"linf": 1, "l2": 2, "l1": float("inf")}
 
@@ -81,7 +81,7 @@ def _affine_map(prefix, X):
     return A
 
 
-def fit_robust_logistic(estimator, X, y, scale, norm):
+def fit_robust_logistic(estimator, X, y, scale, norm, *, sample_weight=None):
     """Fit ``estimator`` (see :func:`robust_logistic_supported`) on worst-case margins.
 
     Parameters
@@ -93,12 +93,16 @@ def fit_robust_logistic(estimator, X, y, scale, norm):
     scale : ndarray of shape (n_features,)
         Per-feature budget in raw units (zero: immutable).
     norm : {"linf", "l2", "l1"}
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights of the samples' robust losses (times the class weights); the
+        starting fit gets them too.
 
     Returns
     -------
     estimator : fitted estimator of the same kind
     """
-    fitted = clone(estimator).fit(X, y)  # attributes, classes_, warm start
+    # attributes, classes_, warm start
+    fitted = fit_weighted(clone(estimator), X, y, sample_weight)
     if isinstance(fitted, Pipeline):
         prefix = Pipeline(fitted.steps[:-1]) if len(fitted.steps) > 1 else None
         model = fitted.steps[-1][1]
@@ -117,6 +121,8 @@ def fit_robust_logistic(estimator, X, y, scale, norm):
     weight = torch.as_tensor(
         compute_sample_weight(model.class_weight, np.asarray(y)), dtype=torch.float64
     )
+    if sample_weight is not None:
+        weight = weight * torch.as_tensor(sample_weight, dtype=torch.float64)
     s = torch.as_tensor(np.asarray(scale, dtype=np.float64).reshape(-1))
     q = DUAL[norm]
     W = torch.tensor(

@@ -7,7 +7,7 @@ from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
 from .._models import as_differentiable
-from .._skorch import Objective
+from .._skorch import Objective, batch_mean, split_weights
 from .._torch import torch
 from ..attacks import PGD
 
@@ -160,9 +160,9 @@ class AdversarialObjective(Objective):
         robust = F.kl_div(
             F.log_softmax(view(x_adv), dim=1),
             F.softmax(logits, dim=1),
-            reduction="batchmean",
-        )
-        return natural + self.beta * robust, y_pred
+            reduction="none",
+        ).sum(dim=1)
+        return natural + self.beta * batch_mean(net, robust), y_pred
 
     def _input_gradient(self, net, view, x, y, labels, **fit_params):
         x = x.clone().requires_grad_(True)
@@ -171,7 +171,7 @@ class AdversarialObjective(Objective):
         logits = self._logits(net, view, x, y_pred)
         ce = F.cross_entropy(logits, labels, reduction="sum")
         (grad,) = torch.autograd.grad(ce, x, create_graph=True)
-        penalty = grad.reshape(len(grad), -1).pow(2).sum(dim=1).mean()
+        penalty = batch_mean(net, grad.reshape(len(grad), -1).pow(2).sum(dim=1))
         return loss + self.gradient_penalty * penalty, y_pred
 
 
@@ -219,6 +219,7 @@ class CatastrophicOverfittingGuard(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         rng = np.random.default_rng(0)
         index = rng.permutation(len(y))[: self.n_samples]
+        X = split_weights(X)[0]  # the check is unweighted
         self.batch_ = (np.asarray(X)[index], np.asarray(y)[index])
 
     def pgd_accuracy(self, net):

@@ -3,11 +3,13 @@
 from ._batching import AUTO_BATCH_VALUES, resolve_batch_size
 from ._docstring import ATTACK_DOCS, Substitution
 from ._labels import encode_labels
+from ._weights import fit_weighted
 
 __all__ = [
     "ATTACK_DOCS",
     "AUTO_BATCH_VALUES",
     "Substitution",
     "encode_labels",
+    "fit_weighted",
     "resolve_batch_size",
 ]

@@ -95,6 +95,10 @@ class IBPClassifier(
         ``SkorchClassifier`` keeps its own).
     random_state : int, RandomState instance or None, default=None
         Seeds the network's training.
+    verbose : int, default=0
+        ``1``: skorch's per-epoch training log (the net's history) and a
+        progress bar over each epoch's batches; ``0`` leaves the net's own
+        ``verbose`` setting.
 
     Attributes
     ----------
@@ -150,6 +154,7 @@ class IBPClassifier(
         "certify_method": [StrOptions({"ibp", "crown-ibp", "crown"})],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -172,6 +177,7 @@ class IBPClassifier(
         certify_method="crown",
         dtype="float32",
         random_state=None,
+        verbose=0,
     ):
         self.estimator = estimator
         self.eps = eps
@@ -190,6 +196,7 @@ class IBPClassifier(
         self.certify_method = certify_method
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
     def _schedule_epochs(self, net):
         max_epochs = int(net.max_epochs)
@@ -201,7 +208,7 @@ class IBPClassifier(
             ramp = int(round(0.5 * max_epochs))
         return warmup, ramp
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train a copy of the network on the certified loss.
 
         Parameters
@@ -210,6 +217,10 @@ class IBPClassifier(
             Training data (tabular rows or images).
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: every per-sample term of the training loss
+            is averaged with them on each batch. Under metadata routing,
+            request them with ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -252,6 +263,8 @@ class IBPClassifier(
             y,
             dtype=self.dtype,
             random_state=self.random_state,
+            sample_weight=sample_weight,
+            verbose=self.verbose,
         )
         return self._set_model(model)
 

@@ -6,7 +6,7 @@ the objective-trained nets of :mod:`skrobust._skorch`.
 
 from skorch.utils import to_tensor
 
-from ..._skorch import Objective
+from ..._skorch import Objective, batch_mean
 from ..._torch import torch
 from ._bounds import bound_tensors, margin_spec
 from ._layers import layer_rules
@@ -99,7 +99,7 @@ class CertifiedObjective(Objective):
             return loss, y_pred
         lower = self.margin_lower(net, x, y, factor, beta)
         labels = (y.long() if y.is_floating_point() else y).reshape(-1)
-        robust = F.cross_entropy(-lower, labels)
+        robust = batch_mean(net, F.cross_entropy(-lower, labels, reduction="none"))
         return kappa * loss + (1 - kappa) * robust, y_pred
 
     def margin_lower(self, net, x, y, factor, beta):

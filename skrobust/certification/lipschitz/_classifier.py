@@ -72,6 +72,10 @@ class LipschitzClassifier(
         Input and parameter dtype of a bare skorch net.
     random_state : int, RandomState instance or None, default=None
         Seeds the training.
+    verbose : int, default=0
+        ``1``: skorch's per-epoch training log (the net's history) and a
+        progress bar over each epoch's batches; ``0`` leaves the net's own
+        ``verbose`` setting.
 
     Attributes
     ----------
@@ -114,6 +118,7 @@ class LipschitzClassifier(
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -128,6 +133,7 @@ class LipschitzClassifier(
         alpha=10.0,
         dtype="float32",
         random_state=None,
+        verbose=0,
     ):
         self.estimator = estimator
         self.margin = margin
@@ -138,14 +144,19 @@ class LipschitzClassifier(
         self.alpha = alpha
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train a copy of the network under the Lipschitz constraint.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: every per-sample term of the training loss
+            is averaged with them on each batch. Under metadata routing,
+            request them with ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -167,6 +178,8 @@ class LipschitzClassifier(
             y,
             dtype=self.dtype,
             random_state=self.random_state,
+            sample_weight=sample_weight,
+            verbose=self.verbose,
         )
         return self._set_model(model)
 

@@ -11,7 +11,7 @@ import math
 from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
-from ..._skorch import Objective
+from ..._skorch import Objective, batch_mean
 from ..._torch import torch
 from ._parametrize import bake, constrain, use_group_sort
 
@@ -26,22 +26,25 @@ def _two_logits(z):
     return z
 
 
-def margin_cross_entropy(z, labels, margin, temperature):
+def margin_cross_entropy(z, labels, margin, temperature, reduction="mean"):
     """Cross-entropy of logits whose wrong classes are raised by ``sqrt(2) margin``.
 
     Tsuzuku et al. (2018): the loss is small only when every margin exceeds
     ``sqrt(2) * margin``; ``temperature`` sharpens the softmax (large: a hinge).
+    ``reduction="none"``: one loss per sample.
     """
     shift = math.sqrt(2) * margin * (1 - F.one_hot(labels, z.shape[1]).to(z.dtype))
-    return F.cross_entropy(temperature * (z + shift), labels) / temperature
+    loss = F.cross_entropy(temperature * (z + shift), labels, reduction=reduction)
+    return loss / temperature
 
 
-def hinge_kr(z, labels, margin, alpha):
+def hinge_kr(z, labels, margin, alpha, reduction="mean"):
     """Hinge on every margin plus the Kantorovich-Rubinstein term (deel-lip's HKR).
 
     ``alpha * mean_k relu(sqrt(2) margin - (z_y - z_k)) - mean_k (z_y - z_k)``
     over the other classes ``k``: the hinge enforces the certified margin, the
     KR term (the Wasserstein-1 dual) keeps pushing the classes apart.
+    ``reduction="none"``: one loss per sample.
     """
     n_classes = z.shape[1]
     true = z.gather(1, labels[:, None])
@@ -49,9 +52,8 @@ def hinge_kr(z, labels, margin, alpha):
     margins = (true - z) * others
     hinge = F.relu(math.sqrt(2) * margin - margins) * others
     per_class = others.sum(dim=1).clamp_min(1)
-    hinge = (hinge.sum(dim=1) / per_class).mean()
-    kr = (margins.sum(dim=1) / per_class).mean()
-    return alpha * hinge - kr
+    loss = alpha * hinge.sum(dim=1) / per_class - margins.sum(dim=1) / per_class
+    return loss if reduction == "none" else loss.mean()
 
 
 class LipschitzObjective(Objective):
@@ -95,10 +97,12 @@ class LipschitzObjective(Objective):
         z = _two_logits(y_pred)
         labels = (y.long() if y.is_floating_point() else y).reshape(-1)
         if self.loss == "margin-ce":
-            loss = margin_cross_entropy(z, labels, self.margin, self.temperature)
+            loss = margin_cross_entropy(
+                z, labels, self.margin, self.temperature, reduction="none"
+            )
         else:
-            loss = hinge_kr(z, labels, self.margin, self.alpha)
-        return loss, y_pred
+            loss = hinge_kr(z, labels, self.margin, self.alpha, reduction="none")
+        return batch_mean(net, loss), y_pred
 
     def callbacks(self):
         return [("lipschitz_layers", LipschitzLayers(self))]

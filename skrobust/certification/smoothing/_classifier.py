@@ -8,7 +8,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from ..._models import to_torch
 from ..._skorch import as_classifier, is_skorch
@@ -113,7 +117,8 @@ class RandomizedSmoothingClassifier(
         Seeds the training noise, the network's training and the counting
         noise; with an int, certificates and predictions are reproducible.
     verbose : int, default=0
-        Progress bars over the counting batches.
+        Progress bars over the counting batches; when a skorch network is
+        trained, skorch's per-epoch log and a progress bar over its batches.
 
     Attributes
     ----------
@@ -228,7 +233,7 @@ class RandomizedSmoothingClassifier(
     def _is_prefit(self):
         return self.prefit or isinstance(self.estimator, FrozenEstimator)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the base classifier under noise (or take a prefitted one).
 
         Parameters
@@ -237,6 +242,12 @@ class RandomizedSmoothingClassifier(
             Numeric training data; n-d arrays (images) for skorch networks.
         y : array-like of shape (n_samples,)
             Class labels of any type; optional with a prefitted base.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: a skorch network averages each batch's
+            per-sample losses with them; another classifier gets them,
+            repeated for every noisy copy, in its ``fit`` (a ``Pipeline``: its
+            final step). Unused with a prefitted base. Under metadata routing,
+            request them with ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -260,6 +271,8 @@ class RandomizedSmoothingClassifier(
         else:
             Xa, y = self._validate(X, y, reset=True)
             check_classification_targets(y)
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, Xa)
             if is_skorch(self.estimator):
                 self.estimator_ = fit_skorch(
                     self.estimator,
@@ -271,6 +284,8 @@ class RandomizedSmoothingClassifier(
                     n_noise=self.n_noise_attack,
                     dtype=self.dtype,
                     seed=int(rng.randint(_MAX_SEED)),
+                    sample_weight=sample_weight,
+                    verbose=self.verbose,
                 )
                 self.fit_method_ = "skorch"
             else:
@@ -288,6 +303,7 @@ class RandomizedSmoothingClassifier(
                     n_copies=self.n_noise_copies,
                     rng=rng,
                     columns=getattr(self, "feature_names_in_", None),
+                    sample_weight=sample_weight,
                 )
                 self.fit_method_ = "augmentation"
         self.classes_ = np.asarray(self.estimator_.classes_)

@@ -16,6 +16,7 @@ from ..._skorch import Objective, fit_objective_net
 from ..._threat import needs_data_statistics
 from ..._torch import torch
 from ...attacks import PGD
+from ...utils import fit_weighted
 from ._attack import GaussianSmoothing
 
 
@@ -99,12 +100,27 @@ class SmoothingObjective(Objective):
             )
 
 
-def fit_skorch(estimator, X, y, *, sigma, training, attack, n_noise, dtype, seed):
+def fit_skorch(
+    estimator,
+    X,
+    y,
+    *,
+    sigma,
+    training,
+    attack,
+    n_noise,
+    dtype,
+    seed,
+    sample_weight=None,
+    verbose=0,
+):
     """Train a copy of the skorch ``estimator`` on noise or SmoothAdv.
 
     ``attack``: SmoothAdv's inner attack (``None``: ``PGD(eps=2 * sigma,
     norm="l2", n_iter=2)``, Salman et al.'s setting); ``n_noise``: its noise
-    draws per sample. Returns the fitted :class:`skrobust.SkorchClassifier`.
+    draws per sample; ``sample_weight``: weights of the per-sample losses;
+    ``verbose``: skorch's log and a progress bar (``show_progress``).
+    Returns the fitted :class:`skrobust.SkorchClassifier`.
     """
     if training == "smoothadv":
         attack = (
@@ -119,14 +135,26 @@ def fit_skorch(estimator, X, y, *, sigma, training, attack, n_noise, dtype, seed
     else:
         attack = None
     objective = SmoothingObjective(sigma, training, attack, n_noise=n_noise)
-    return fit_objective_net(estimator, objective, X, y, dtype=dtype, random_state=seed)
+    return fit_objective_net(
+        estimator,
+        objective,
+        X,
+        y,
+        dtype=dtype,
+        random_state=seed,
+        sample_weight=sample_weight,
+        verbose=verbose,
+    )
 
 
-def fit_augmented(estimator, X, y, *, sigma, n_copies, rng, columns=None):
+def fit_augmented(
+    estimator, X, y, *, sigma, n_copies, rng, columns=None, sample_weight=None
+):
     """Fit a clone of ``estimator`` on ``n_copies`` noisy copies of ``X``.
 
     ``columns``: the feature names ``estimator`` is fitted with (the noisy
-    copies are then a DataFrame), or ``None``.
+    copies are then a DataFrame), or ``None``; ``sample_weight``: the
+    weights of ``X``'s rows (repeated for each copy), or ``None``.
     """
     noise = rng.standard_normal((n_copies * len(X), *X.shape[1:])).astype(X.dtype)
     X_noisy = np.tile(X, (n_copies, *[1] * (X.ndim - 1))) + sigma * noise
@@ -134,4 +162,6 @@ def fit_augmented(estimator, X, y, *, sigma, n_copies, rng, columns=None):
         import pandas as pd
 
         X_noisy = pd.DataFrame(X_noisy, columns=columns)
-    return clone(estimator).fit(X_noisy, np.tile(y, n_copies))
+    if sample_weight is not None:
+        sample_weight = np.tile(sample_weight, n_copies)
+    return fit_weighted(clone(estimator), X_noisy, np.tile(y, n_copies), sample_weight)
