@@ -156,6 +156,12 @@ ESTIMATORS = [
 
 # adversarial training: a skorch net (PGD-2 inside skorch's loop), the closed
 # form of logistic regression, and augmentation of a tree through a surrogate
+_PGD_TRAINING = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "PGD's random start is drawn per row: repeated rows get new starts; "
+        + FLOAT32_WEIGHT_SUMS
+    )
+}
 ESTIMATORS += [
     (
         AdversarialTrainingClassifier(
@@ -163,12 +169,7 @@ ESTIMATORS += [
             attack=PGD(eps=0.1, n_iter=2),
             random_state=0,
         ),
-        {
-            "check_sample_weight_equivalence_on_dense_data": (
-                "PGD's random start is drawn per row: repeated rows get new "
-                "starts; " + FLOAT32_WEIGHT_SUMS
-            )
-        },
+        _PGD_TRAINING,
     ),
     (
         AdversarialTrainingClassifier(
@@ -178,7 +179,7 @@ ESTIMATORS += [
             attack=PGD(eps=0.1, n_iter=2),
             random_state=0,
         ),
-        {},
+        _PGD_TRAINING,
     ),
     (AdversarialTrainingClassifier(LogisticRegression(), attack=PGD(eps=0.1)), {}),
     (
