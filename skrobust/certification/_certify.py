@@ -12,6 +12,7 @@ A method family is a subpackage of :mod:`skrobust.certification` offering
 Adding a family is one entry in :data:`FAMILIES`.
 """
 
+from .._models import tabular_input
 from . import bounds as _bounds
 from . import lipschitz as _lipschitz
 from . import mip as _mip
@@ -22,6 +23,27 @@ FAMILIES = (_bounds, _lipschitz, _mip)
 DEFAULT_METHOD = "crown"
 """The default ``method`` of every certification function (the tightest bound,
 never looser than IBP; see the user guide)."""
+
+
+def check_not_raw_tabular(estimator):
+    """Refuse pipelines reading raw tabular columns (a ``ColumnTransformer``
+    or an encoder first): no certificate here covers their categorical and
+    integer columns, and a bound over the relaxation would certify rows that
+    are not the user's."""
+    try:
+        tabular = tabular_input(estimator)
+    except Exception:  # unfitted or not a pipeline: the family's own error
+        return
+    if tabular is not None:
+        raise ValueError(
+            f"certificates do not cover {type(estimator).__name__}s that read raw "
+            "tabular columns through a ColumnTransformer or an encoder (categorical "
+            "and integer columns are discrete). Attack the pipeline instead (an "
+            "upper bound on robust accuracy: skrobust.metrics.robust_accuracy_score), "
+            "or certify its model on the encoded features: "
+            "certify(pipeline[1:], pipeline[0].transform(X), y, ...), whose region "
+            "is in encoded units."
+        )
 
 
 def _family(method):
@@ -106,6 +128,7 @@ def certify(
     [True, True]
     """
     arguments = locals()  # the family takes the same arguments
+    check_not_raw_tabular(estimator)
     return _family(method).certify(**arguments)
 
 
@@ -177,4 +200,5 @@ def certified_radius(
     [nan]
     """
     arguments = locals()  # the family takes the same arguments
+    check_not_raw_tabular(estimator)
     return _family(method).certified_radius(**arguments)

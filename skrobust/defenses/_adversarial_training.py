@@ -1,9 +1,12 @@
 """``AdversarialTrainingClassifier``: robust training as a meta-estimator."""
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -22,6 +25,15 @@ from ..attacks import PGD, GradientAttack
 from ..utils import fit_weighted
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
+
+
+def _reads_raw_columns(estimator):
+    """Whether ``estimator`` starts with a step reading raw tabular columns
+    by name (a ``ColumnTransformer`` or an encoder): strings and categories
+    are then valid inputs, which attacks perturb in those raw columns."""
+    steps = getattr(estimator, "steps", None)
+    first = steps[0][1] if steps else estimator
+    return isinstance(first, (ColumnTransformer, OneHotEncoder, OrdinalEncoder))
 
 
 def _concat(parts):
@@ -257,6 +269,28 @@ class AdversarialTrainingClassifier(
         constraints = attack.threat_model(
             (attack.n_features_in_,), getattr(attack, "feature_names_in_", None)
         )
+        ignored = [
+            name
+            for name, used in (
+                ("integer_features / one_hot_groups", constraints.needs_repair),
+                ("direction", constraints.direction is not None),
+                (
+                    "bounds",
+                    np.isfinite(constraints.low).any()
+                    or np.isfinite(constraints.high).any(),
+                ),
+            )
+            if used
+        ]
+        if ignored:
+            warnings.warn(
+                "the closed-form robust logistic regression trains against the "
+                f"whole ball of the budget and ignores {ignored}: it defends a "
+                "larger set than the attack's threat model (more conservative, "
+                "possibly less accurate).",
+                UserWarning,
+                stacklevel=3,
+            )
         self.estimator_ = fit_robust_logistic(
             self.estimator,
             X,
@@ -297,8 +331,8 @@ class AdversarialTrainingClassifier(
         """``model`` if it has gradients in the raw space, else a surrogate of it."""
         try:
             view = as_differentiable(model)
-            if view.preprocess is None:
-                return model
+            if view.preprocess is None or view.preprocess is view.codec:
+                return model  # gradients in the raw features (or columns)
         except NotDifferentiableError:
             pass
         surrogate = self.surrogate
@@ -317,7 +351,8 @@ class AdversarialTrainingClassifier(
     def _check_X_y(self, X, y):
         """Check what attacks need (dense, finite, 2-d numbers); ``X`` itself is
         passed on, so DataFrames keep their columns for the estimator."""
-        check_array(X, dtype="numeric")
+        if not _reads_raw_columns(self.estimator):
+            check_array(X, dtype="numeric")
         validate_data(self, X, skip_check_array=True)
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
@@ -326,7 +361,8 @@ class AdversarialTrainingClassifier(
 
     def _check_X(self, X):
         check_is_fitted(self)
-        if self.fit_method_ != "skorch":
+        # a ColumnTransformer reads its columns by name (in any order)
+        if self.fit_method_ != "skorch" and not _reads_raw_columns(self.estimator):
             check_array(X, dtype="numeric")
             validate_data(self, X, reset=False, skip_check_array=True)
         return X

@@ -29,13 +29,16 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
     X : array-like or DataFrame of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     attack : attack or list of attacks
-        Its ``eps`` is replaced by each budget. With several attacks, the
-        pointwise worst case at each budget. A minimal-norm attack (with a
-        ``minimal_norms(X, y)`` method returning each point's smallest
-        adversarial perturbation, ``inf`` or ``nan`` where none was found)
-        runs once.
+        Its ``eps`` is replaced by each budget; a per-feature ``eps`` (an
+        array or a dict ``{column: eps}``) is kept and scaled by each budget,
+        which is then a fraction of it (1: the attack's own budget). With
+        several attacks, the pointwise worst case at each budget. A
+        minimal-norm attack (with a ``minimal_norms(X, y)`` method returning
+        each point's smallest adversarial perturbation, ``inf`` or ``nan``
+        where none was found) runs once.
     epsilons : array-like of float
-        Budgets (scalars, in the attack's units).
+        Budgets (scalars, in the attack's units), or multiples of the
+        attack's per-feature budget.
 
     Returns
     -------
@@ -87,6 +90,8 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
             budget = _at_budget(a, float(epsilons[i]), *original[id(a)])
             X_adv = budget.generate(X_part, y_part)
             adv_pred = view.predict(X_adv, in_space=_in_space(a, view))
+            if getattr(view, "codec", None) is not None:  # the model's own word
+                adv_pred = np.asarray(estimator.predict(X_adv))
             robust[index[adv_pred != y_part]] = False
         accuracy[i] = robust.mean()
     return epsilons, accuracy
@@ -99,6 +104,10 @@ def _at_budget(attack, eps, eps0, step0):
     step would stop a many-step attack from reaching the edge of a larger
     ball, and the curve would level off.
     """
-    if step0 is not None and np.ndim(eps0) == 0 and eps0 > 0:
+    if isinstance(eps0, dict):  # per-column budgets keep their proportions
+        return attack.set_params(eps={k: v * eps for k, v in eps0.items()})
+    if np.ndim(eps0) > 0:
+        return attack.set_params(eps=np.asarray(eps0, dtype=float) * eps)
+    if step0 is not None and eps0 > 0:
         attack.set_params(step_size=np.asarray(step0) * (eps / eps0))
     return attack.set_params(eps=eps)

@@ -43,12 +43,13 @@ def robust_predictions(
     -------
     y_pred : ndarray of shape (n_samples,)
         Values of the estimator's ``classes_``.
-    X_worst : ndarray of shape X.shape or None
+    X_worst : ndarray of shape X.shape, DataFrame or None
         Only with ``return_inputs=True``: the adversarial input of each
         attacked point and the clean input of the others, as float arrays of
-        raw features; ``None`` when a white-box attack acted after
-        non-differentiable steps of a pipeline (its inputs are not raw
-        features there).
+        raw features (a DataFrame like ``X``, with its dtypes and categories,
+        for a pipeline reading raw tabular columns); ``None`` when a
+        white-box attack acted after non-differentiable steps of a pipeline
+        (its inputs are not raw features there).
 
     Examples
     --------

@@ -122,7 +122,10 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
     raw = return_inputs and not (
         view.preprocess is not None and any(_in_space(a, view) for a in attacks)
     )
-    X_worst = np.array(X, dtype=float) if raw else None
+    codec = getattr(view, "codec", None)
+    X_worst = None
+    if raw:  # raw rows of a tabular pipeline keep their frame
+        X_worst = X.copy() if codec is not None else np.array(X, dtype=float)
     for attack in attacks:
         index = np.flatnonzero(robust)
         if not len(index):
@@ -130,6 +133,9 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
         X_part, y_part = _take(X, index), y[index]
         X_adv = attack_for(attack, estimator, X).generate(X_part, y_part)
         adv_logits, adv_pred = _outputs(view, X_adv, _in_space(attack, view))
+        if codec is not None and not isinstance(view, BlackBoxModel):
+            # valid raw rows: the model's own predict has the last word
+            adv_pred = np.asarray(estimator.predict(X_adv))
         broken = adv_pred != y_part
         last = attack is attacks[-1]
         # a point keeps the first adversarial input found, else the last one
@@ -138,10 +144,21 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
         y_pred[index[broken]] = adv_pred[broken]
         robust[index[broken]] = False
         if raw:
-            X_worst[index[update]] = np.asarray(X_adv, dtype=float)[update]
+            X_worst = _put_rows(X_worst, index[update], X_adv, update)
     if return_inputs:
         return y_pred, logits, view, X_worst
     return y_pred, logits, view
+
+
+def _put_rows(X, rows, X_new, mask):
+    """``X`` with its rows ``rows`` replaced by the rows ``mask`` of ``X_new``
+    (a DataFrame column by column, keeping its dtypes)."""
+    if not hasattr(X, "iloc"):
+        X[rows] = np.asarray(X_new, dtype=float)[mask]
+        return X
+    for j in range(X.shape[1]):
+        X.iloc[rows, j] = X_new.iloc[np.flatnonzero(mask), j].to_numpy()
+    return X
 
 
 def _worst_rows(X, y, estimator, attacks):

@@ -86,4 +86,13 @@ def map_chunks(function, X, y, *, n_jobs, chunk_size, args=()):
     parts = Parallel(n_jobs=n_jobs)(
         delayed(function)(_take(X, c), y[c], *args) for c in chunks
     )
-    return tuple(np.concatenate(column) for column in zip(*parts))
+    return tuple(_join(column) for column in zip(*parts))
+
+
+def _join(parts):
+    """Row-wise concatenation of arrays, or of DataFrames (raw tabular rows)."""
+    if hasattr(parts[0], "iloc"):
+        import pandas as pd
+
+        return pd.concat(parts)
+    return np.concatenate(parts)

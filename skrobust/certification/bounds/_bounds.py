@@ -123,6 +123,13 @@ class Problem:
                 "use IBPClassifier(bounds='data'), which learns them in fit."
             )
         self.view = view = as_differentiable(estimator)
+        if view.codec is not None:
+            raise ValueError(
+                "bounds do not cover pipelines that read raw tabular columns "
+                "through a ColumnTransformer or an encoder (categorical and "
+                "integer columns are discrete); bound the model on the encoded "
+                "features instead: pipeline[1:] on pipeline[0].transform(X)."
+            )
         x = view.to_input(X)
         if x.dim() < 2:
             raise ValueError(f"X must be 2-d or more (samples first); got {x.dim()}-d.")
