@@ -12,6 +12,12 @@ batch_size)`` full batches.
   noise is drawn there, counts stay there until the end.
 * every other model (forests, boosting, SVC, pipelines, ...): ``predict`` on
   large chunks of noisy copies drawn with numpy.
+
+Count tables have one column per class plus a last *no-vote* column: a noisy
+copy whose scores are NaN (or all ``-inf``) votes for no class. It still
+counts among the draws, so it lowers every class's frequency: the bounds of
+CERTIFY and PREDICT stay sound, where an ``argmax`` would have read a NaN
+row as a vote for class 0.
 """
 
 import numpy as np
@@ -76,10 +82,18 @@ def count_torch(view, X, *, sigma, sizes, batch_size, seed, verbose=0, desc="cou
 
     Returns
     -------
-    counts : ndarray of int64, shape (len(sizes), n_points, n_classes)
+    counts : ndarray of int64, shape (len(sizes), n_points, n_classes + 1)
+        The last column counts the draws without a vote (NaN scores).
     """
     x = view.to_input(X)
-    n_points, n_classes, n_tables = len(x), view.n_classes, len(sizes)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(
+            f"X holds values that are not finite in the base model's dtype "
+            f"{x.dtype} (values beyond its range overflow to inf when cast); "
+            "rescale X or use a float64 model."
+        )
+    n_points, n_tables = len(x), len(sizes)
+    n_classes = view.n_classes + 1  # the last column: no vote
     per_point = int(sum(sizes))
     total = n_points * per_point
     device, shape = view.device, tuple(x.shape[1:])
@@ -112,9 +126,17 @@ def count_torch(view, X, *, sigma, sizes, batch_size, seed, verbose=0, desc="cou
             torch.randn((m, *shape), generator=generator, out=noise[:m])
             torch.index_select(x, 0, point[offset:stop], out=noisy[:m])
             noisy[:m].add_(noise[:m], alpha=sigma)
-            torch.argmax(view(noisy[:m]), dim=1, out=labels[offset:stop])
+            vote(view(noisy[:m]), labels[offset:stop])
         counts.index_add_(0, keys + labels, torch.ones_like(labels))
     return counts.view(n_tables, n_points, n_classes).cpu().numpy()
+
+
+def vote(scores, out):
+    """Write each row's argmax into ``out``; rows without one (NaN, all
+    ``-inf``) vote for the no-vote column ``scores.shape[1]``."""
+    torch.argmax(scores, dim=1, out=out)
+    invalid = torch.isnan(scores).any(dim=1) | ~(scores.amax(dim=1) > -torch.inf)
+    out.masked_fill_(invalid, scores.shape[1])
 
 
 def count_predict(
@@ -137,7 +159,8 @@ def count_predict(
     other parameters.
     """
     X = np.asarray(X)
-    n_points, n_classes, n_tables = len(X), len(classes), len(sizes)
+    n_points, n_tables = len(X), len(sizes)
+    n_classes = len(classes) + 1  # the last column (no vote) stays empty here
     total = n_points * int(sum(sizes))
     rng = np.random.default_rng(seed)
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64

@@ -5,6 +5,8 @@ answers (predictions, abstentions, class frequencies, certificates); how the
 base was obtained is :class:`RandomizedSmoothingClassifier`'s business.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import (
@@ -32,7 +34,12 @@ class SmoothedClassifierMixin:
     # -- counting --------------------------------------------------------------
 
     def _counts(self, X, sizes, seed, desc):
-        """Class counts ``(len(sizes), n_points, n_classes)`` of noisy copies of X."""
+        """Counts ``(len(sizes), n_points, n_classes + 1)`` of noisy copies of X.
+
+        The last column counts copies without a vote (NaN scores): they stay
+        among the draws, so they lower every class's frequency, and a
+        warning says how many there were.
+        """
         n_noisy = len(X) * int(sum(sizes))
         kwargs = dict(
             sigma=self.sigma,
@@ -46,11 +53,23 @@ class SmoothedClassifierMixin:
         )
         view = torch_view(self.estimator_) if self.counting_ == "torch" else None
         if view is not None:
-            return count_torch(view, X, **kwargs)
-        columns = getattr(self, "feature_names_in_", None)
-        return count_predict(
-            self.estimator_, X, self.classes_, columns=columns, **kwargs
-        )
+            counts = count_torch(view, X, **kwargs)
+        else:
+            columns = getattr(self, "feature_names_in_", None)
+            counts = count_predict(
+                self.estimator_, X, self.classes_, columns=columns, **kwargs
+            )
+        no_vote = int(counts[..., -1].sum())
+        if no_vote:
+            warnings.warn(
+                f"the base estimator returned NaN scores on {no_vote} of "
+                f"{n_noisy} noisy copies (sigma={self.sigma} moves inputs outside "
+                "the domain where it is defined?); they vote for no class, which "
+                "lowers every class's frequency (more abstentions, smaller radii).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return counts
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(_MAX_SEED))
@@ -98,8 +117,11 @@ class SmoothedClassifierMixin:
         >>> y_pred, abstained  # point 72 sits near the boundary of classes 1 and 2
         (array([0, 1]), array([False,  True]))
         """
-        top, abstained = predict_from_counts(self._prediction_counts(X), self.alpha)
-        return self.classes_[top], abstained
+        counts = self._prediction_counts(X)
+        top, abstained = predict_from_counts(counts, self.alpha)
+        none = top == len(self.classes_)  # most copies voted for no class
+        top = np.where(none, counts[:, :-1].argmax(axis=1), top)
+        return self.classes_[top], abstained | none
 
     def predict(self, X):
         """The smoothed classifier's prediction: the most frequent noisy class.
@@ -160,8 +182,8 @@ class SmoothedClassifierMixin:
         >>> rs.predict_proba(X[:1])
         array([[1., 0., 0.]])
         """
-        counts = self._prediction_counts(X)
-        return counts / counts.sum(axis=1, keepdims=True)
+        counts = self._prediction_counts(X)  # copies without a vote: no class
+        return counts[:, :-1] / counts.sum(axis=1, keepdims=True)
 
     def certify(self, X):
         """Cohen's CERTIFY: predictions with certified L2 radii.
@@ -206,7 +228,11 @@ class SmoothedClassifierMixin:
         select, counts = self._counts(
             X, (self.n_samples_select, self.n_samples), self._seed(), "certify"
         )
-        top, radius, _ = certify_from_counts(select, counts, self.alpha, self.sigma)
+        # the class is selected among real classes; copies without a vote
+        # count among the n draws, against it
+        top, radius, _ = certify_from_counts(
+            select[..., :-1], counts, self.alpha, self.sigma
+        )
         return self.classes_[top], radius
 
     def certified_radius(self, X, y=None):
