@@ -6,6 +6,7 @@ to the reason why (keep it as small as possible).
 """
 
 import torch
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -21,6 +22,7 @@ from skrobust.attacks import (
     CarliniWagnerL2,
     DecisionTreeExactAttack,
     HopSkipJump,
+    LeafTupleAttack,
     LinearExactAttack,
     SquareAttack,
 )
@@ -29,7 +31,11 @@ from skrobust.certification import (
     LipschitzClassifier,
     RandomizedSmoothingClassifier,
 )
-from skrobust.defenses import AdversarialTrainingClassifier
+from skrobust.defenses import (
+    AdversarialTrainingClassifier,
+    RobustDecisionTreeClassifier,
+    RobustRandomForestClassifier,
+)
 from skrobust.nn import MLP
 
 
@@ -263,6 +269,12 @@ BATCH_STARTING_POINTS = (
     "HopSkipJump starts each point from the nearest differently-labelled sample "
     "of its batch, so a subset of the samples can start elsewhere"
 )
+BOOTSTRAP_WEIGHTS = (
+    "bootstrap samples are drawn uniformly and weighted by sample_weight, so a "
+    "weight of 2 is not the same draw as a repeated sample (as in scikit-learn's "
+    "RandomForestClassifier)."
+)
+
 NO_ITERATIONS_IN_FIT = (
     "`max_iter` bounds the attack's own optimisation in transform; fit trains "
     "nothing iterative, so there is no `n_iter_`"
@@ -304,6 +316,26 @@ ESTIMATORS += [
     ),
     (LinearExactAttack(LogisticRegression()), {}),
     (DecisionTreeExactAttack(DecisionTreeClassifier(random_state=0), norm="linf"), {}),
+    (
+        DecisionTreeExactAttack(
+            RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0),
+            norm="linf",
+        ),
+        {},
+    ),
+    (
+        LeafTupleAttack(
+            RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0),
+            eps=0.5,
+            random_state=0,
+        ),
+        {},
+    ),
+    (RobustDecisionTreeClassifier(eps=0.1, max_depth=4), {}),
+    (
+        RobustRandomForestClassifier(n_estimators=3, eps=0.1, max_depth=3),
+        {"check_sample_weight_equivalence_on_dense_data": BOOTSTRAP_WEIGHTS},
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ from ._functional import cross_entropy as cross_entropy
 from ._functional import get_norm as get_norm
 from ._gradient import GradientAttack as GradientAttack
 from ._hopskipjump import HopSkipJump
+from ._leaf_tuple import LeafTupleAttack
 from ._minimal import MinimalNormMixin as MinimalNormMixin
 from ._pgd import PGD
 from ._square import SquareAttack
@@ -35,6 +36,7 @@ __all__ = [
     "CarliniWagnerL2",
     "DecisionTreeExactAttack",
     "HopSkipJump",
+    "LeafTupleAttack",
     "LinearExactAttack",
     "SquareAttack",
 ]

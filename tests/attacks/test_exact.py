@@ -209,12 +209,16 @@ def _reference_tree_norms(tree, X, y, norm, low=None, high=None):
 @pytest.mark.parametrize("norm", NORMS)
 def test_tree_minimal_norm_matches_brute_force(wine_tree, norm):
     X, y, tree = wine_tree
+    # the reference compares float64 inputs with the stored thresholds; the
+    # tree compares float32 inputs, whose exact raw boundaries the attack
+    # uses: they differ by at most half a float32 step (~3e-5 at 1000)
+    tol = dict(rtol=1e-6, atol=1e-4)
     got = DecisionTreeExactAttack(tree, norm=norm).minimal_norms(X, y)
-    np.testing.assert_allclose(got, _reference_tree_norms(tree, X, y, norm))
+    np.testing.assert_allclose(got, _reference_tree_norms(tree, X, y, norm), **tol)
     low, high = X.min(0), X.max(0)
     bounded = DecisionTreeExactAttack(tree, norm=norm, bounds=(low, high))
     expected = _reference_tree_norms(tree, X, y, norm, low, high)
-    np.testing.assert_allclose(bounded.minimal_norms(X, y), expected)
+    np.testing.assert_allclose(bounded.minimal_norms(X, y), expected, **tol)
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -274,5 +278,8 @@ def test_tree_after_a_non_affine_step_acts_on_its_output(wine_tree):
     assert Z_adv.shape == (len(X), 4)
     assert (model[-1].predict(Z_adv) != y).all()
     forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y)
-    with pytest.raises(TypeError, match="DecisionTreeClassifier"):
-        DecisionTreeExactAttack(forest).generate(X, y)
+    X_adv = DecisionTreeExactAttack(forest).generate(X[:10], y[:10])
+    assert (forest.predict(X_adv) != y[:10]).all()
+    with pytest.raises(TypeError, match="needs a fitted tree model"):
+        linear = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+        DecisionTreeExactAttack(linear).generate(X, y)

@@ -8,7 +8,6 @@ import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.tree import DecisionTreeClassifier
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrobust._models import Region, TreeEnsemble
 from skrobust.certification.mip import TreeEnsembleMILP
@@ -131,27 +130,3 @@ def test_forest_threat_model_by_name_and_immutable_features():
     # "gap" may not move: splitting on it is safe again
     assert all(t.tree_.feature[0] == 0 for t in frozen.estimators_)
     assert forest.predict(frame).shape == (len(y),)
-
-
-BOOTSTRAP_WEIGHTS = (
-    "bootstrap samples are drawn uniformly and weighted by sample_weight, so a "
-    "weight of 2 is not the same draw as a repeated sample (as in scikit-learn's "
-    "RandomForestClassifier)."
-)
-
-
-def _expected_failures(estimator):
-    if isinstance(estimator, RobustRandomForestClassifier):
-        return {"check_sample_weight_equivalence_on_dense_data": BOOTSTRAP_WEIGHTS}
-    return {}
-
-
-@parametrize_with_checks(
-    [
-        RobustDecisionTreeClassifier(eps=0.1, max_depth=4),
-        RobustRandomForestClassifier(n_estimators=3, eps=0.1, max_depth=3),
-    ],
-    expected_failed_checks=_expected_failures,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
