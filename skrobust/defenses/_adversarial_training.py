@@ -18,13 +18,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._models import NotDifferentiableError, as_differentiable
+from .._models import NotDifferentiableError, as_differentiable, is_tree_model
 from .._skorch import FittedModelMixin, fit_objective_net, is_skorch
 from .._threat import needs_data_statistics
 from ..attacks import PGD, GradientAttack
 from ..utils import fit_weighted
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
+from ._tree_training import fit_trees_adversarially
 
 
 def _reads_raw_columns(estimator):
@@ -67,6 +68,16 @@ class AdversarialTrainingClassifier(
       form (the worst-case margin ``z_y - z_k - ||eps * (w_y - w_k)||_q``,
       ``q`` the dual norm, in raw feature units); ``estimator_`` is a fitted
       estimator of the same kind.
+    * **tree models** (decision trees, random forests, extra trees,
+      gradient boosting, histogram gradient boosting, alone or after
+      per-feature steps): adversarial data augmentation in ``n_rounds``
+      rounds with :class:`skrobust.attacks.LeafTupleAttack`, a strong attack
+      that reads the trees, under ``attack``'s threat model (its ``eps``,
+      ``norm``, ``bounds``, ``feature_mask``, ``direction``, ``eps_units``).
+      The robust accuracy of the result and of the standard model under that
+      attack are kept in ``robust_scores_``; a warning says when training
+      lowered it (then prefer
+      :class:`skrobust.defenses.RobustRandomForestClassifier`).
     * **any other classifier**: adversarial data augmentation in
       ``n_rounds`` rounds (attack the current model, refit on the clean data
       plus the adversarial examples of every round so far). Models without
@@ -100,7 +111,8 @@ class AdversarialTrainingClassifier(
         ``"fast"``: check PGD accuracy on a training batch after every epoch
         and stop, restoring the best epoch, when it collapses.
     n_rounds : int, default=3
-        Rounds of adversarial data augmentation (other classifiers); the
+        Rounds of adversarial data augmentation (tree models and other
+        classifiers); the
         last model is fitted on ``n_rounds + 1`` times the data.
     surrogate : classifier, default=None
         Differentiable model mimicking a non-differentiable ``estimator``
@@ -121,7 +133,11 @@ class AdversarialTrainingClassifier(
     estimator_ : classifier
         The trained model (a :class:`skrobust.SkorchClassifier` for skorch
         networks).
-    fit_method_ : {"skorch", "closed_form", "augmentation"}
+    fit_method_ : {"skorch", "closed_form", "trees", "augmentation"}
+    robust_scores_ : dict
+        Tree models: robust accuracy on the training data under the tree
+        attack of the standard model (``"standard"``) and of the trained one
+        (``"trained"``).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray
@@ -207,9 +223,9 @@ class AdversarialTrainingClassifier(
             Weights of the samples in the training objective: per-sample
             losses of each batch are averaged with these weights (skorch
             networks, every loss term), they weight the closed-form robust
-            loss, and the augmentation fits pass them (repeated for every
-            copy) to the estimator's ``fit`` (a ``Pipeline``: to its final
-            step). Under metadata routing, request them with
+            loss, and the augmentation fits (tree models too) pass them
+            (repeated for every copy) to the estimator's ``fit`` (a
+            ``Pipeline``: to its final step). Under metadata routing, request them with
             ``set_fit_request(sample_weight=True)``.
 
         Returns
@@ -236,6 +252,18 @@ class AdversarialTrainingClassifier(
             y = self._check_X_y(X, y)
             if robust_logistic_supported(estimator):
                 self._fit_closed_form(X, y, attack, sample_weight)
+            elif is_tree_model(estimator):
+                self.estimator_, self.robust_scores_ = fit_trees_adversarially(
+                    estimator,
+                    X,
+                    y,
+                    attack,
+                    n_rounds=self.n_rounds,
+                    concat=_concat,
+                    seed=self.random_state,
+                    sample_weight=sample_weight,
+                )
+                self.fit_method_ = "trees"
             else:
                 self._fit_augmentation(X, y, attack, sample_weight)
         return self._set_model(self.estimator_)

@@ -14,10 +14,10 @@ from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
-from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring
@@ -503,7 +503,7 @@ def test_closed_form_std_units_and_dataframes(cancer):
     np.testing.assert_array_equal(named.predict(X) == "benign", std.predict(X) == 1)
 
 
-class FitSpy(DecisionTreeClassifier):
+class FitSpy(KNeighborsClassifier):
     """Records the number of samples of every fit."""
 
     sizes = []
@@ -513,20 +513,20 @@ class FitSpy(DecisionTreeClassifier):
         return super().fit(X, y, **kwargs)
 
 
-def test_tree_goes_through_augmentation_with_a_surrogate(cancer, spy_perturb):
+def test_knn_goes_through_augmentation_with_a_surrogate(cancer, spy_perturb):
     X, y = cancer
     X_train, y_train, X_test, y_test = X[::2], y[::2], X[1::2], y[1::2]
     attack = PGD(eps=0.3, eps_units="std", n_iter=10)
     FitSpy.sizes = []
     robust = AdversarialTrainingClassifier(
-        FitSpy(random_state=0), attack=attack, n_rounds=1, random_state=0
+        FitSpy(n_neighbors=1), attack=attack, n_rounds=1, random_state=0
     ).fit(X_train, y_train)
     assert robust.fit_method_ == "augmentation"
     assert FitSpy.sizes == [len(X_train), 2 * len(X_train)]
-    assert isinstance(robust.estimator_, DecisionTreeClassifier)
-    # the attack used a differentiable surrogate of the tree, not the tree
+    assert isinstance(robust.estimator_, KNeighborsClassifier)
+    # the attack used a differentiable surrogate of the model, not the model
     assert {type(c["view"].estimator) for c in spy_perturb} == {Pipeline}
-    standard = DecisionTreeClassifier(random_state=0).fit(X_train, y_train)
+    standard = KNeighborsClassifier(n_neighbors=1).fit(X_train, y_train)
     # a transfer PGD through a surrogate of each model
     surrogate = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
