@@ -81,7 +81,10 @@ def certify(
     ----------
     estimator : fitted classifier
         Anything :func:`skrobust.as_differentiable` accepts, made of layers
-        with bound rules (see :func:`bound_layer`).
+        with bound rules (see :func:`bound_layer`); for ``method="milp"``
+        also a tree ensemble (decision trees, random forests, extra trees,
+        gradient boosting, histogram gradient boosting, after per-feature
+        preprocessing in a pipeline).
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
         True labels.
@@ -97,8 +100,9 @@ def certify(
         default pays for CROWN only where IBP fails); ``"lipschitz"``: the
         margin over the Lipschitz constant of the margins (see
         :func:`skrobust.certification.lipschitz.certify`); ``"milp"``: exact
-        verification of ReLU networks by mixed-integer programming (l-inf and
-        l1; see :func:`skrobust.certification.mip.certify`).
+        verification of ReLU networks (l-inf and l1) and tree ensembles
+        (Kantchelian et al.'s program; l2 too) by mixed-integer programming
+        (see :func:`skrobust.certification.mip.certify`).
     feature_mask : array-like, default=None
         Features that may change (booleans, indices or column names).
     direction : array-like or dict, default=None
@@ -160,6 +164,7 @@ def certified_radius(
     Parameters
     ----------
     estimator : fitted classifier
+        As in :func:`certify` (tree ensembles with ``method="milp"``).
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,), default=None
         True labels; ``None``: the radius of the predicted class.
