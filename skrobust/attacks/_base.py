@@ -7,14 +7,15 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 from .._discrete import coordinate_names, warn_frozen_discrete
-from .._models import NotDifferentiableError, as_differentiable, check_columns
+from .._models import as_differentiable, check_columns
 from .._threat import NORMS, check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
 from ..utils import encode_labels, resolve_batch_size
 from ._functional import repair
+from ._model import CastView, as_output, is_fitted, preprocess_of, working_space
 
 _FLOATS = (np.float64, np.float32, np.float16)
 #: parameter constraints the attacks share
@@ -22,32 +23,6 @@ POSITIVE_INT = [Interval(numbers.Integral, 1, None, closed="left")]
 POSITIVE = [Interval(numbers.Real, 0, None, closed="neither")]
 FRACTION = [Interval(numbers.Real, 0, 1, closed="both")]
 _TORCH_DTYPE = {np.dtype(t): getattr(torch, np.dtype(t).name) for t in _FLOATS}
-
-
-class _Cast:
-    """A view called on inputs of a wider dtype (the attack's working dtype).
-
-    Behaves as the view (same attributes) except that inputs of ``dtype``
-    are cast to the view's own dtype on the way in.
-    """
-
-    def __init__(self, view, dtype):
-        self.view = view
-        self.dtype = dtype
-
-    def __getattr__(self, name):
-        return getattr(self.view, name)
-
-    def __call__(self, x):
-        return self.view(x.to(self.view.dtype))
-
-
-def _is_fitted(estimator):
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
-        return False
-    return True
 
 
 class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -114,7 +89,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
-        if self.estimator is not None and not _is_fitted(self.estimator):
+        if self.estimator is not None and not is_fitted(self.estimator):
             if y is None:
                 raise ValueError(
                     f"{type(self).__name__}.fit needs y to fit its unfitted "
@@ -125,7 +100,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         elif hasattr(self, "estimator_"):
             del self.estimator_
         estimator = self._estimator_or_none()
-        Xw = self._working_space(X, self._preprocess_of(estimator))
+        Xw = working_space(X, self._preprocess_of(estimator))
         try:
             Xw = validate_data(self, Xw, allow_nd=True, dtype=_FLOATS)
         except ValueError as exc:
@@ -194,7 +169,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         codec = getattr(view, "codec", None)
         if codec is None:  # scikit-learn's error for renamed / reordered columns
             check_columns(self._fitted_estimator(), X)
-            Xw, pinned, layout = self._working_space(X, view.preprocess), None, None
+            Xw, pinned, layout = working_space(X, view.preprocess), None, None
         else:  # raw tabular data: numbers and one-hot categories, by name
             (Xw, pinned), layout = codec.encode(X), codec.layout(X)
         if hasattr(self, "n_features_in_"):  # fitted: sklearn's feature checks
@@ -229,10 +204,10 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # the budget and the bounds hold exactly in the returned dtype
         out_dtype = Xa.dtype if Xa.dtype in _FLOATS else np.float64
         work = torch.promote_types(view.dtype, _TORCH_DTYPE[np.dtype(out_dtype)])
-        model = view if work == view.dtype else _Cast(view, work)
+        model = view if work == view.dtype else CastView(view, work)
         extras = {}
         if not (n and np.any(constraints.scale > 0)):
-            return self._output(np.array(Xa, dtype=out_dtype), X, Xw, codec), extras
+            return as_output(np.array(Xa, dtype=out_dtype), X, Xw, codec), extras
         out = np.empty(Xa.shape, dtype=out_dtype)
         generator = torch.Generator(device=view.device)
         generator.manual_seed(self._seed())
@@ -276,7 +251,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         for key, values in extras.items():
             if isinstance(values[0], np.ndarray):
                 extras[key] = np.concatenate(values)
-        return self._output(out, X, Xw, codec), extras
+        return as_output(out, X, Xw, codec), extras
 
     # -- pieces subclasses and meta-estimators use -------------------------
 
@@ -300,7 +275,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Per sample, whether the model classifies clean ``X`` right (all
         True for ``y=None``: its own predictions)."""
         view = self._view()
-        Xw = self._working_space(X, view.preprocess)
+        Xw = working_space(X, view.preprocess)
         pred = np.asarray(view.logits(Xw, in_space=True)).argmax(axis=1)
         if y is None:
             return np.ones(len(pred), dtype=bool)
@@ -321,7 +296,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"({type(self).__name__}(clf, eps=...)), or let a scorer or "
                 "meta-estimator supply it."
             )
-        if not _is_fitted(estimator):
+        if not is_fitted(estimator):
             raise NotFittedError(
                 f"{type(self).__name__}'s estimator {type(estimator).__name__} is "
                 "not fitted: fit it first, or call the attack's fit(X, y) to train "
@@ -334,18 +309,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _preprocess_of(estimator):
-        if estimator is None:
-            return None
-        try:
-            return as_differentiable(estimator).preprocess
-        except NotDifferentiableError:  # black-box models act on raw inputs
-            return None
-
-    @staticmethod
-    def _working_space(X, preprocess):
-        """Raw X in the space the attack acts in: after the last
-        non-differentiable step of a pipeline, else X itself."""
-        return X if preprocess is None else preprocess(X)
+        """The front of ``estimator`` the attack does not differentiate
+        (black-box and tree attacks override it)."""
+        return preprocess_of(estimator)
 
     def _values_per_sample(self, view, n_features):
         """What one sample costs, for ``batch_size="auto"`` (about 4 million
@@ -418,24 +384,11 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             params, sample_shape, columns, stats=self, layout=layout
         )
 
-    @staticmethod
-    def _output(out, X, Xw, codec):
-        """``out`` as the caller's type: raw rows of ``X`` for tabular data."""
-        if codec is not None:
-            return codec.decode(out, X)
-        return BaseAttack._as_input_type(out, Xw)
-
-    @staticmethod
-    def _as_input_type(out, Xw):
-        if hasattr(Xw, "iloc") and out.ndim == 2:
-            return type(Xw)(out, index=Xw.index, columns=Xw.columns)
-        return out
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.input_tags.three_d_array = True
         # a fitted estimator is attacked as is, without fit; an unfitted one
         # (or none) needs fit
-        tags.requires_fit = self.estimator is None or not _is_fitted(self.estimator)
+        tags.requires_fit = self.estimator is None or not is_fitted(self.estimator)
         return tags
