@@ -218,16 +218,17 @@ class TabularCodec:
             rows = changed[:, index].any(axis=1)
             if not rows.any():
                 continue
+            start = None
             if spec.kind == "numeric":
-                values = Z[rows, index[0]]
+                values, start = Z[rows, index[0]], clean[rows, index[0]]
             else:
                 values = spec.categories[Z[rows][:, index].argmax(axis=1)]
             if frame:
                 column = out.iloc[:, p].copy()
-                column.iloc[np.flatnonzero(rows)] = _cast(values, column.dtype)
+                column.iloc[np.flatnonzero(rows)] = _cast(values, column.dtype, start)
                 out.isetitem(p, column)
             else:
-                out[rows, p] = _cast(values, out.dtype)
+                out[rows, p] = _cast(values, out.dtype, start)
         return out
 
     def layout(self, X=None):
@@ -259,13 +260,24 @@ class TabularCodec:
         )
 
 
-def _cast(values, dtype):
-    """``values`` in ``dtype`` (integers rounded; categories as they are)."""
+def _cast(values, dtype, start=None):
+    """``values`` in ``dtype`` (integers rounded; categories as they are).
+
+    A float cast to a lower precision never lands farther from ``start``
+    (the clean values) than ``values`` are: it rounds toward them, so a
+    point inside a budget or bounds stays inside.
+    """
     kind = getattr(dtype, "kind", "O")
     if kind in "iu":
         return np.rint(np.asarray(values, dtype=np.float64)).astype(dtype)
     if kind == "b":
         return np.asarray(values, dtype=np.float64) > 0.5
     if kind == "f":
-        return np.asarray(values).astype(dtype)
+        values = np.asarray(values, dtype=np.float64)
+        out = values.astype(dtype)
+        if start is not None and out.dtype != values.dtype:
+            start = np.asarray(start, dtype=np.float64)
+            away = np.abs(out - start) > np.abs(values - start)
+            out[away] = np.nextafter(out[away], start[away].astype(dtype))
+        return out
     return values

@@ -274,3 +274,37 @@ def test_pgd_with_integer_features_is_within_three_points_of_square(mixed_data):
     by_square = robust_accuracy_score(pipe, X, y, attack=square)
     assert by_pgd < pipe.score(X, y)
     assert abs(by_pgd - by_square) <= 0.03, (by_pgd, by_square)
+
+
+@pytest.mark.parametrize("attack_class", [PGD, SquareAttack])
+def test_lower_precision_columns_keep_dtype_and_budget_exactly(attack_class):
+    """float32 / int32 / category / string columns come back in their dtype,
+    and casting to float32 never leaves the budget (it rounds toward clean)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    n = 60
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n).astype(np.float32),
+            "k": rng.integers(0, 5, n).astype(np.int32),
+            "c": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+            "s": rng.choice(["u", "v"], n),
+        }
+    )
+    y = (X["a"] + (X["c"] == "x") + 0.3 * X["k"] > 1).astype(int)
+    ct = make_column_transformer(
+        (OneHotEncoder(), ["c", "s"]), (StandardScaler(), ["a", "k"])
+    )
+    pipe = make_pipeline(ct, LogisticRegression()).fit(X, y)
+    before = X.copy()
+    attack = attack_class(
+        pipe, eps={"a": 0.5, "k": 1}, feature_mask=["a", "k", "c", "s"]
+    )
+    X_adv = attack.set_params(random_state=0).generate(X, y)
+    pd.testing.assert_frame_equal(X, before)
+    pd.testing.assert_series_equal(X_adv.dtypes, X.dtypes)
+    assert (np.abs(X_adv["a"] - X["a"]) <= np.float32(0.5)).all()
+    assert (np.abs(X_adv["k"] - X["k"]) <= 1).all()
+    assert pipe.score(X_adv, y) < pipe.score(X, y)
