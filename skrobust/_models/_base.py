@@ -268,6 +268,38 @@ class DifferentiableModel:
             )
         return torch.tensor(X, device=self.device, dtype=self.dtype)
 
+    def to_samples(self, X):
+        """``X`` as a checked batch of samples (see :meth:`to_input`).
+
+        Certificates need what a clear error can say: samples first (2-d or
+        more), one sample shaped as the model expects, and every value finite
+        in the view's dtype (a float64 ``1e39`` is ``inf`` in float32).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skrobust import as_differentiable
+        >>> X, y = load_iris(return_X_y=True)
+        >>> view = as_differentiable(LogisticRegression(max_iter=500).fit(X, y))
+        >>> tuple(view.to_samples(X[:2]).shape)
+        (2, 4)
+        """
+        x = self.to_input(X)
+        if x.dim() < 2:
+            raise ValueError(f"X must be 2-d or more (samples first); got {x.dim()}-d.")
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"X has samples of shape {tuple(x.shape[1:])}, but the model "
+                f"expects {self.input_shape}."
+            )
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(
+                f"X contains NaN or infinity (in the model's dtype {self.dtype}: "
+                "values beyond its range overflow to inf when cast)."
+            )
+        return x
+
     def logits(self, X, *, in_space=False, batch_size=1024):
         """Logits of ``X`` as a numpy array (no gradient, eval mode).
 

@@ -130,16 +130,7 @@ class Problem:
                 "integer columns are discrete); bound the model on the encoded "
                 "features instead: pipeline[1:] on pipeline[0].transform(X)."
             )
-        x = view.to_input(X)
-        if x.dim() < 2:
-            raise ValueError(f"X must be 2-d or more (samples first); got {x.dim()}-d.")
-        if view.input_shape is not None and tuple(x.shape[1:]) != view.input_shape:
-            raise ValueError(
-                f"X has samples of shape {tuple(x.shape[1:])}, but the model "
-                f"expects {view.input_shape}."
-            )
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("X contains NaN or infinity.")
+        x = view.to_samples(X)
         shape = tuple(x.shape[1:])
         columns = getattr(X, "columns", None)
         if columns is None:

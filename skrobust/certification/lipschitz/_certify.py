@@ -86,15 +86,19 @@ def lipschitz_constant(estimator, *, norm="l2", margins=False, input_shape=None)
     return float(network.constant(norm))
 
 
-def _radius(estimator, X, y, *, norm, eps, batch_size):
-    """Radii in raw units (``eps=None``) or in units of the scaled norm."""
+def _radius(estimator, X, y, *, norm, eps, batch_size, bounds=None, direction=None):
+    """Radii in raw units (``eps=None``) or in units of the scaled norm.
+
+    ``bounds`` and ``direction`` only shrink the set, so they are not used;
+    they are checked as every certificate checks them (valid, X inside).
+    """
     check_norm(norm)
     view = as_differentiable(estimator)
-    x = view.to_input(X)
-    if x.dim() < 2:
-        raise ValueError(f"X must be 2-d or more (samples first); got {x.dim()}-d.")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("X contains NaN or infinity.")
+    x = view.to_samples(X)
+    if bounds is not None or direction is not None:
+        params = {"bounds": bounds, "direction": direction}
+        columns = getattr(X, "columns", None)
+        resolve_constraints(params, tuple(x.shape[1:]), columns).check_inside(x)
     labels = None
     if y is not None:
         labels = encode_labels(y, view.classes_, n_samples=len(x))
@@ -158,13 +162,13 @@ def certified_radius(
     norm : {"l2", "linf", "l1"}, default="l2"
     bounds : (low, high) or None, default=None
         Not used: the certificate is global (the domain can only shrink the
-        set, so it stays sound).
+        set, so it stays sound); checked (valid bounds, X inside them).
     method : {"lipschitz"}, default="lipschitz"
     feature_mask : array-like, default=None
         Features that may change; the others are frozen, and the constants
         are those of the network restricted to the free features.
     direction : array-like or dict, default=None
-        Not used (a direction only shrinks the set).
+        Not used (a direction only shrinks the set); checked.
     max_eps : float, default=None
         Report larger radii as ``max_eps`` (``None``: no cap).
     tol : float, default=None
@@ -191,10 +195,13 @@ def certified_radius(
     """
     _check_method(method)
     batch_size = _batch_size(batch_size)
+    threat = {"bounds": bounds, "direction": direction}
     eps = None
     if feature_mask is not None:
         eps = _scale(X, 1.0, feature_mask)
-    radius = _radius(estimator, X, y, norm=norm, eps=eps, batch_size=batch_size)
+    radius = _radius(
+        estimator, X, y, norm=norm, eps=eps, batch_size=batch_size, **threat
+    )
     if max_eps is not None:
         radius = np.where(np.isnan(radius), radius, np.minimum(radius, max_eps))
     return radius
@@ -230,7 +237,8 @@ def certify(
         Radius (one value, one per feature, or ``{column: eps}``).
     norm : {"l2", "linf", "l1"}, default="l2"
     bounds, direction : default=None
-        Not used (they only shrink the set: the certificate stays sound).
+        Not used (they only shrink the set: the certificate stays sound);
+        checked (valid, X inside the bounds).
     method : {"lipschitz"}, default="lipschitz"
     feature_mask : array-like, default=None
         Features that may change (booleans, indices or column names).
@@ -252,13 +260,18 @@ def certify(
     """
     _check_method(method)
     batch_size = _batch_size(batch_size)
+    threat = {"bounds": bounds, "direction": direction}
     check_eps(eps)
     if feature_mask is None and np.ndim(eps) == 0 and not isinstance(eps, dict):
-        radius = _radius(estimator, X, y, norm=norm, eps=None, batch_size=batch_size)
+        radius = _radius(
+            estimator, X, y, norm=norm, eps=None, batch_size=batch_size, **threat
+        )
         threshold = float(eps)
     else:
         scale = _scale(X, eps, feature_mask)
-        radius = _radius(estimator, X, y, norm=norm, eps=scale, batch_size=batch_size)
+        radius = _radius(
+            estimator, X, y, norm=norm, eps=scale, batch_size=batch_size, **threat
+        )
         threshold = 1.0
     return np.nan_to_num(radius, nan=-1.0) > threshold
 

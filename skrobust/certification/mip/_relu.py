@@ -73,8 +73,8 @@ class ReluNetwork:
         self.bound_method = bound_method
 
     def to_input(self, X):
-        """``X`` in the view's input space, float64, as a tensor."""
-        return self.view.to_input(X).double()
+        """``X`` in the view's input space, checked, float64, as a tensor."""
+        return self.view.to_samples(X).double()
 
     def predict(self, x):
         """The model's predictions (class indices) at points of the view's space."""

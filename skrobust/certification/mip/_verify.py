@@ -52,10 +52,6 @@ class _Setup:
             )
         self.encoding = encoding_for(estimator, bound_method=method)
         x = self.encoding.to_input(X)
-        if x.dim() < 2:
-            raise ValueError(f"X must be 2-d or more (samples first); got {x.dim()}-d.")
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("X contains NaN or infinity.")
         self.x, self.shape, self.norm = x, tuple(x.shape[1:]), norm
         self.dtype = np.asarray(X).dtype if np.asarray(X).dtype.kind == "f" else float
         classes = self.encoding.classes_

@@ -85,13 +85,7 @@ def count_torch(view, X, *, sigma, sizes, batch_size, seed, verbose=0, desc="cou
     counts : ndarray of int64, shape (len(sizes), n_points, n_classes + 1)
         The last column counts the draws without a vote (NaN scores).
     """
-    x = view.to_input(X)
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(
-            f"X holds values that are not finite in the base model's dtype "
-            f"{x.dtype} (values beyond its range overflow to inf when cast); "
-            "rescale X or use a float64 model."
-        )
+    x = view.to_samples(X)  # finite in the model's dtype too
     n_points, n_tables = len(x), len(sizes)
     n_classes = view.n_classes + 1  # the last column: no vote
     per_point = int(sum(sizes))
