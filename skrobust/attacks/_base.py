@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
@@ -14,7 +15,7 @@ from .._models import as_differentiable, check_columns
 from .._threat import NORMS, check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
 from ..utils import encode_labels, resolve_batch_size
-from ._functional import repair
+from ._batch_run import JOB_BATCH, BatchRun, batch_seeds
 from ._model import CastView, as_output, is_fitted, preprocess_of, working_space
 
 _FLOATS = (np.float64, np.float32, np.float16)
@@ -209,45 +210,31 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if not (n and np.any(constraints.scale > 0)):
             return as_output(np.array(Xa, dtype=out_dtype), X, Xw, codec), extras
         out = np.empty(Xa.shape, dtype=out_dtype)
-        generator = torch.Generator(device=view.device)
-        generator.manual_seed(self._seed())
         n_features = int(np.prod(Xa.shape[1:]))
         size = resolve_batch_size(
             self.batch_size, n, self._values_per_sample(view, n_features)
         )
-        with view.evaluating():
-            for start, stop in self._batches(n, size):
-                batch = np.ascontiguousarray(Xa[start:stop])  # reversed views too
-                x0 = torch.tensor(batch, device=view.device, dtype=work)
-                constraints.check_inside(x0, start)
-                c = constraints.with_pinned(
-                    None if pinned is None else pinned[start:stop]
-                )
-                if true is None:
-                    with torch.no_grad():
-                        batch_true = model(x0).argmax(dim=1)
-                else:
-                    batch_true = true[start:stop].to(view.device)
-                batch_labels = (
-                    labels[start:stop].to(view.device) if targeted else batch_true
-                )
-                x_adv, more = self._attack_batch(
-                    model,
-                    x0,
-                    batch_labels,
-                    c,
-                    targeted=targeted,
-                    true_labels=batch_true,
-                    generator=generator,
-                )
-                x_adv = repair(x_adv, x0, c, self.norm)
-                # loops that move x0 + delta may miss a bound by a rounding
-                x_adv = torch.clamp(x_adv, *c.input_box(x0))
-                out[start:stop] = x_adv.to(_TORCH_DTYPE[np.dtype(out_dtype)]).cpu()
-                for key, value in more.items():
-                    if torch.is_tensor(value):
-                        value = value.detach().cpu().numpy()
-                    extras.setdefault(key, []).append(value)
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is not None and self.batch_size == "auto":
+            size = min(size, JOB_BATCH)
+        run = BatchRun(self, model, Xa, true, labels, constraints, pinned)
+        run.work, run.out_dtype = work, _TORCH_DTYPE[np.dtype(out_dtype)]
+        slices = [(start, min(start + size, n)) for start in range(0, n, size)]
+        if n_jobs is None:  # one generator through the batches
+            generator = torch.Generator(device=view.device)
+            generator.manual_seed(self._seed())
+            with view.evaluating():
+                results = [run(a, b, generator) for a, b in self._batches(n, size)]
+        else:  # a seed per batch: the same examples for any n_jobs
+            seeds = batch_seeds(self._seed(), len(slices))
+            results = Parallel(n_jobs=n_jobs, verbose=self.verbose)(
+                delayed(run)(start, stop, seed)
+                for (start, stop), seed in zip(slices, seeds)
+            )
+        for (start, stop), (x_adv, more) in zip(slices, results):
+            out[start:stop] = x_adv
+            for key, value in more.items():
+                extras.setdefault(key, []).append(value)
         for key, values in extras.items():
             if isinstance(values[0], np.ndarray):
                 extras[key] = np.concatenate(values)

@@ -11,6 +11,7 @@ boosting, nearest neighbours and pipelines with non-differentiable steps.
 
 import contextlib
 import warnings
+from numbers import Integral
 
 import numpy as np
 
@@ -207,6 +208,11 @@ class BlackBoxAttack(BaseAttack):
     differentiable end to end is queried through its torch view (faster),
     never through its gradient.
     """
+
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "n_jobs": [None, Integral],
+    }
 
     #: outputs are raw inputs of the estimator (read by the robust scorers)
     _raw_input = True

@@ -71,11 +71,12 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X / 16
     >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
-    >>> cw = CarliniWagnerL2(clf, bounds=(0, 1), max_iter=100)
-    >>> X_adv = cw.generate(X[:20], y[:20])
-    >>> float(clf.score(X_adv, y[:20]))
+    >>> cw = CarliniWagnerL2(clf, bounds=(0, 1), n_binary_search=3,
+    ...                      initial_const=1.0, learning_rate=0.05, max_iter=30)
+    >>> X_adv = cw.generate(X[:10], y[:10])
+    >>> float(clf.score(X_adv, y[:10]))
     0.0
-    >>> norms = cw.minimal_norms(X[:20], y[:20])  # L2 sizes, as X_adv's
+    >>> norms = cw.minimal_norms(X[:10], y[:10])  # L2 sizes, as X_adv's
     >>> bool(norms.max() < 2.0)
     True
     """

@@ -55,6 +55,7 @@ class HopSkipJump(MinimalNormMixin, BlackBoxAttack):
         the budget is found (robust accuracy needs no more).
     {discrete_features}
     {threat_model_and_run}
+    {n_jobs}
 
     {attributes}
 
@@ -118,6 +119,7 @@ class HopSkipJump(MinimalNormMixin, BlackBoxAttack):
         batch_size="auto",
         random_state=None,
         verbose=0,
+        n_jobs=None,
     ):
         self._set_params(locals())
 

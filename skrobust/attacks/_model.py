@@ -23,6 +23,8 @@ class CastView:
         self.dtype = dtype
 
     def __getattr__(self, name):
+        if name == "view":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.view, name)
 
     def __call__(self, x):

@@ -51,6 +51,7 @@ class SquareAttack(BlackBoxAttack):
         scores (targeted: of the target).
     {discrete_features}
     {threat_model_and_run}
+    {n_jobs}
 
     {attributes}
 
@@ -70,11 +71,11 @@ class SquareAttack(BlackBoxAttack):
     >>> from sklearn.ensemble import RandomForestClassifier
     >>> from skrobust.attacks import SquareAttack
     >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> rf = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
-    >>> attack = SquareAttack(rf, eps=0.3, eps_units="std", n_queries=200,
+    >>> rf = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    >>> attack = SquareAttack(rf, eps=0.3, eps_units="std", n_queries=50,
     ...                       bounds="data", random_state=0).fit(X)
-    >>> X_adv = attack.generate(X[:50], y[:50])
-    >>> bool(rf.score(X_adv, y[:50]) < rf.score(X[:50], y[:50]))
+    >>> X_adv = attack.generate(X[:20], y[:20])
+    >>> bool(rf.score(X_adv, y[:20]) < rf.score(X[:20], y[:20]))
     True
     """
 
@@ -106,6 +107,7 @@ class SquareAttack(BlackBoxAttack):
         batch_size="auto",
         random_state=None,
         verbose=0,
+        n_jobs=None,
     ):
         self._set_params(locals())
 

@@ -136,6 +136,14 @@ batch_size : int or "auto", default="auto"
     Samples attacked together; ``"auto"`` sends about 4 million input
     values of per-sample state per batch (fewer samples where the attack
     keeps more state per sample).""",
+    "n_jobs": """\
+n_jobs : int or None, default=None
+    Attack the batches in parallel with joblib (any backend:
+    ``joblib.parallel_backend("dask")`` spreads them over a cluster). With
+    an int, each batch has its own seed drawn from ``random_state`` and
+    ``batch_size="auto"`` means batches of at most 256 samples, so the
+    examples are the same for every ``n_jobs`` (1 included). ``None``: one
+    process, one random stream through the batches.""",
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
     Seeds the attack's random draws (random starts, random search), which

@@ -141,7 +141,8 @@ def minimal_distance(
     >>> from sklearn.neural_network import MLPClassifier
     >>> from skrobust.certification.mip import minimal_distance
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), max_iter=2000, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
+    >>> clf = clf.fit(X, y)
     >>> result = minimal_distance(clf, X[:3], max_eps=2.0)
     >>> result.radius.shape
     (3,)
@@ -223,7 +224,8 @@ def certified_radius(
     >>> from sklearn.neural_network import MLPClassifier
     >>> from skrobust.certification.mip import certified_radius
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), max_iter=2000, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
+    >>> clf = clf.fit(X, y)
     >>> bool((certified_radius(clf, X[:3], y[:3], max_eps=2.0) >= 0).all())
     True
     """

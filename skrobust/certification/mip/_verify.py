@@ -234,7 +234,8 @@ def verify(
     >>> from sklearn.neural_network import MLPClassifier
     >>> from skrobust.certification.mip import verify
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), max_iter=2000, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
+    >>> clf = clf.fit(X, y)
     >>> result = verify(clf, X[:5], y[:5], eps=0.1)
     >>> sorted(set(result.status) - {"verified", "falsified", "unknown"})
     []
@@ -324,7 +325,8 @@ def certify(
     >>> from sklearn.neural_network import MLPClassifier
     >>> from skrobust.certification.mip import certify
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), max_iter=2000, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
+    >>> clf = clf.fit(X, y)
     >>> bool(certify(clf, X[:10], y[:10], eps=0.05).mean() <= 1)
     True
     """

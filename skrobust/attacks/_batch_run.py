@@ -1,0 +1,66 @@
+"""One batch of an attack's run, picklable so that batches can go to joblib."""
+
+import numpy as np
+
+from .._torch import torch
+from ._functional import repair
+
+#: samples per batch of ``batch_size="auto"`` when an attack runs with ``n_jobs``
+JOB_BATCH = 256
+
+
+def batch_seeds(seed, n_batches):
+    """One torch seed per batch: ``seed`` for the first, derived ones after."""
+    derived = np.random.SeedSequence(seed).generate_state(max(n_batches - 1, 0))
+    return [int(seed), *(int(s) for s in derived)]
+
+
+class BatchRun:
+    """One batch of an attack's run: ``(start, stop, generator or seed)`` ->
+    ``(x_adv, extras)`` in numpy; picklable, for joblib workers."""
+
+    #: the torch dtypes the attack works in and returns
+    work = out_dtype = None
+
+    def __init__(self, attack, model, Xa, true, labels, constraints, pinned):
+        self.attack, self.model, self.Xa = attack, model, Xa
+        self.true, self.labels = true, labels
+        self.constraints, self.pinned = constraints, pinned
+
+    def __call__(self, start, stop, generator):
+        model = self.model
+        device = model.device
+        if not isinstance(generator, torch.Generator):  # a seed, in a worker
+            seed, generator = generator, torch.Generator(device=device)
+            generator.manual_seed(seed)
+            with model.evaluating():
+                return self(start, stop, generator)
+        batch = np.ascontiguousarray(self.Xa[start:stop])  # reversed views too
+        x0 = torch.tensor(batch, device=device, dtype=self.work)
+        self.constraints.check_inside(x0, start)
+        pinned = None if self.pinned is None else self.pinned[start:stop]
+        c = self.constraints.with_pinned(pinned)
+        if self.true is None:
+            with torch.no_grad():
+                true = model(x0).argmax(dim=1)
+        else:
+            true = self.true[start:stop].to(device)
+        labels = true if self.labels is None else self.labels[start:stop].to(device)
+        x_adv, more = self.attack._attack_batch(
+            model,
+            x0,
+            labels,
+            c,
+            targeted=self.labels is not None,
+            true_labels=true,
+            generator=generator,
+        )
+        x_adv = repair(x_adv, x0, c, self.attack.norm)
+        # loops that move x0 + delta may miss a bound by a rounding
+        x_adv = torch.clamp(x_adv, *c.input_box(x0))
+        x_adv = x_adv.to(self.out_dtype).cpu().numpy()
+        more = {
+            key: value.detach().cpu().numpy() if torch.is_tensor(value) else value
+            for key, value in more.items()
+        }
+        return x_adv, more
