@@ -60,11 +60,8 @@ def raw_bounds(model, X, y=None, *, eps, norm="linf", bounds=None, method="crown
 
     Logit bounds ``(lower, upper)`` without ``y``, margin lower bounds with it.
     """
-    from skrobust.certification.bounds._bounds import (
-        Problem,
-        bound_tensors,
-        margin_spec,
-    )
+    from skrobust.certification.bounds import bound_tensors, margin_spec
+    from skrobust.certification.bounds._bounds import Problem
 
     problem = Problem(
         model, X, eps=eps, norm=norm, bounds=bounds, method=method, batch_size=1
@@ -76,7 +73,7 @@ def raw_bounds(model, X, y=None, *, eps, norm="linf", bounds=None, method="crown
         spec = margin_spec(labels, problem.view.n_classes, problem.view.dtype)
     with problem.view.evaluating(), torch.no_grad():
         lower, upper = bound_tensors(
-            problem.rules, region, method=method, spec=spec, beta=1.0
+            problem.graph, region, method=method, spec=spec, beta=1.0
         )
     if y is not None:
         return lower.numpy()

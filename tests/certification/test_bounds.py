@@ -26,8 +26,13 @@ from skrobust.certification import (
     interval_bounds,
     margin_bounds,
 )
-from skrobust.certification.bounds._bounds import bound_tensors, margin_spec
-from skrobust.certification.bounds._layers import layer_rules
+from skrobust.certification.bounds import (
+    bound_graph,
+    bound_tensors,
+    chain_graph,
+    layer_rules,
+    margin_spec,
+)
 from skrobust.certification.bounds._region import Region
 
 METHODS = ["ibp", "crown-ibp", "crown"]
@@ -134,9 +139,15 @@ def test_crown_equals_reference_on_one_hidden_layer(digits_mlp, digits_data):
     x = torch.tensor(X)
     region = Region(x, torch.tensor(eps, dtype=torch.float64), "linf")
     spec = margin_spec(torch.tensor(y), 10, torch.float64)
-    with view.evaluating(), torch.no_grad():
-        lower, _ = bound_tensors(rules, region, method="crown-ibp", spec=spec, beta=1.0)
-    np.testing.assert_allclose(lower.numpy(), expected, rtol=1e-9, atol=1e-9)
+    f64 = torch.float64
+    traced = bound_graph(view.module, (64,), f64, x.device)
+    chain = chain_graph(rules, (64,), f64, x.device)  # the chain: a special case
+    for graph in (traced, chain):
+        with view.evaluating(), torch.no_grad():
+            lower, _ = bound_tensors(
+                graph, region, method="crown-ibp", spec=spec, beta=1.0
+            )
+        np.testing.assert_allclose(lower.numpy(), expected, rtol=1e-9, atol=1e-9)
 
 
 # -- soundness ------------------------------------------------------------------
@@ -328,12 +339,32 @@ class _Tripler(_Doubler):  # registered by a test
         return 3 * x
 
 
+class _Exp(torch.nn.Module):
+    def forward(self, x):
+        return torch.exp(x)
+
+
+def test_layers_without_rules_are_traced_through():
+    # no rule for _Doubler: its forward (a product with a constant) is traced
+    view = torch_view(torch.nn.Sequential(_Doubler(), torch.nn.Linear(4, 2)), 2)
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    eps = np.array([0.1, 0.2, 0.0, 0.3])
+    linear = view.module[-1]
+    W, b = linear.weight.detach().numpy(), linear.bias.detach().numpy()
+    for method in METHODS:
+        lower, upper = interval_bounds(view, X, eps=eps, method=method)
+        radius = 2 * np.abs(W) @ eps  # exact for one affine map
+        np.testing.assert_allclose(lower, 2 * X @ W.T + b - radius, atol=1e-10)
+        np.testing.assert_allclose(upper, 2 * X @ W.T + b + radius, atol=1e-10)
+
+
 def test_unsupported_layers_are_named():
     view = torch_view(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU()), 4)
     with pytest.raises(TypeError, match="GELU"):
         interval_bounds(view, np.zeros((2, 4)), eps=0.1)
-    view = torch_view(torch.nn.Sequential(_Doubler()), 4)
-    with pytest.raises(TypeError, match="_Doubler.*bound_layer.register"):
+    view = torch_view(torch.nn.Sequential(_Doubler(), _Exp()), 4)
+    match = r"'exp' at node .* in module '1' \(_Exp\).*bound_layer.register"
+    with pytest.raises(TypeError, match=match):
         interval_bounds(view, np.zeros((2, 4)), eps=0.1)
     X, y = load_iris(return_X_y=True)
     normalized = make_pipeline(Normalizer(), LogisticRegression()).fit(X, y)

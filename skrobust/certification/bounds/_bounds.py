@@ -1,21 +1,23 @@
 """Bounds on the logits and margins of any differentiable estimator.
 
-The public functions take an estimator and arrays; :func:`bound_tensors` is
-the tensor-level core shared with certified training.
+The public functions take an estimator and arrays. The estimator's
+differentiable view is traced into a graph of bound rules
+(:func:`~._graph.bound_graph`), and :func:`~._graph_crown.bound_tensors`,
+the tensor-level core shared with certified training, bounds it.
 """
 
 import numpy as np
 
-from ..._models import as_differentiable
+from ..._models import as_differentiable, materialize
 from ..._threat import check_eps, check_norm, needs_data_statistics, resolve_constraints
 from ..._torch import torch
 from ...utils import encode_labels, resolve_batch_size
-from ._crown import Spec, backward, refine
-from ._ibp import propagate
-from ._layers import layer_rules
+from ._graph import bound_graph
+from ._graph_crown import bound_tensors
+from ._graph_rules import Spec
 from ._region import Region
 
-METHODS = ("ibp", "crown-ibp", "crown")
+METHODS = ("ibp", "crown-ibp", "crown", "alpha-crown")
 
 
 def check_method(method):
@@ -29,57 +31,6 @@ def margin_spec(labels, n_classes, dtype):
     rows = (eye.unsqueeze(1) - eye.unsqueeze(0)).reshape(-1, n_classes)
     classes = torch.arange(n_classes, device=labels.device)
     return Spec(rows, labels.unsqueeze(1) * n_classes + classes)
-
-
-def bound_tensors(rules, region, *, method="ibp", spec=None, upper=True, beta=None):
-    """Bounds of ``spec @ logits`` over ``region`` (tensors, differentiable).
-
-    Parameters
-    ----------
-    rules : list of LayerBound
-        The model's chain (see :func:`layer_rules`).
-    region : Region
-    method : {"ibp", "crown-ibp", "crown"}
-        ``"ibp"``: interval bounds, with ``spec`` folded into the affine layers
-        that end the network. ``"crown-ibp"``: CROWN's backward pass for the
-        output, with IBP bounds for the intermediate layers (Zhang et al.
-        2020). ``"crown"``: CROWN bounds for the intermediate layers too.
-    spec : Spec or torch.Tensor of shape (n, n_spec, n_logits), default=None
-        The linear functions of the logits to bound; ``None``: the logits.
-    upper : bool, default=True
-        Also compute upper bounds (else ``None`` is returned for them).
-    beta : float, default=None
-        CROWN methods: ``None`` keeps the tighter of the CROWN and IBP bounds
-        (both are sound); a number returns ``beta * CROWN + (1 - beta) * IBP``,
-        the CROWN-IBP training bound.
-
-    Returns
-    -------
-    lower, upper : torch.Tensor of shape (n, n_spec)
-    """
-    stop = None
-    if isinstance(spec, Spec):  # the affine layers ending the network take it
-        stop = len(rules)
-        while stop > 0 and rules[stop - 1].affine:
-            stop -= 1
-    boxes = propagate(rules, region, refine if method == "crown" else None, stop=stop)
-    if spec is None:
-        if method == "ibp":
-            return boxes[-1][0], boxes[-1][1] if upper else None
-        out = boxes[-1][0]
-        eye = torch.eye(out.shape[1], dtype=out.dtype, device=out.device)
-        classes = torch.arange(out.shape[1], device=out.device)
-        spec = Spec(eye, classes.expand(len(out), -1))
-    end = len(rules)
-    ibp = backward(rules, boxes, region, spec, end=end, upper=upper, relax=False)
-    if method == "ibp":
-        return ibp
-    crown = backward(rules, boxes, region, spec, end=end, upper=upper, relax=True)
-    if beta is None:
-        lower = torch.maximum(crown[0], ibp[0])
-        return lower, torch.minimum(crown[1], ibp[1]) if upper else None
-    lower = beta * crown[0] + (1 - beta) * ibp[0]
-    return lower, beta * crown[1] + (1 - beta) * ibp[1] if upper else None
 
 
 class Problem:
@@ -145,7 +96,8 @@ class Problem:
         self.x, self.norm, self.method = x, norm, method
         values = int(np.prod(shape)) * max(1, view.n_classes)
         self.batch_size = resolve_batch_size(batch_size, len(x), values)
-        self.rules = [rule for _, rule in layer_rules(view.module)]
+        materialize(view.module, x)  # lazy layers learn their sizes first
+        self.graph = bound_graph(view.module, shape, x.dtype, x.device)
 
     def labels(self, y=None):
         """Labels (values of ``classes_``) as class indices; ``None``: predictions."""
@@ -184,7 +136,7 @@ class Problem:
         spec = margin_spec(labels, self.view.n_classes, self.view.dtype)
         with self.view.evaluating(), torch.no_grad():
             lower, _ = bound_tensors(
-                self.rules,
+                self.graph,
                 region,
                 method=method or self.method,
                 spec=spec,
@@ -211,12 +163,16 @@ def interval_bounds(
     within ``bounds``, moving only the features of ``feature_mask`` in their
     ``direction``: the attacks' threat model), the logits of ``x'`` (the
     differentiable view's, see :func:`skrobust.as_differentiable`) lie
-    between ``lower`` and ``upper``. Works for any estimator whose view is a
-    chain of supported layers (see :func:`bound_layer`): skorch networks
-    and :class:`skrobust.SkorchClassifier` built from standard layers,
-    linear models, ``MLPClassifier``, and pipelines of scalers and ``PCA``
-    ending in one of them. It runs in batches on the estimator's device and
-    leaves the model as it was.
+    between ``lower`` and ``upper``. The view's module is traced (``torch.fx``,
+    else ``torch.export``) into a graph of operations, so any network works
+    whose operations have bound rules: layers with a rule (see
+    :func:`bound_layer`; your own layers once registered) and, in a
+    ``forward`` of your own, residual additions, ``torch.cat``, functional
+    activations, ``view`` / ``flatten``, sums and means; skorch networks,
+    :class:`skrobust.SkorchClassifier`, linear models, ``MLPClassifier``,
+    and pipelines of scalers and ``PCA`` ending in one of them go the same
+    way. It runs in batches on the estimator's device and leaves the model
+    as it was.
 
     Parameters
     ----------
@@ -239,13 +195,15 @@ def interval_bounds(
         Valid input domain, scalars or per-feature arrays (``None`` for an
         open side): the ball is cut by it (e.g. ``(0, 1)`` for images),
         which tightens the bounds. Clean points outside it are an error.
-    method : {"ibp", "crown-ibp", "crown"}, default="crown"
+    method : {"ibp", "crown-ibp", "crown", "alpha-crown"}, default="crown"
         Interval bound propagation (Gowal et al. 2018: cheapest, about two
         forward passes); CROWN-IBP (CROWN's linear relaxation for the output,
         interval bounds inside); full CROWN (Zhang et al. 2018: linear
-        relaxations everywhere, tightest and most expensive). CROWN methods
-        keep the tighter of their bound and IBP's, so the default is never
-        looser than IBP; pass ``"ibp"`` where speed matters more.
+        relaxations everywhere); alpha-CROWN (Xu et al. 2021: CROWN with
+        the ReLU lower slopes of the last pass optimised by gradient steps,
+        tightest and most expensive). CROWN methods keep the tighter of
+        their bound and IBP's, so the default is never looser than IBP;
+        pass ``"ibp"`` where speed matters more.
     feature_mask : array-like, default=None
         Features that may change (booleans, indices or column names); the
         others stay fixed. ``None``: all may change.
@@ -264,7 +222,8 @@ def interval_bounds(
     Raises
     ------
     TypeError
-        If the model holds a layer without a bound rule (the message names it).
+        If the model holds an operation without a bound rule (the message
+        names it and the node of the traced graph where it occurs).
 
     See Also
     --------
@@ -290,7 +249,7 @@ def interval_bounds(
     with view.evaluating(), torch.no_grad():
         for rows in problem.batches():
             lower, upper = bound_tensors(
-                problem.rules, problem.region(rows), method=method
+                problem.graph, problem.region(rows), method=method
             )
             lowers.append(lower.cpu())
             uppers.append(upper.cpu())

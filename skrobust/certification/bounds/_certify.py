@@ -1,6 +1,6 @@
 """Bound propagation's certificates: is the label provably stable in the ball?
 
-The ``"ibp"``, ``"crown-ibp"`` and ``"crown"`` method family of
+The ``"ibp"``, ``"crown-ibp"``, ``"crown"`` and ``"alpha-crown"`` method family of
 :func:`skrobust.certification.certify` and
 :func:`skrobust.certification.certified_radius`.
 """
@@ -11,46 +11,36 @@ import numpy as np
 
 from ..._torch import torch
 from ._bounds import Problem
-
-
-def _certified(margins, labels):
-    """A sample is certified when every margin to another class is positive."""
-    other = torch.ones_like(margins, dtype=torch.bool)
-    other[torch.arange(len(labels), device=labels.device), labels] = False
-    return torch.where(other, margins, torch.inf).amin(dim=1) > 0
-
-
-# cheaper bounds first: only the samples they leave undecided go further
-_CASCADE = {
-    "ibp": ("ibp",),
-    "crown-ibp": ("ibp", "crown-ibp"),
-    "crown": ("ibp", "crown-ibp", "crown"),
-}
+from ._graph_certify import certify_margins
 
 
 def certify_rows(problem, labels, rows, eps_sample=None):
     """Certificates of the samples ``rows`` (a slice), skipping decided ones.
 
-    Misclassified samples are never bounded; each method only sees the
-    samples the cheaper ones before it leave uncertified (CROWN methods keep
-    the better of their bound and IBP's, so the result is the same).
+    Misclassified samples are never bounded (CROWN methods; IBP bounds them
+    all, as cheap as the forward pass that would skip them). Each margin
+    ``z_y - z_k`` comes from the cheapest method that proves it, IBP first
+    (:func:`~._graph_certify.certify_margins`): CROWN methods keep the better
+    of their bound and IBP's, so the result is the same as bounding every
+    margin with ``problem.method``.
     """
     x, y = problem.x[rows], labels[rows]
-    if problem.method == "ibp":  # as cheap as the forward pass that would skip
-        todo = torch.arange(len(x), device=x.device)
-    else:
-        with problem.view.evaluating(), torch.no_grad():
-            todo = torch.nonzero(problem.view(x).argmax(dim=1) == y).flatten()
-    result = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-    start = rows.start or 0
-    for method in _CASCADE[problem.method]:
+    clean = None
+    with problem.view.evaluating(), torch.no_grad():
+        if problem.method == "ibp":
+            todo = torch.arange(len(x), device=x.device)
+        else:
+            clean = problem.view(x)
+            todo = torch.nonzero(clean.argmax(dim=1) == y).flatten()
+            clean = clean[todo]
+        result = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         if not len(todo):
-            break
+            return result
         sub_eps = None if eps_sample is None else eps_sample[todo]
-        margins = problem.margins(y[todo], todo + start, sub_eps, method)
-        ok = _certified(margins, y[todo])
-        result[todo[ok]] = True
-        todo = todo[~ok]
+        region = problem.region(todo + (rows.start or 0), sub_eps)
+        graph, method = problem.graph, problem.method
+        ok = certify_margins(graph, region, y[todo], method, clean=clean)
+    result[todo[ok]] = True
     return result
 
 

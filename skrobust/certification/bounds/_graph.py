@@ -107,6 +107,26 @@ class BoundGraph:
         return values
 
 
+def chain_graph(rules, shape, dtype, device):
+    """The :class:`BoundGraph` of a chain of rules (each reads the one before).
+
+    Node ``i`` is the output of ``rules[i - 1]``; shapes come from each
+    rule's interval on a zero box.
+    """
+    nodes = [GraphNode("input", None, (), shape, dtype)]
+    probe = torch.zeros((1, *shape), dtype=dtype, device=device)
+    for i, rule in enumerate(rules, 1):
+        probe = rule.interval(probe, probe)[0]
+        nodes.append(GraphNode(f"layer{i - 1}", rule, (i - 1,), *_sample(probe)))
+    graph = BoundGraph(nodes, len(nodes) - 1)
+    graph.how = "chain"
+    return graph
+
+
+def _sample(value):
+    return tuple(value.shape[1:]), value.dtype
+
+
 # -- tracing ----------------------------------------------------------------
 
 

@@ -17,8 +17,8 @@ import math
 from ..._torch import torch
 from . import _patches
 from ._alpha import optimized_lower
-from ._crown import Spec
 from ._graph_ibp import exact_by_ibp, finish_on_boxes, fold, propagate, transpose
+from ._graph_rules import Spec
 from ._layers import ConvBound, LinearBound
 from ._patches import Patches
 from ._region import box_extreme

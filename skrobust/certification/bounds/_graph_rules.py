@@ -14,6 +14,28 @@ class Unsupported(TypeError):
     """An operation bound propagation cannot cross (the message says why)."""
 
 
+class Spec:
+    """A specification matrix ``C = rows[index]`` with few distinct rows.
+
+    Margins use the ``n_classes ** 2`` rows ``e_i - e_k``; each sample picks
+    the ``n_classes`` of its label. Carrying the rows (not every sample's
+    matrix) through the affine nodes that end a network costs one small
+    product per node instead of one per sample.
+
+    Parameters
+    ----------
+    rows : torch.Tensor of shape (n_rows, n_outputs)
+    index : torch.Tensor of int of shape (n_samples, n_spec)
+    """
+
+    def __init__(self, rows, index):
+        self.rows, self.index = rows, index
+
+    def dense(self):
+        """``C`` as a ``(n_samples, n_spec, n_outputs)`` tensor."""
+        return self.rows[self.index]
+
+
 class Var:
     """A perturbed tensor argument: a graph node, its per-sample shape, dtype."""
 

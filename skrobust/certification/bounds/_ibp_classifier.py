@@ -21,6 +21,7 @@ from ..._threat import (
     resolve_constraints,
 )
 from ..._torch import torch
+from ._bounds import METHODS
 from ._certify import certified_radius, certify
 from ._training import CertifiedObjective
 
@@ -52,11 +53,12 @@ class IBPClassifier(
     estimator : skorch net or SkorchClassifier
         A ``NeuralNetClassifier`` or ``NeuralNetBinaryClassifier`` (or a
         :class:`skrobust.SkorchClassifier` around one): the network to
-        train (cloned). Its module must be a chain of layers with bound
-        rules (see :func:`bound_layer`), outputting logits;
-        :class:`skrobust.nn.MLP` and :class:`skrobust.nn.SmallCNN` are.
-        Bounds use each layer's evaluation behaviour (dropout off, batch
-        norm running statistics).
+        train (cloned). Its module outputs logits and may have its own
+        ``forward`` (residual additions, ``torch.cat``, functional
+        activations, ``view``, lazy layers such as ``nn.LazyLinear``): it is
+        traced into a graph whose operations need bound rules (see
+        :func:`bound_layer`). Bounds use each layer's evaluation behaviour
+        (dropout off, batch norm running statistics).
     eps : float, array-like or dict
         The budget to certify: one value, one per feature, or ``{column:
         eps}`` (other columns fixed).
@@ -85,7 +87,8 @@ class IBPClassifier(
     beta_start, beta_end : float, default=1.0, 0.0
         CROWN-IBP: weight of the CROWN-IBP bound (against IBP's) before and
         after the ramp.
-    certify_method : {"ibp", "crown-ibp", "crown"}, default="crown"
+    certify_method : {"ibp", "crown-ibp", "crown", "alpha-crown"}, \
+            default="crown"
         How :meth:`certify` and :meth:`certified_radius` bound the margins,
         the default of every certification function: CROWN methods keep the
         better of their bound and IBP's, and the cheaper bounds run first,
@@ -151,7 +154,7 @@ class IBPClassifier(
         "eps_train_factor": [Interval(numbers.Real, 0, None, closed="left")],
         "beta_start": [Interval(numbers.Real, 0, 1, closed="both")],
         "beta_end": [Interval(numbers.Real, 0, 1, closed="both")],
-        "certify_method": [StrOptions({"ibp", "crown-ibp", "crown"})],
+        "certify_method": [StrOptions(set(METHODS))],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],

@@ -9,7 +9,7 @@ from skorch.utils import to_tensor
 from ..._skorch import Objective, batch_mean
 from ..._torch import torch
 from ._bounds import bound_tensors, margin_spec
-from ._layers import layer_rules
+from ._graph import bound_graph
 from ._region import Region
 
 F = torch.nn.functional
@@ -104,16 +104,16 @@ class CertifiedObjective(Objective):
 
     def margin_lower(self, net, x, y, factor, beta):
         """Lower bounds of ``z_y - z_k`` over the ball of ``factor * eps``."""
-        view = self.view(net)
+        view = self.view(net, x)
         x = x.to(view.dtype)
         constraints = self.constraints(tuple(x.shape[1:]))
         scale, low, high = constraints.box(x, view.dtype, factor)
         region = Region(x, scale, self.norm, low=low, high=high)
         labels = (y.long() if y.is_floating_point() else y).reshape(-1)
         spec = margin_spec(labels, view.n_classes, view.dtype)
-        rules = [rule for _, rule in layer_rules(view.module)]
+        graph = bound_graph(view.module, x.shape[1:], x.dtype, x.device)
         method = "ibp" if self.method == "ibp" or beta == 0 else "crown-ibp"
         lower, _ = bound_tensors(
-            rules, region, method=method, spec=spec, upper=False, beta=beta
+            graph, region, method=method, spec=spec, upper=False, beta=beta
         )
         return lower

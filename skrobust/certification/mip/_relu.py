@@ -18,7 +18,15 @@ import numpy as np
 
 from ..._models import Cast, LogProbability, as_differentiable
 from ..._torch import torch
-from ..bounds import Region, bound_tensors, layer_rules, margin_spec, propagate, refine
+from ..bounds import (
+    Region,
+    bound_tensors,
+    chain_graph,
+    layer_rules,
+    margin_spec,
+    propagate,
+    refine,
+)
 
 _TAIL = (torch.nn.Softmax, torch.nn.LogSoftmax, LogProbability)
 
@@ -105,9 +113,10 @@ class ReluNetwork:
         """
         region = Region(x, eps, norm, eps_sample, low, high)
         method = self.bound_method
+        graph = chain_graph(self.rules, x.shape[1:], x.dtype, x.device)
         with torch.no_grad():
-            boxes = propagate(self.rules, region, refine if method == "crown" else None)
-        pre = [
+            boxes = propagate(graph, region, refine if method == "crown" else None)
+        pre = [  # node i is the input of rule i
             (boxes[i][0].flatten(1).numpy(), boxes[i][1].flatten(1).numpy())
             for i in self.relus
         ]
@@ -116,7 +125,7 @@ class ReluNetwork:
             spec = margin_spec(labels, len(self.classes_), torch.float64)
             with torch.no_grad():
                 lower, _ = bound_tensors(
-                    self.rules,
+                    graph,
                     region,
                     method="crown-ibp" if method == "ibp" else "crown",
                     spec=spec,
