@@ -219,6 +219,17 @@ ESTIMATORS += [
         ),
         {},
     ),
+    (  # its own forward, traced for the bounds; the features vary by check
+        IBPClassifier(
+            NeuralNetClassifier(
+                LazyMLP, criterion=torch.nn.CrossEntropyLoss, **_LAZY_NET
+            ),
+            eps=0.01,
+            dtype="float64",
+            random_state=0,
+        ),
+        {},
+    ),
 ]
 
 # Lipschitz training: AOL-constrained weights, GroupSort, a margin loss

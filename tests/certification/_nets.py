@@ -100,6 +100,35 @@ class ResidualCNN(nn.Module):
         h = F.avg_pool2d(h, 2)
         return self.head(torch.flatten(h, 1))
 
+    def sequential(self):
+        """The skips carried as extra channels: ``h >= 0`` (after a ReLU)
+        goes through the block's inner ReLU unchanged."""
+        layers = [self.stem, nn.ReLU()]
+        for first, second in ((self.a1, self.a2), (self.b1, self.b2)):
+            layers += [_with_copy(first, keep="out"), nn.ReLU()]
+            layers += [_with_copy(second, keep="in"), nn.ReLU()]
+        return nn.Sequential(*layers, nn.AvgPool2d(2), nn.Flatten(), self.head)
+
+
+def _with_copy(conv, keep):
+    """``conv`` (3x3, padding 1, C -> C) with an identity copy of its input:
+    ``x -> [conv(x); x]`` (``keep="out"``) or ``[r; x] -> conv(r) + x``."""
+    c = conv.out_channels
+    identity = torch.zeros(c, c, 3, 3, dtype=conv.weight.dtype)
+    identity[range(c), range(c), 1, 1] = 1
+    zeros = torch.zeros_like(conv.bias)
+    if keep == "out":
+        weight = torch.cat([conv.weight, identity])
+        bias = torch.cat([conv.bias, zeros])
+        wide = nn.Conv2d(c, 2 * c, 3, padding=1)
+    else:
+        weight, bias = torch.cat([conv.weight, identity], 1), conv.bias
+        wide = nn.Conv2d(2 * c, c, 3, padding=1)
+    with torch.no_grad():
+        wide.weight.copy_(weight)
+        wide.bias.copy_(bias)
+    return wide.to(conv.weight.dtype)
+
 
 class ShapeControl(nn.Module):
     """Python control flow on the input's shape: torch.fx cannot trace it."""
