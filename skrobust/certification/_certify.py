@@ -80,11 +80,12 @@ def certify(
     Parameters
     ----------
     estimator : fitted classifier
-        Anything :func:`skrobust.as_differentiable` accepts, made of layers
-        with bound rules (see :func:`bound_layer`); for ``method="milp"``
-        also a tree ensemble (decision trees, random forests, extra trees,
-        gradient boosting, histogram gradient boosting, after per-feature
-        preprocessing in a pipeline).
+        Anything :func:`skrobust.as_differentiable` accepts, whose network
+        (traced, its own ``forward`` included) is made of operations with
+        bound rules (see :func:`interval_bounds` and :func:`bound_layer`);
+        for ``method="milp"`` also a tree ensemble (decision trees, random
+        forests, extra trees, gradient boosting, histogram gradient
+        boosting, after per-feature preprocessing in a pipeline).
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
         True labels.
@@ -94,11 +95,13 @@ def certify(
     norm : {"linf", "l2", "l1"}, default="linf"
     bounds : (low, high) or None, default=None
         Valid input domain (scalars or per-feature arrays).
-    method : {"ibp", "crown-ibp", "crown", "lipschitz", "milp"}, default="crown"
-        Bound propagation (see :func:`interval_bounds`: the cheaper bounds
-        run first and only the samples they leave undecided go on, so the
-        default pays for CROWN only where IBP fails); ``"lipschitz"``: the
-        margin over the Lipschitz constant of the margins (see
+    method : {"ibp", "crown-ibp", "crown", "alpha-crown", "lipschitz", \
+            "milp"}, default="crown"
+        Bound propagation (see :func:`interval_bounds`: each margin comes
+        from the cheapest bound that proves it, IBP first, so the default
+        pays for CROWN only where IBP fails; ``"alpha-crown"`` optimises
+        CROWN's ReLU lower lines for tighter certificates); ``"lipschitz"``:
+        the margin over the Lipschitz constant of the margins (see
         :func:`skrobust.certification.lipschitz.certify`); ``"milp"``: exact
         verification of ReLU networks (l-inf and l1) and tree ensembles
         (Kantchelian et al.'s program; l2 too) by mixed-integer programming
@@ -171,7 +174,8 @@ def certified_radius(
     norm : {"linf", "l2", "l1"}, default="linf"
     bounds : (low, high) or None, default=None
         Valid input domain.
-    method : {"ibp", "crown-ibp", "crown", "lipschitz", "milp"}, default="crown"
+    method : {"ibp", "crown-ibp", "crown", "alpha-crown", "lipschitz", \
+            "milp"}, default="crown"
         As in :func:`certify`; ``"milp"`` gives the exact radius (within its
         time limit), ``"lipschitz"`` a closed form.
     feature_mask : array-like, default=None
