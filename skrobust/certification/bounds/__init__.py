@@ -1,15 +1,15 @@
 """Bound propagation: interval bounds (IBP), CROWN and certified training.
 
-The ``"ibp"``, ``"crown-ibp"`` and ``"crown"`` method family of
-:func:`skrobust.certification.certify` (``METHODS``, ``certify``,
+The ``"ibp"``, ``"crown-ibp"``, ``"crown"`` and ``"alpha-crown"`` method
+family of :func:`skrobust.certification.certify` (``METHODS``, ``certify``,
 ``certified_radius``). Besides the public names (``__all__``), the engine's
 pieces other certification families build on are importable here: the
 perturbation ``Region``, the graph of bound rules of a module
 (``bound_graph``, traced from its ``forward``) or of a chain of rules
 (``chain_graph``; ``leaf_layers`` and ``layer_rules`` list a module's
-chain), interval
-propagation (``propagate``), CROWN's refinement (``refine``) and the bounds
-of a specification (``bound_tensors``, ``margin_spec``).
+chain), interval propagation (``propagate``), CROWN's refinement
+(``refine``) and the bounds of a specification (``bound_tensors``,
+``margin_spec``).
 """
 
 from . import _relaxations, _torch_layers, _view_layers  # noqa: F401  (rules)
