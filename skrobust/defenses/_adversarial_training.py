@@ -18,11 +18,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._models import NotDifferentiableError, as_differentiable, is_tree_model
+from .._models import is_tree_model
 from .._skorch import FittedModelMixin, fit_objective_net, is_skorch
 from .._threat import needs_data_statistics
 from ..attacks import PGD, GradientAttack
-from ..utils import fit_weighted
+from ._augmentation import concat_rows, fit_augmented
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
 from ._tree_training import fit_trees_adversarially
@@ -35,14 +35,6 @@ def _reads_raw_columns(estimator):
     steps = getattr(estimator, "steps", None)
     first = steps[0][1] if steps else estimator
     return isinstance(first, (ColumnTransformer, OneHotEncoder, OrdinalEncoder))
-
-
-def _concat(parts):
-    if hasattr(parts[0], "iloc"):
-        import pandas as pd
-
-        return pd.concat(parts, ignore_index=True)
-    return np.concatenate([np.asarray(part) for part in parts])
 
 
 class AdversarialTrainingClassifier(
@@ -259,13 +251,24 @@ class AdversarialTrainingClassifier(
                     y,
                     attack,
                     n_rounds=self.n_rounds,
-                    concat=_concat,
+                    concat=concat_rows,
                     seed=self.random_state,
                     sample_weight=sample_weight,
                 )
                 self.fit_method_ = "trees"
             else:
-                self._fit_augmentation(X, y, attack, sample_weight)
+                self.estimator_ = fit_augmented(
+                    estimator,
+                    X,
+                    y,
+                    attack,
+                    n_rounds=self.n_rounds,
+                    surrogate=self.surrogate,
+                    sample_weight=sample_weight,
+                    verbose=self.verbose,
+                    desc=type(self).__name__,
+                )
+                self.fit_method_ = "augmentation"
         return self._set_model(self.estimator_)
 
     def _fit_skorch(self, X, y, attack, sample_weight):
@@ -328,51 +331,6 @@ class AdversarialTrainingClassifier(
             sample_weight=sample_weight,
         )
         self.fit_method_ = "closed_form"
-
-    def _fit_augmentation(self, X, y, attack, sample_weight):
-        model = fit_weighted(clone(self.estimator), X, y, sample_weight)
-        y = np.asarray(y)
-        # keep the adversarial examples of every round: refitting on the last
-        # round's alone overfits to them and can leave the model less robust
-        # than standard training
-        X_all = [X]
-        rounds = range(self.n_rounds)
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            rounds = tqdm(rounds, desc=type(self).__name__, unit="round")
-        for _ in rounds:
-            target = self._attackable(model, X)
-            X_all.append(
-                clone(attack).set_params(estimator=target).fit(X).generate(X, y)
-            )
-            weight = (
-                None if sample_weight is None else np.tile(sample_weight, len(X_all))
-            )
-            model = fit_weighted(
-                clone(self.estimator), _concat(X_all), np.tile(y, len(X_all)), weight
-            )
-        self.estimator_ = model
-        self.fit_method_ = "augmentation"
-
-    def _attackable(self, model, X):
-        """``model`` if it has gradients in the raw space, else a surrogate of it."""
-        try:
-            view = as_differentiable(model)
-            if view.preprocess is None or view.preprocess is view.codec:
-                return model  # gradients in the raw features (or columns)
-        except NotDifferentiableError:
-            pass
-        surrogate = self.surrogate
-        if surrogate is None:
-            from sklearn.linear_model import LogisticRegression
-            from sklearn.pipeline import make_pipeline
-            from sklearn.preprocessing import StandardScaler
-
-            surrogate = make_pipeline(
-                StandardScaler(), LogisticRegression(max_iter=1000)
-            )
-        return clone(surrogate).fit(X, model.predict(X))
 
     # -- prediction ------------------------------------------------------------
 

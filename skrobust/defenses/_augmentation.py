@@ -1,0 +1,77 @@
+"""Adversarial data augmentation: the training route of other scikit-learn models.
+
+A model that is neither a skorch network, a linear model with a closed form,
+nor a tree ensemble is refitted on its training data plus adversarial
+examples, round after round. A model without gradients in the raw features
+is attacked through a differentiable surrogate that mimics its predictions.
+"""
+
+import numpy as np
+from sklearn.base import clone
+
+from .._models import NotDifferentiableError, as_differentiable
+from ..utils import fit_weighted
+
+
+def concat_rows(parts):
+    """Stack arrays or DataFrames (the rounds' examples) row-wise."""
+    if hasattr(parts[0], "iloc"):
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True)
+    return np.concatenate([np.asarray(part) for part in parts])
+
+
+def attackable(model, X, surrogate=None):
+    """``model`` if it has gradients in the raw space, else a surrogate of it."""
+    try:
+        view = as_differentiable(model)
+        if view.preprocess is None or view.preprocess is view.codec:
+            return model  # gradients in the raw features (or columns)
+    except NotDifferentiableError:
+        pass
+    if surrogate is None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        surrogate = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    return clone(surrogate).fit(X, model.predict(X))
+
+
+def fit_augmented(
+    estimator,
+    X,
+    y,
+    attack,
+    *,
+    n_rounds,
+    surrogate=None,
+    sample_weight=None,
+    verbose=0,
+    desc=None,
+):
+    """A clone of ``estimator`` fitted on ``X`` and ``n_rounds`` of adversarial ``X``.
+
+    Each round attacks the current model (or its surrogate) on ``X`` with a
+    clone of ``attack`` and refits a fresh clone of ``estimator`` on the clean
+    data and every round's examples so far (refitting on the last round's
+    alone overfits to them and can leave the model less robust than standard
+    training). ``sample_weight`` is repeated for every copy of ``X``.
+    """
+    model = fit_weighted(clone(estimator), X, y, sample_weight)
+    y = np.asarray(y)
+    X_all = [X]
+    rounds = range(n_rounds)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        rounds = tqdm(rounds, desc=desc, unit="round")
+    for _ in rounds:
+        target = attackable(model, X, surrogate)
+        X_all.append(clone(attack).set_params(estimator=target).fit(X).generate(X, y))
+        weight = None if sample_weight is None else np.tile(sample_weight, len(X_all))
+        model = fit_weighted(
+            clone(estimator), concat_rows(X_all), np.tile(y, len(X_all)), weight
+        )
+    return model
