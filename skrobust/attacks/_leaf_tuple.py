@@ -13,6 +13,7 @@ from .._torch import torch
 from ..utils import ATTACK_DOCS, Substitution
 from ._base import BaseAttack
 from ._minimal import REPAIRS, MinimalNormMixin, minimal_norm_constraints
+from ._model import working_space
 from ._tree_view import TreeView
 
 STATUSES = ("certified", "broken", "undecided")
@@ -179,7 +180,7 @@ class LeafTupleAttack(MinimalNormMixin, BaseAttack):
         X_adv, extras = self._run(X, y)
         seconds = time.perf_counter() - start
         view = self._view()
-        Xw = self._working_space(X, view.preprocess)
+        Xw = working_space(X, view.preprocess)
         Xa = np.asarray(Xw, dtype=np.float64)
         n = len(Xa)
         columns = getattr(Xw, "columns", getattr(self, "feature_names_in_", None))
