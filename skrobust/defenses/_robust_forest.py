@@ -6,18 +6,18 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
 from .._models import ModelTrees, read_trees
 from ._robust_tree import (
+    GROWTH_PARAMETERS,
     THREAT_PARAMETERS,
     RobustDecisionTreeClassifier,
+    check_training_data,
     resolve_threat,
 )
 
@@ -81,16 +81,8 @@ class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         **THREAT_PARAMETERS,
+        **GROWTH_PARAMETERS,
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_depth": [None, Interval(numbers.Integral, 1, None, closed="left")],
-        "min_samples_split": [Interval(numbers.Integral, 2, None, closed="left")],
-        "min_samples_leaf": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_features": [
-            None,
-            Interval(numbers.Integral, 1, None, closed="left"),
-            Interval(numbers.Real, 0, 1, closed="right"),
-            StrOptions({"sqrt", "log2"}),
-        ],
         "bootstrap": ["boolean"],
         "max_samples": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [None, numbers.Integral],
@@ -142,10 +134,7 @@ class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
         self : RobustRandomForestClassifier
         """
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        w = _check_sample_weight(sample_weight, X)
+        X, encoded, w = check_training_data(self, X, y, sample_weight)
         # the threat model is resolved once, on the whole training set
         scale, direction = resolve_threat(self, X)
         template = RobustDecisionTreeClassifier(

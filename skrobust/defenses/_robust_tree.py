@@ -23,6 +23,18 @@ THREAT_PARAMETERS = {
     "feature_mask": [None, "array-like"],
     "direction": [None, "array-like", dict],
 }
+#: how a robust tree grows (shared by the forest)
+GROWTH_PARAMETERS = {
+    "max_depth": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    "min_samples_split": [Interval(numbers.Integral, 2, None, closed="left")],
+    "min_samples_leaf": [Interval(numbers.Integral, 1, None, closed="left")],
+    "max_features": [
+        None,
+        Interval(numbers.Integral, 1, None, closed="left"),
+        Interval(numbers.Real, 0, 1, closed="right"),
+        StrOptions({"sqrt", "log2"}),
+    ],
+}
 
 
 class _Stats:
@@ -41,6 +53,15 @@ def resolve_threat(estimator, X):
     c = resolve_constraints(params, (X.shape[1],), columns, stats=_Stats(X))
     direction = None if c.direction is None else np.asarray(c.direction, float)
     return np.asarray(c.scale, dtype=float), direction
+
+
+def check_training_data(estimator, X, y, sample_weight):
+    """``(X, encoded y, weights)`` of a robust tree's or forest's ``fit``;
+    sets ``classes_`` (and the input attributes)."""
+    X, y = validate_data(estimator, X, y, dtype=np.float64)
+    check_classification_targets(y)
+    estimator.classes_, encoded = np.unique(y, return_inverse=True)
+    return X, encoded, _check_sample_weight(sample_weight, X)
 
 
 def reach(scale, direction, X):
@@ -113,15 +134,7 @@ class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         **THREAT_PARAMETERS,
-        "max_depth": [None, Interval(numbers.Integral, 1, None, closed="left")],
-        "min_samples_split": [Interval(numbers.Integral, 2, None, closed="left")],
-        "min_samples_leaf": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_features": [
-            None,
-            Interval(numbers.Integral, 1, None, closed="left"),
-            Interval(numbers.Real, 0, 1, closed="right"),
-            StrOptions({"sqrt", "log2"}),
-        ],
+        **GROWTH_PARAMETERS,
         "min_impurity_decrease": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     }
@@ -165,10 +178,7 @@ class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
         self : RobustDecisionTreeClassifier
         """
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, y = np.unique(y, return_inverse=True)
-        w = _check_sample_weight(sample_weight, X)
+        X, y, w = check_training_data(self, X, y, sample_weight)
         lo, hi = reach(*resolve_threat(self, X), X)
         self.tree_ = self._grow(X, y, w, lo, hi, check_random_state(self.random_state))
         return self
