@@ -8,6 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from .. import NotDifferentiableError, PartiallyDifferentiableWarning, as_differentiable
+from .._models import is_tree_model
 from ..attacks import (
     APGD,
     FAB,
@@ -17,6 +18,7 @@ from ..attacks import (
     CarliniWagnerL2,
     DecisionTreeExactAttack,
     HopSkipJump,
+    LeafTupleAttack,
     LinearExactAttack,
     SquareAttack,
 )
@@ -33,6 +35,7 @@ ATTACKS = {
     "hopskipjump": HopSkipJump,
     "exact-linear": LinearExactAttack,
     "exact-tree": DecisionTreeExactAttack,
+    "leaf-tuple": LeafTupleAttack,
 }
 WHITE_BOX = {"autoattack", "apgd", "pgd", "fgsm", "fab", "cw", "exact-linear"}
 
@@ -68,13 +71,18 @@ def default_attacks(model, norm):
     """A strong, cheap set of attacks for ``model``, by its type.
 
     Differentiable models: AutoAttack (APGD for the l1 norm, which AutoAttack
-    does not cover). A single decision tree: its exact attack. Anything else:
-    Square (score-based) and HopSkipJump (label-only; l2 / linf).
+    does not cover). A single decision tree: its exact attack. A tree
+    ensemble (forest, extra trees, gradient boosting, HGB): the leaf-tuple
+    attack, which reads the trees (the exact MILP attack, ``exact-tree``,
+    can cost minutes per point on large ensembles). Anything else: Square
+    (score-based) and HopSkipJump (label-only; l2 / linf).
     """
     if is_differentiable(model):
         return ["apgd"] if norm == "l1" else ["autoattack"]
     if isinstance(final_estimator(model), DecisionTreeClassifier):
         return ["exact-tree"]
+    if is_tree_model(model):
+        return ["leaf-tuple"]
     return ["square", "hopskipjump"] if norm != "l1" else ["square"]
 
 

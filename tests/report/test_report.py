@@ -18,6 +18,7 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
@@ -25,7 +26,7 @@ from skorch import NeuralNetClassifier
 from threadpoolctl import threadpool_limits
 
 from skrobust import SkorchClassifier
-from skrobust.attacks import PGD, SquareAttack
+from skrobust.attacks import PGD, LeafTupleAttack, SquareAttack
 from skrobust.certification import certify
 from skrobust.metrics import robust_accuracy_score
 from skrobust.nn import MLP
@@ -228,12 +229,30 @@ def test_default_attacks_by_model_type():
     tree = DecisionTreeClassifier(max_depth=3).fit(X, y)
     assert default_attacks(tree, "l2") == ["exact-tree"]
     forest = RandomForestClassifier(n_estimators=3).fit(X, y)
-    assert default_attacks(forest, "linf") == ["square", "hopskipjump"]
-    # a pipeline whose first step has no gradient is attacked as a black box
-    trees_first = make_pipeline(
-        StandardScaler(), RandomForestClassifier(n_estimators=3)
+    assert default_attacks(forest, "linf") == ["leaf-tuple"]
+    boosting = make_pipeline(
+        StandardScaler(), HistGradientBoostingClassifier(max_iter=3)
     ).fit(X, y)
-    assert default_attacks(trees_first, "linf") == ["square", "hopskipjump"]
+    assert default_attacks(boosting, "l1") == ["leaf-tuple"]
+    # a pipeline ending in a model without gradients nor trees: black box
+    knn = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y)
+    assert default_attacks(knn, "linf") == ["square", "hopskipjump"]
+    assert default_attacks(knn, "l1") == ["square"]
+
+
+def test_tree_ensemble_default_attack_is_the_leaf_tuple_attack():
+    from skrobust._report._attacks import build_attack, default_attacks
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X[:60], y[:60]
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    (name,) = default_attacks(forest, "linf")
+    attack = build_attack(name, eps=0.5, norm="linf", threat={}, seed=0, extra={})
+    assert isinstance(attack, LeafTupleAttack)
+    X_adv = attack.set_params(estimator=forest).generate(X, y)
+    assert np.abs(X_adv - X).max() <= 0.5 + 1e-9  # inside the ball
+    assert forest.score(X_adv, y) < forest.score(X, y)  # examples found
+    # (tests/attacks/test_tree_attacks.py: never below the exact attack)
 
 
 def test_threat_model_file(tmp_path):
