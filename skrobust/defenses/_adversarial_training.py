@@ -20,7 +20,8 @@ from sklearn.utils.validation import (
 
 from .._models import is_tree_model
 from .._skorch import FittedModelMixin, fit_objective_net, is_skorch
-from .._threat import needs_data_statistics
+from .._threat import check_eps
+from .._torch import torch
 from ..attacks import PGD, GradientAttack
 from ._augmentation import concat_rows, fit_augmented
 from ._linear import fit_robust_logistic, robust_logistic_supported
@@ -272,8 +273,15 @@ class AdversarialTrainingClassifier(
         return self._set_model(self.estimator_)
 
     def _fit_skorch(self, X, y, attack, sample_weight):
-        if needs_data_statistics(attack.get_params()):
-            attack.fit(X)
+        # the training loop calls the attack's tensor routine, which checks
+        # nothing: run the attack's own checks first (parameters, budget, X
+        # inside its bounds), as the attack itself would at generate
+        attack.fit(X)
+        check_eps(attack.eps)
+        Xa = check_array(X, allow_nd=True, dtype=np.float64)
+        columns = getattr(attack, "feature_names_in_", None)
+        constraints = attack.threat_model(Xa.shape[1:], columns)
+        constraints.check_inside(torch.as_tensor(Xa))
         objective = AdversarialObjective(
             attack,
             self.loss,
