@@ -14,6 +14,7 @@ import numbers
 import time
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
 from ..._discrete import discrete_units
@@ -162,6 +163,12 @@ def _verify_sample(setup, i, pre, margin_lower):
     return status, None, lowest, model.n_integer
 
 
+def _timed_sample(setup, i, pre, margin_lower):
+    """:func:`_verify_sample` and the seconds it took (a joblib task)."""
+    start = time.perf_counter()
+    return (*_verify_sample(setup, i, pre, margin_lower), time.perf_counter() - start)
+
+
 def verify(
     estimator,
     X,
@@ -172,6 +179,7 @@ def verify(
     bounds=None,
     time_limit=60.0,
     bound_method="crown",
+    n_jobs=None,
     **threat,
 ):
     """Exact verification of each sample by mixed-integer linear programming.
@@ -211,6 +219,11 @@ def verify(
         Seconds per sample; a sample not decided in time is ``"unknown"``.
     bound_method : {"crown", "ibp"}, default="crown"
         The pre-activation bounds (tighter bounds: fewer binaries).
+    n_jobs : int or None, default=None
+        ReLU networks: solve the samples' programs in parallel with joblib
+        (any backend; each program is the same whatever ``n_jobs``, but a
+        ``time_limit`` reached on a busy machine can leave a sample
+        ``"unknown"``). Tree ensembles are solved one by one.
     **threat
         The tabular threat model of the attacks: ``feature_mask``,
         ``direction``, ``integer_features`` (integer offsets, as integer
@@ -270,14 +283,13 @@ def verify(
     if n:
         pre, margins = setup.bounds(rows, 1.0)
         margin_lower = margins(torch.as_tensor(setup.labels))
-    for i in rows:
-        start = time.perf_counter()
-        status[i], point, lower[i], binaries[i] = _verify_sample(
-            setup, i, pre, margin_lower[i]
-        )
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_timed_sample)(setup, i, pre, margin_lower[i]) for i in rows
+    )
+    for i, (state, point, low, n_binary, took) in enumerate(results):
+        status[i], lower[i], binaries[i], seconds[i] = state, low, n_binary, took
         if point is not None:
             counter[i] = point
-        seconds[i] = time.perf_counter() - start
     return Bunch(
         status=status.astype(str),
         counterexample=counter,
@@ -299,6 +311,7 @@ def certify(
     batch_size="auto",
     time_limit=60.0,
     bound_method="crown",
+    n_jobs=None,
     **threat,
 ):
     """Whether each sample is verified correct within the ``eps``-ball (MILP).
@@ -309,7 +322,7 @@ def certify(
 
     Parameters
     ----------
-    estimator, X, y, eps, norm, bounds, time_limit, bound_method, **threat
+    estimator, X, y, eps, norm, bounds, time_limit, bound_method, n_jobs, **threat
         As in :func:`verify` (``feature_mask``, ``direction``, ...).
     method : {"milp"}, default="milp"
     batch_size : default="auto"
@@ -340,6 +353,7 @@ def certify(
         bounds=bounds,
         time_limit=time_limit,
         bound_method=bound_method,
+        n_jobs=n_jobs,
         **threat,
     )
     return result.status == "verified"
