@@ -128,9 +128,10 @@ class AdversarialTrainingClassifier(
         networks).
     fit_method_ : {"skorch", "closed_form", "trees", "augmentation"}
     robust_scores_ : dict
-        Tree models: robust accuracy on the training data under the tree
-        attack of the standard model (``"standard"``) and of the trained one
-        (``"trained"``).
+        Tree models and augmentation: robust accuracy on the training data
+        under the tree attack (the training attack for augmentation) of the
+        standard model (``"standard"``) and of the trained one
+        (``"trained"``); training that lowers it warns.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray
@@ -258,7 +259,7 @@ class AdversarialTrainingClassifier(
                 )
                 self.fit_method_ = "trees"
             else:
-                self.estimator_ = fit_augmented(
+                self.estimator_, self.robust_scores_ = fit_augmented(
                     estimator,
                     X,
                     y,

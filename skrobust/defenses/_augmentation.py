@@ -6,6 +6,8 @@ examples, round after round. A model without gradients in the raw features
 is attacked through a differentiable surrogate that mimics its predictions.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.base import clone
 
@@ -58,6 +60,16 @@ def fit_augmented(
     data and every round's examples so far (refitting on the last round's
     alone overfits to them and can leave the model less robust than standard
     training). ``sample_weight`` is repeated for every copy of ``X``.
+
+    Returns
+    -------
+    model : fitted estimator
+    robust : dict
+        Robust accuracy on the training data under ``attack`` (weighted by
+        ``sample_weight``) of the standard model (``"standard"``, read off
+        the first round's examples) and of the trained one (``"trained"``,
+        attacked once more); a warning is raised when training lowered it.
+        Empty when ``n_rounds`` is 0.
     """
     model = fit_weighted(clone(estimator), X, y, sample_weight)
     y = np.asarray(y)
@@ -67,11 +79,33 @@ def fit_augmented(
         from tqdm.auto import tqdm
 
         rounds = tqdm(rounds, desc=desc, unit="round")
-    for _ in rounds:
+
+    def robust_accuracy(model):
         target = attackable(model, X, surrogate)
-        X_all.append(clone(attack).set_params(estimator=target).fit(X).generate(X, y))
+        X_adv = clone(attack).set_params(estimator=target).fit(X).generate(X, y)
+        correct = model.predict(X_adv) == y
+        return X_adv, float(np.average(correct, weights=sample_weight))
+
+    scores = {}
+    for _ in rounds:
+        X_adv, score = robust_accuracy(model)
+        scores.setdefault("standard", score)
+        X_all.append(X_adv)
         weight = None if sample_weight is None else np.tile(sample_weight, len(X_all))
         model = fit_weighted(
             clone(estimator), concat_rows(X_all), np.tile(y, len(X_all)), weight
         )
-    return model
+    if scores:  # the same attack on the trained model
+        scores["trained"] = robust_accuracy(model)[1]
+        if scores["trained"] < scores["standard"]:
+            warnings.warn(
+                "adversarial training lowered the robust accuracy of "
+                f"{type(model).__name__} under the training attack on the "
+                f"training data ({scores['standard']:.3f} -> "
+                f"{scores['trained']:.3f}); the standard model is more robust. "
+                "Try a smaller training eps, more rounds, or a model trained "
+                "by gradient (a skorch net).",
+                UserWarning,
+                stacklevel=3,
+            )
+    return model, scores

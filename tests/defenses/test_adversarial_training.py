@@ -551,8 +551,9 @@ def test_mlp_classifier_goes_through_white_box_augmentation(cancer, spy_perturb)
         standard = clone(mlp).fit(X_train, y_train)
     assert robust.fit_method_ == "augmentation"
     assert isinstance(robust.estimator_, MLPClassifier)
-    # white-box: the attacks ran on the MLP's own view, one per round
-    assert [type(c["view"].estimator) for c in spy_perturb] == [MLPClassifier] * 4
+    # white-box: the attacks ran on the MLP's own view, one per round and one
+    # on the trained model (robust_scores_)
+    assert [type(c["view"].estimator) for c in spy_perturb] == [MLPClassifier] * 5
     evaluate = PGD(eps=0.05, n_iter=20, bounds=BOUNDS, random_state=0)
     assert robust_accuracy_score(robust, X_test, y_test, attack=evaluate) > (
         robust_accuracy_score(standard, X_test, y_test, attack=evaluate)

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -24,7 +24,9 @@ def test_training_on_a_mixed_frame_uses_raw_adversarial_rows(mixed_data):
     model = make_pipeline(mixed_data.preprocessor(), LogisticRegression(max_iter=2000))
     attack = PGD(eps=EPS, feature_mask=[*EPS, "home", "job"], bounds="data", n_iter=10)
     robust = AdversarialTrainingClassifier(model, attack=attack, random_state=0)
-    robust.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*lowered the robust accuracy")
+        robust.fit(X, y)
     assert robust.fit_method_ == "augmentation"
     assert list(robust.feature_names_in_) == list(X.columns)
     pred = robust.predict(X_test)
@@ -36,6 +38,7 @@ def test_training_on_a_mixed_frame_uses_raw_adversarial_rows(mixed_data):
     before = robust_accuracy_score(standard, X_test, y_test, attack=attack)
     after = robust_accuracy_score(robust, X_test, y_test, attack=attack)
     assert after > before + 0.1, (before, after)
+    assert robust.robust_scores_["trained"] > robust.robust_scores_["standard"]
 
 
 def test_closed_form_says_what_it_ignores():
@@ -50,3 +53,40 @@ def test_closed_form_says_what_it_ignores():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         AdversarialTrainingClassifier(model, attack=PGD(eps=0.1)).fit(X, y)
+
+
+class _Forgetful(ClassifierMixin, BaseEstimator):
+    """A logistic regression that learns shuffled labels when fitted on more
+    than ``n_clean`` rows (adversarial augmentation): less robust by design."""
+
+    def __init__(self, n_clean=0):
+        self.n_clean = n_clean
+
+    def fit(self, X, y):
+        y = np.asarray(y)
+        if len(y) > self.n_clean:
+            y = np.random.default_rng(0).permutation(y)
+        self.model_ = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def test_augmentation_that_makes_a_model_less_robust_warns():
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X[:200], y[:200]
+    training = AdversarialTrainingClassifier(
+        _Forgetful(n_clean=len(y)),
+        attack=PGD(eps=0.1, eps_units="std", n_iter=5),
+        n_rounds=1,
+        random_state=0,
+    )
+    with pytest.warns(UserWarning, match="lowered the robust accuracy") as record:
+        training.fit(X, y)
+    scores = training.robust_scores_
+    assert scores["trained"] < scores["standard"]
+    assert f"{scores['standard']:.3f} -> {scores['trained']:.3f}" in str(
+        record[0].message
+    )
