@@ -119,6 +119,13 @@ class RandomizedSmoothingClassifier(
     verbose : int, default=0
         Progress bars over the counting batches; when a skorch network is
         trained, skorch's per-epoch log and a progress bar over its batches.
+    n_jobs : int or None, default=None
+        Count the noisy predictions of a scikit-learn base (counted through
+        ``predict``) in parallel with joblib: the points go out in chunks of
+        64, each with its own seed drawn from ``random_state``, so counts and
+        certificates are the same for every integer ``n_jobs``. A torch-backed
+        base counts on its device in one process (``None`` also: one random
+        stream through all points).
 
     Attributes
     ----------
@@ -191,6 +198,7 @@ class RandomizedSmoothingClassifier(
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": [None, numbers.Integral],
     }
 
     def __init__(
@@ -211,6 +219,7 @@ class RandomizedSmoothingClassifier(
         dtype="float32",
         random_state=None,
         verbose=0,
+        n_jobs=None,
     ):
         self.estimator = estimator
         self.sigma = sigma
@@ -227,6 +236,7 @@ class RandomizedSmoothingClassifier(
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     # -- fitting ---------------------------------------------------------------
 

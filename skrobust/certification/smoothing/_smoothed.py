@@ -8,6 +8,7 @@ base was obtained is :class:`RandomizedSmoothingClassifier`'s business.
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import (
     check_consistent_length,
@@ -20,6 +21,8 @@ from ._counts import count_predict, count_torch, torch_view
 from ._stats import certify_from_counts, predict_from_counts
 
 _MAX_SEED = np.iinfo(np.int32).max
+#: points per joblib task when counting with ``n_jobs``
+JOB_POINTS = 64
 
 
 class SmoothedClassifierMixin:
@@ -56,9 +59,7 @@ class SmoothedClassifierMixin:
             counts = count_torch(view, X, **kwargs)
         else:
             columns = getattr(self, "feature_names_in_", None)
-            counts = count_predict(
-                self.estimator_, X, self.classes_, columns=columns, **kwargs
-            )
+            counts = self._count_predict(X, columns, kwargs)
         no_vote = int(counts[..., -1].sum())
         if no_vote:
             warnings.warn(
@@ -70,6 +71,29 @@ class SmoothedClassifierMixin:
                 stacklevel=3,
             )
         return counts
+
+    def _count_predict(self, X, columns, kwargs):
+        """:func:`count_predict`, in chunks of points over joblib with ``n_jobs``."""
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is None or not len(X):
+            return count_predict(
+                self.estimator_, X, self.classes_, columns=columns, **kwargs
+            )
+        starts = range(0, len(X), JOB_POINTS)
+        derived = np.random.SeedSequence(kwargs["seed"]).generate_state(len(starts))
+        seeds = [kwargs["seed"], *derived[1:].tolist()]  # one per chunk
+        kwargs = {**kwargs, "verbose": 0}
+        parts = Parallel(n_jobs=n_jobs)(
+            delayed(count_predict)(
+                self.estimator_,
+                X[start : start + JOB_POINTS],
+                self.classes_,
+                columns=columns,
+                **{**kwargs, "seed": int(seed)},
+            )
+            for start, seed in zip(starts, seeds)
+        )
+        return np.concatenate(parts, axis=1)
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(_MAX_SEED))
