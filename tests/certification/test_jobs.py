@@ -49,3 +49,19 @@ def test_smoothing_counts_do_not_depend_on_n_jobs():
     # chunks come back in order: the other noise gives (almost) the same votes
     pred_none, _ = rs.set_params(n_jobs=None).certify(X)
     assert (pred_none == pred_one).mean() > 0.9
+
+
+def test_parallel_tree_verification_equals_one_by_one():
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = load_iris(return_X_y=True)
+    gb = GradientBoostingClassifier(n_estimators=3, max_depth=2, random_state=0)
+    gb = gb.fit(X, y)
+    X, y = X[::10], y[::10]
+    one = verify(gb, X, y, eps=0.3)
+    with joblib.parallel_backend("threading"):
+        two = verify(gb, X, y, eps=0.3, n_jobs=2)
+    assert {"verified", "falsified"} <= set(one.status)
+    np.testing.assert_array_equal(one.status, two.status)
+    np.testing.assert_array_equal(one.counterexample, two.counterexample)
+    np.testing.assert_allclose(one.margin_lower, two.margin_lower)

@@ -10,6 +10,7 @@ sample gets its own :class:`TreeEnsembleMILP` problem under a time limit.
 import time
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
 from ..._models import CliqueBound, TreeEnsemble, tree_regions
@@ -91,8 +92,24 @@ class TreeSetup:
         return float(lowest)
 
 
-def verify_trees(estimator, X, y, *, eps, norm, time_limit, **threat):
-    """:func:`verify` for tree ensembles (same result fields)."""
+def _verify_tree_sample(setup, i):
+    """``(status, point, margin_lower, n_binary, seconds)`` of sample ``i``."""
+    start = time.perf_counter()
+    y_i = setup.labels[i]
+    if setup.pred[i] != y_i:
+        out = ("falsified", setup.as_output(setup.Z[i]), -np.inf, 0)
+    else:
+        result = setup.milp.verify(
+            setup.regions[i], y_i, 1.0, time_limit=setup.time_limit
+        )
+        point = None if result.x is None else setup.as_output(result.x)
+        out = (result.status, point, setup.margin_lower(i), result.n_binary)
+    return (*out, time.perf_counter() - start)
+
+
+def verify_trees(estimator, X, y, *, eps, norm, time_limit, n_jobs=None, **threat):
+    """:func:`verify` for tree ensembles (same result fields); ``n_jobs``
+    solves the samples' programs in parallel with joblib."""
     setup = TreeSetup(
         estimator, X, y, eps=eps, norm=norm, threat=threat, time_limit=time_limit
     )
@@ -101,22 +118,13 @@ def verify_trees(estimator, X, y, *, eps, norm, time_limit, **threat):
     counter = setup.empty_points()
     lower, seconds = np.full(n, -np.inf), np.zeros(n)
     binaries = np.zeros(n, dtype=int)
-    for i in range(n):
-        start = time.perf_counter()
-        y_i = setup.labels[i]
-        if setup.pred[i] != y_i:
-            status[i] = "falsified"
-            counter[i] = setup.as_output(setup.Z[i])
-        else:
-            result = setup.milp.verify(
-                setup.regions[i], y_i, 1.0, time_limit=setup.time_limit
-            )
-            status[i] = result.status
-            binaries[i] = result.n_binary
-            if result.x is not None:
-                counter[i] = setup.as_output(result.x)
-            lower[i] = setup.margin_lower(i)
-        seconds[i] = time.perf_counter() - start
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_verify_tree_sample)(setup, i) for i in range(n)
+    )
+    for i, (state, point, low, n_binary, took) in enumerate(results):
+        status[i], lower[i], binaries[i], seconds[i] = state, low, n_binary, took
+        if point is not None:
+            counter[i] = point
     return Bunch(
         status=status.astype(str),
         counterexample=counter,

@@ -220,10 +220,9 @@ def verify(
     bound_method : {"crown", "ibp"}, default="crown"
         The pre-activation bounds (tighter bounds: fewer binaries).
     n_jobs : int or None, default=None
-        ReLU networks: solve the samples' programs in parallel with joblib
-        (any backend; each program is the same whatever ``n_jobs``, but a
-        ``time_limit`` reached on a busy machine can leave a sample
-        ``"unknown"``). Tree ensembles are solved one by one.
+        Solve the samples' programs in parallel with joblib (any backend;
+        each program is the same whatever ``n_jobs``, but a ``time_limit``
+        reached on a busy machine can leave a sample ``"unknown"``).
     **threat
         The tabular threat model of the attacks: ``feature_mask``,
         ``direction``, ``integer_features`` (integer offsets, as integer
@@ -262,6 +261,7 @@ def verify(
             norm=norm,
             time_limit=time_limit,
             bounds=bounds,
+            n_jobs=n_jobs,
             **threat,
         )
     setup = _Setup(
