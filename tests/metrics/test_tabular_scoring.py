@@ -98,3 +98,20 @@ def test_certificates_refuse_raw_tabular_pipelines_clearly(pipe, mixed_data):
     # the suggested route: the model on the encoded features
     encoded = pipe[0].transform(X)
     assert certify(pipe[1:], encoded, y, eps=0.0).dtype == bool
+
+
+def test_curve_display_says_the_units_of_the_budget(pipe, mixed_data):
+    from skrobust.metrics import RobustnessCurveDisplay
+
+    pytest.importorskip("matplotlib")
+    X, y = mixed_data.X_test.iloc[:30], mixed_data.y_test.iloc[:30]
+    with pytest.warns(UserWarning, match="below one step"):
+        display = RobustnessCurveDisplay.from_estimator(
+            pipe, X, y, attack=pgd(random_state=0), epsilons=[0.0, 0.5, 1.0]
+        )
+    assert display.ax_.get_xlabel() == "eps (linf, x per-feature budget)"
+    scaled = PGD(eps=0.3, eps_units="std", n_iter=5, random_state=0)
+    display = RobustnessCurveDisplay.from_estimator(
+        pipe, X, y, attack=scaled, epsilons=[0.0, 0.3]
+    )
+    assert display.ax_.get_xlabel() == "eps (linf, std units)"

@@ -17,9 +17,22 @@ from ._base import (
 WORST_CASE = "worst case"
 
 
+def _units(attack):
+    """The unit of ``attack``'s budget on the axis, ``None`` for raw units."""
+    eps = getattr(attack, "eps", None)
+    if isinstance(eps, dict) or (eps is not None and np.ndim(eps) > 0):
+        return "x per-feature budget"  # robustness_curve scales it
+    if getattr(attack, "eps_units", "raw") == "std":
+        return "std units"
+    return None
+
+
 def _norm_of(attacks):
+    """The norm(s) and units of ``attacks``' budgets, for the axis label."""
     norms = dict.fromkeys(getattr(a, "norm", None) for a in attacks)
-    return ", ".join(n for n in norms if n is not None) or None
+    units = dict.fromkeys(_units(a) for a in attacks if hasattr(a, "norm"))
+    parts = [n for n in norms if n is not None] + [u for u in units if u]
+    return ", ".join(parts) or None
 
 
 class RobustnessCurveDisplay:
