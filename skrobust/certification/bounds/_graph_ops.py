@@ -12,11 +12,11 @@ node is an alias of its input).
 import operator
 
 from ..._torch import torch
+from ._graph_arith import add, div, mul, neg, sub
 from ._graph_rules import (
     CatBound,
     ReduceBound,
     SelectionBound,
-    SumBound,
     Unsupported,
     Var,
     Weights,
@@ -47,21 +47,6 @@ def _constant(value, what):
             "with constant weights"
         )
     return value
-
-
-def _to_sample(ctx, value):
-    """A constant operand as a tensor broadcasting against one sample."""
-    if not torch.is_tensor(value):
-        return value
-    rank = len(ctx.out_shape)
-    if value.dim() > rank:
-        if value.shape[0] != 1 or value.dim() > rank + 1:
-            raise Unsupported(
-                f"a constant of shape {tuple(value.shape)} spans the batch "
-                "dimension; bounds need one constant for every sample"
-            )
-        value = value[0]
-    return value.to(ctx.dtype)
 
 
 def _activation(module):
@@ -257,57 +242,6 @@ def _softmax(log):
     return handler
 
 
-def _scale_shift(ctx, x, scale=None, shift=None):
-    scale, shift = _to_sample(ctx, scale), _to_sample(ctx, shift)
-    if not torch.is_tensor(scale) and scale is not None:
-        scale = torch.tensor(float(scale), dtype=ctx.dtype, device=ctx.device)
-    if not torch.is_tensor(shift) and shift is not None:
-        shift = torch.tensor(float(shift), dtype=ctx.dtype, device=ctx.device)
-    rule = ScaleShiftBound(scale, shift)
-    rule.out_shape = ctx.out_shape
-    if tuple(x.shape) != tuple(ctx.out_shape):
-        raise Unsupported(
-            f"a constant broadcasts the input from {x.shape} to {ctx.out_shape}"
-        )
-    return rule, (x,)
-
-
-def _add(ctx, a, b, *args, alpha=1, **kwargs):
-    if isinstance(a, Var) and isinstance(b, Var):
-        return SumBound((1.0, float(alpha))), (a, b)
-    if isinstance(a, Var):
-        return _scale_shift(ctx, a, shift=b if alpha == 1 else alpha * b)
-    return _scale_shift(ctx, b, scale=alpha, shift=a)
-
-
-def _sub(ctx, a, b, *args, alpha=1, **kwargs):
-    if isinstance(a, Var) and isinstance(b, Var):
-        return SumBound((1.0, -float(alpha))), (a, b)
-    if isinstance(a, Var):
-        return _scale_shift(ctx, a, shift=-alpha * b)
-    return _scale_shift(ctx, b, scale=-alpha, shift=a)
-
-
-def _mul(ctx, a, b):
-    if isinstance(a, Var) and isinstance(b, Var):
-        raise Unsupported(
-            "a product of two input-dependent tensors (only products with "
-            "constants are bounded)"
-        )
-    x, c = (a, b) if isinstance(a, Var) else (b, a)
-    return _scale_shift(ctx, x, scale=c)
-
-
-def _div(ctx, a, b, rounding_mode=None):
-    if isinstance(b, Var) or rounding_mode is not None:
-        raise Unsupported("division by an input-dependent tensor, or rounding")
-    return _scale_shift(ctx, a, scale=1 / b)
-
-
-def _neg(ctx, x):
-    return _scale_shift(ctx, x, scale=-1.0)
-
-
 def _cat(ctx, tensors, dim=0):
     rank = len(ctx.out_shape) + 1
     (dim,) = _dims(ctx, dim, rank)
@@ -371,11 +305,11 @@ def _table():
         _conv(2): (F.conv2d, aten.conv2d),
         _batch_norm: (F.batch_norm,),
         _aten_batch_norm: (aten.batch_norm,),
-        _add: (operator.add, operator.iadd, torch.add, "add", "add_", aten.add),
-        _sub: (operator.sub, operator.isub, torch.sub, "sub", aten.sub),
-        _mul: (operator.mul, operator.imul, torch.mul, "mul", aten.mul),
-        _div: (operator.truediv, torch.div, "div", aten.div),
-        _neg: (operator.neg, torch.neg, "neg", aten.neg),
+        add: (operator.add, operator.iadd, torch.add, "add", "add_", aten.add),
+        sub: (operator.sub, operator.isub, torch.sub, "sub", aten.sub),
+        mul: (operator.mul, operator.imul, torch.mul, "mul", aten.mul),
+        div: (operator.truediv, torch.div, "div", aten.div),
+        neg: (operator.neg, torch.neg, "neg", aten.neg),
         _cat: (torch.cat, torch.concat, torch.concatenate, aten.cat),
         _softmax(False): (F.softmax, torch.softmax, "softmax", aten._softmax),
         _softmax(True): (F.log_softmax, "log_softmax", aten._log_softmax),
