@@ -4,6 +4,7 @@ import numbers
 import time
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
 from ..._models import is_tree_model
@@ -90,6 +91,7 @@ def minimal_distance(
     max_eps=1.0,
     time_limit=60.0,
     bound_method="crown",
+    n_jobs=None,
     **threat,
 ):
     """The exact minimal adversarial distance of each sample (MILP).
@@ -122,6 +124,9 @@ def minimal_distance(
     time_limit : float, default=60.0
         Seconds per sample.
     bound_method : {"crown", "ibp"}, default="crown"
+    n_jobs : int or None, default=None
+        Solve the samples' programs in parallel with joblib (the same
+        programs whatever ``n_jobs``).
     **threat
         ``feature_mask``, ``direction``, ``integer_features``,
         ``one_hot_groups``, ``max_changes`` (see :func:`verify`).
@@ -159,6 +164,7 @@ def minimal_distance(
             max_eps=max_eps,
             time_limit=time_limit,
             bounds=bounds,
+            n_jobs=n_jobs,
             **threat,
         )
     setup = _Setup(
@@ -175,14 +181,24 @@ def minimal_distance(
     radius, exact = np.full(n, np.nan), np.zeros(n, dtype=bool)
     boundary = np.full((n, *setup.shape), np.nan, dtype=setup.dtype)
     seconds = np.zeros(n)
-    for i in range(n):
-        start = time.perf_counter()
-        if setup.pred[i] == setup.labels[i]:
-            radius[i], exact[i], point = _distance_sample(setup, i, float(max_eps))
-            if point is not None:
-                boundary[i] = point
-        seconds[i] = time.perf_counter() - start
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_timed_distance)(setup, i, float(max_eps)) for i in range(n)
+    )
+    for i, (r, is_exact, point, took) in enumerate(results):
+        radius[i], exact[i], seconds[i] = r, is_exact, took
+        if point is not None:
+            boundary[i] = point
     return Bunch(radius=radius, exact=exact, boundary=boundary, seconds=seconds)
+
+
+def _timed_distance(setup, i, max_eps):
+    """``(radius, exact, point, seconds)`` of sample ``i`` (a joblib task); a
+    misclassified sample has no radius (NaN)."""
+    start = time.perf_counter()
+    out = (np.nan, False, None)
+    if setup.pred[i] == setup.labels[i]:
+        out = _distance_sample(setup, i, max_eps)
+    return (*out, time.perf_counter() - start)
 
 
 def certified_radius(
@@ -198,6 +214,7 @@ def certified_radius(
     batch_size="auto",
     time_limit=60.0,
     bound_method="crown",
+    n_jobs=None,
     **threat,
 ):
     """Exact certified radius of each sample (see :func:`minimal_distance`).
@@ -209,6 +226,8 @@ def certified_radius(
     estimator, X, y, norm, bounds, max_eps, time_limit, bound_method, **threat
         As in :func:`minimal_distance` (``eps`` in ``threat`` sets the
         per-feature units; ``feature_mask``, ``direction``, ...).
+    n_jobs : int or None, default=None
+        As in :func:`minimal_distance`: programs solved in parallel.
     method : {"milp"}, default="milp"
     tol, batch_size : default=None, "auto"
         Not used: the distance is solved for, sample by sample.
@@ -239,5 +258,6 @@ def certified_radius(
         max_eps=max_eps,
         time_limit=time_limit,
         bound_method=bound_method,
+        n_jobs=n_jobs,
         **threat,
     ).radius

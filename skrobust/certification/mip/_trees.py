@@ -134,8 +134,24 @@ def verify_trees(estimator, X, y, *, eps, norm, time_limit, n_jobs=None, **threa
     )
 
 
+def _tree_distance_sample(setup, i, max_eps):
+    """``(radius, exact, point, seconds)`` of sample ``i`` (NaN: misclassified)."""
+    start = time.perf_counter()
+    out = (np.nan, False, None)
+    if setup.pred[i] == setup.labels[i]:
+        result = setup.milp.minimal_distance(
+            setup.regions[i],
+            setup.labels[i],
+            time_limit=setup.time_limit,
+            max_distance=max_eps,
+        )
+        point = None if result.x is None else setup.as_output(result.x)
+        out = (min(result.lower, max_eps), result.status == "optimal", point)
+    return (*out, time.perf_counter() - start)
+
+
 def minimal_distance_trees(
-    estimator, X, y, *, norm, eps, max_eps, time_limit, **threat
+    estimator, X, y, *, norm, eps, max_eps, time_limit, n_jobs=None, **threat
 ):
     """:func:`minimal_distance` for tree ensembles (same result fields)."""
     setup = TreeSetup(
@@ -145,18 +161,11 @@ def minimal_distance_trees(
     radius, exact = np.full(n, np.nan), np.zeros(n, dtype=bool)
     boundary = setup.empty_points()
     seconds = np.zeros(n)
-    for i in range(n):
-        start = time.perf_counter()
-        if setup.pred[i] == setup.labels[i]:
-            result = setup.milp.minimal_distance(
-                setup.regions[i],
-                setup.labels[i],
-                time_limit=setup.time_limit,
-                max_distance=float(max_eps),
-            )
-            radius[i] = min(result.lower, float(max_eps))
-            exact[i] = result.status == "optimal"
-            if result.x is not None:
-                boundary[i] = setup.as_output(result.x)
-        seconds[i] = time.perf_counter() - start
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_tree_distance_sample)(setup, i, float(max_eps)) for i in range(n)
+    )
+    for i, (r, is_exact, point, took) in enumerate(results):
+        radius[i], exact[i], seconds[i] = r, is_exact, took
+        if point is not None:
+            boundary[i] = point
     return Bunch(radius=radius, exact=exact, boundary=boundary, seconds=seconds)

@@ -65,3 +65,24 @@ def test_parallel_tree_verification_equals_one_by_one():
     np.testing.assert_array_equal(one.status, two.status)
     np.testing.assert_array_equal(one.counterexample, two.counterexample)
     np.testing.assert_allclose(one.margin_lower, two.margin_lower)
+
+
+def test_parallel_minimal_distances_equal_one_by_one():
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from skrobust.certification.mip import certified_radius, minimal_distance
+
+    X, y = load_iris(return_X_y=True)
+    mlp = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
+    gb = GradientBoostingClassifier(n_estimators=3, max_depth=2, random_state=0)
+    X_small, y_small = X[::30], y[::30]
+    for model in (mlp.fit(X, y), gb.fit(X, y)):
+        one = minimal_distance(model, X_small, y_small, max_eps=2.0)
+        with joblib.parallel_backend("threading"):
+            two = minimal_distance(model, X_small, y_small, max_eps=2.0, n_jobs=2)
+            radius = certified_radius(model, X_small, y_small, max_eps=2.0, n_jobs=2)
+        assert np.isfinite(one.radius).any()
+        np.testing.assert_array_equal(one.radius, two.radius)
+        np.testing.assert_array_equal(one.exact, two.exact)
+        np.testing.assert_array_equal(one.boundary, two.boundary)
+        np.testing.assert_array_equal(radius, one.radius)
