@@ -16,6 +16,7 @@ import numpy as np
 from ._threat import (
     THREAT_DEFAULTS,
     Constraints,
+    directions,
     feature_selection,
     per_feature,
     resolve_bounds,
@@ -164,9 +165,7 @@ class FeatureLayout:
             low, high = self._spread(raw_low, -np.inf), self._spread(raw_high, np.inf)
         direction = None
         if p["direction"] is not None:
-            raw_dir = np.sign(
-                per_feature(p["direction"], shape, "direction", cols, 0.0)
-            )
+            raw_dir = directions(p["direction"], shape, cols)
             self._refuse_categorical(
                 categorical & (raw_dir != 0), "direction", "categories have no order."
             )

@@ -24,6 +24,19 @@ def _n_features(sample_shape):
     return int(np.prod(sample_shape)) if sample_shape else 1
 
 
+def directions(value, sample_shape, columns=None):
+    """Per-feature directions: -1 (may only decrease), 0 (free), +1 (may only
+    increase); a scalar, one per feature or a ``{column: direction}`` dict."""
+    out = per_feature(value, sample_shape, "direction", columns, default=0.0)
+    bad = ~np.isin(out, (-1.0, 0.0, 1.0))
+    if bad.any():
+        raise ValueError(
+            "`direction` must hold -1 (may only decrease), 0 (free) or +1 (may "
+            f"only increase) per feature; got {np.unique(out[bad]).tolist()}."
+        )
+    return np.array(out, dtype=float)
+
+
 def feature_selection(spec, sample_shape, columns, name):
     """A boolean array of ``sample_shape`` from booleans, indices or column names."""
     if spec is None:
@@ -37,6 +50,12 @@ def feature_selection(spec, sample_shape, columns, name):
             )
         return arr.reshape(sample_shape)
     arr = arr.ravel()
+    if arr.dtype.kind in "iu" and arr.size == n and np.isin(arr, (0, 1)).all():
+        raise ValueError(
+            f"`{name}`={spec!r} is ambiguous: one 0 or 1 per feature reads as a "
+            "mask, but integers are read as indices. Pass booleans for a mask "
+            "(np.asarray(mask, dtype=bool)), or the indices of the features."
+        )
     if arr.dtype.kind in "OUS":
         if columns is None:
             raise ValueError(
@@ -59,7 +78,17 @@ def feature_selection(spec, sample_shape, columns, name):
 
 
 def per_feature(value, sample_shape, name, columns=None, default=None):
-    """A scalar or per-feature array broadcast to ``sample_shape`` (float64)."""
+    """A scalar or per-feature array broadcast to ``sample_shape`` (float64).
+
+    A ``pandas.Series`` indexed by column names is read by name, as a
+    ``{column: value}`` dict (not by position).
+    """
+    index = getattr(value, "index", None)
+    if (
+        hasattr(value, "to_dict")
+        and getattr(index, "dtype", np.dtype(float)).kind == "O"
+    ):
+        value = value.to_dict()
     if isinstance(value, dict):
         out = np.full(_n_features(sample_shape), default, dtype=float)
         for key, v in value.items():
@@ -369,9 +398,7 @@ def resolve_constraints(params, sample_shape, columns=None, *, stats=None, layou
     )
     direction = None
     if p["direction"] is not None:
-        direction = np.sign(
-            per_feature(p["direction"], sample_shape, "direction", columns, default=0.0)
-        )
+        direction = directions(p["direction"], sample_shape, columns)
     integer = feature_selection(
         p["integer_features"], sample_shape, columns, "integer_features"
     )
