@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._torch import torch
-from ._functional import repair
+from ._functional import cast_inside, repair
 
 #: samples per batch of ``batch_size="auto"`` when an attack runs with ``n_jobs``
 JOB_BATCH = 256
@@ -58,7 +58,9 @@ class BatchRun:
         x_adv = repair(x_adv, x0, c, self.attack.norm)
         # loops that move x0 + delta may miss a bound by a rounding
         x_adv = torch.clamp(x_adv, *c.input_box(x0))
-        x_adv = x_adv.to(self.out_dtype).cpu().numpy()
+        # and the cast to the caller's dtype by half a step of it
+        norm = self.attack.norm
+        x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype).cpu().numpy()
         more = {
             key: value.detach().cpu().numpy() if torch.is_tensor(value) else value
             for key, value in more.items()

@@ -19,7 +19,7 @@ from ._losses import (
 )
 from ._norms import L1, L2, NORMS, Linf, Norm, get_norm, weighted_size
 from ._projected_gradient import projected_gradient
-from ._repair import inside, repair
+from ._repair import cast_inside, inside, repair
 from ._square import p_selection, square
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "affine_map",
     "apgd",
     "carlini_wagner_l2",
+    "cast_inside",
     "checkpoints",
     "cross_entropy",
     "cw_margin",

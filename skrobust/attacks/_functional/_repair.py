@@ -3,7 +3,7 @@ an attack's search; the loops also apply them at every step."""
 
 from ..._repair import Repair
 from ..._torch import torch
-from ._norms import get_norm
+from ._norms import get_norm, weighted_size
 
 
 def repair(x_adv, x0, constraints, norm):
@@ -30,3 +30,57 @@ def inside(x_adv, x0, constraints, norm):
     frozen_ok = ~((delta != 0) & (scale == 0)).any(dim=1)
     u = delta / torch.where(scale > 0, scale, torch.ones_like(scale))
     return frozen_ok & in_box & (get_norm(norm).size(u) <= 1 + 1e-9)
+
+
+def cast_inside(x_adv, x0, constraints, norm, dtype):
+    """``x_adv`` in ``dtype``, inside the box and the ball measured exactly.
+
+    Rounding to ``dtype`` (or a loop's own rounding in a low precision) can
+    leave the bounds or the budget by part of a step of ``dtype`` (a float16
+    ``0.15 + x0`` lies 2e-5 past the budget 0.15). Each entry outside the box
+    (or the l-inf ball) moves toward its clean value by one representable
+    step, twice at most, else takes the clean value; a sample still outside
+    an l2 / l1 ball is shrunk toward ``x0`` until inside. ``x0`` must be
+    exact in ``dtype`` (it comes from the caller's array). Sizes and bounds
+    are compared in float64, where a float16 / float32 difference is exact.
+    """
+    x0d = x0.double()
+    scale, low, high = constraints.box(x0d, torch.float64)
+    clean = x0.to(dtype)
+    y = x_adv.to(dtype)
+
+    def entries_ok(y):
+        yd = y.double()
+        ok = (yd >= low) & (yd <= high)
+        if norm == "linf":
+            ok &= (yd - x0d).abs() <= scale
+        return ok
+
+    for _ in range(2):
+        ok = entries_ok(y)
+        if bool(ok.all()):
+            break
+        y = torch.where(ok, y, torch.nextafter(y, clean))
+    y = torch.where(entries_ok(y), y, clean)
+    if norm == "linf":
+        return y
+    step = torch.finfo(dtype).eps
+    for attempt in range(4):
+        size = weighted_size(y.double() - x0d, scale, norm)
+        out = size > 1
+        if not bool(out.any()):
+            return y
+        # shrink (in float64), then round toward x0: |y - x0| never grows
+        shrink = (size * (1 + 4 ** (attempt + 1) * step)).reshape(
+            -1, *[1] * (x0.dim() - 1)
+        )
+        target = x0d + (y.double() - x0d) / shrink
+        z = target.to(dtype)
+        z = torch.where(
+            (z.double() - x0d).abs() > (target - x0d).abs(),
+            torch.nextafter(z, clean),
+            z,
+        )
+        y = torch.where(out.reshape(shrink.shape), z, y)
+    size = weighted_size(y.double() - x0d, scale, norm)
+    return torch.where((size > 1).reshape(-1, *[1] * (x0.dim() - 1)), clean, y)
