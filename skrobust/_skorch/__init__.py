@@ -17,7 +17,7 @@ from ._objective_net import (
     objective_net,
 )
 from ._utils import SKORCH_NETS
-from ._weights import WeightedLossMixin, batch_mean, split_weights
+from ._weights import WeightedLossMixin, batch_mean, split_weights, weighted_input
 
 __all__ = [
     "SKORCH_NETS",
@@ -36,4 +36,5 @@ __all__ = [
     "objective_net",
     "show_progress",
     "split_weights",
+    "weighted_input",
 ]

@@ -5,8 +5,6 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -26,16 +24,8 @@ from ..attacks import PGD, GradientAttack
 from ._augmentation import concat_rows, fit_augmented
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
+from ._raw_training import fit_raw_gradient, raw_gradient_supported, reads_raw_columns
 from ._tree_training import fit_trees_adversarially
-
-
-def _reads_raw_columns(estimator):
-    """Whether ``estimator`` starts with a step reading raw tabular columns
-    by name (a ``ColumnTransformer`` or an encoder): strings and categories
-    are then valid inputs, which attacks perturb in those raw columns."""
-    steps = getattr(estimator, "steps", None)
-    first = steps[0][1] if steps else estimator
-    return isinstance(first, (ColumnTransformer, OneHotEncoder, OrdinalEncoder))
 
 
 class AdversarialTrainingClassifier(
@@ -56,6 +46,15 @@ class AdversarialTrainingClassifier(
       random start, Wong et al. 2020, with a catastrophic-overfitting guard)
       and ``"input_gradient"`` (input-gradient regularisation, double
       backprop).
+    * **networks behind a ColumnTransformer**: a ``Pipeline`` starting with
+      a ``ColumnTransformer`` or an encoder and ending in an
+      ``MLPClassifier`` (stochastic solver) or a ``SkorchClassifier`` trains
+      its network by gradient in the raw columns: the preprocessing is
+      fitted once, and before every epoch after the first (``max_iter`` /
+      ``max_epochs``) ``attack`` perturbs the raw training rows against the
+      current weights, categorical and integer columns repaired inside its
+      loop; the network then trains one epoch (``partial_fit``) on the
+      transformed adversarial rows.
     * **LogisticRegression** (alone or after affine steps such as
       ``StandardScaler`` or ``PCA``): the exact robust objective in closed
       form (the worst-case margin ``z_y - z_k - ||eps * (w_y - w_k)||_q``,
@@ -126,12 +125,14 @@ class AdversarialTrainingClassifier(
     estimator_ : classifier
         The trained model (a :class:`skrobust.SkorchClassifier` for skorch
         networks).
-    fit_method_ : {"skorch", "closed_form", "trees", "augmentation"}
+    fit_method_ : {"skorch", "raw_gradient", "closed_form", "trees", "augmentation"}
     robust_scores_ : dict
         Tree models and augmentation: robust accuracy on the training data
         under the tree attack (the training attack for augmentation) of the
         standard model (``"standard"``) and of the trained one
-        (``"trained"``); training that lowers it warns.
+        (``"trained"``); training that lowers it warns. ``"raw_gradient"``:
+        ``"epochs"``, the robust accuracy on the training data under the
+        training attack before each adversarial epoch.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray
@@ -259,19 +260,35 @@ class AdversarialTrainingClassifier(
                 )
                 self.fit_method_ = "trees"
             else:
-                self.estimator_, self.robust_scores_ = fit_augmented(
-                    estimator,
-                    X,
-                    y,
-                    attack,
-                    n_rounds=self.n_rounds,
-                    surrogate=self.surrogate,
-                    sample_weight=sample_weight,
-                    verbose=self.verbose,
-                    desc=type(self).__name__,
-                )
-                self.fit_method_ = "augmentation"
+                self._fit_augmented(X, y, attack, sample_weight)
         return self._set_model(self.estimator_)
+
+    def _fit_augmented(self, X, y, attack, sample_weight):
+        if raw_gradient_supported(self.estimator):
+            fitted = fit_raw_gradient(
+                self.estimator,
+                X,
+                y,
+                attack,
+                sample_weight=sample_weight,
+                verbose=self.verbose,
+            )
+            if fitted is not None:
+                self.estimator_, self.robust_scores_ = fitted
+                self.fit_method_ = "raw_gradient"
+                return
+        self.estimator_, self.robust_scores_ = fit_augmented(
+            self.estimator,
+            X,
+            y,
+            attack,
+            n_rounds=self.n_rounds,
+            surrogate=self.surrogate,
+            sample_weight=sample_weight,
+            verbose=self.verbose,
+            desc=type(self).__name__,
+        )
+        self.fit_method_ = "augmentation"
 
     def _fit_skorch(self, X, y, attack, sample_weight):
         # the training loop calls the attack's tensor routine, which checks
@@ -346,7 +363,7 @@ class AdversarialTrainingClassifier(
     def _check_X_y(self, X, y):
         """Check what attacks need (dense, finite, 2-d numbers); ``X`` itself is
         passed on, so DataFrames keep their columns for the estimator."""
-        if not _reads_raw_columns(self.estimator):
+        if not reads_raw_columns(self.estimator):
             check_array(X, dtype="numeric")
         validate_data(self, X, skip_check_array=True)
         y = column_or_1d(y, warn=True)
@@ -357,7 +374,7 @@ class AdversarialTrainingClassifier(
     def _check_X(self, X):
         check_is_fitted(self)
         # a ColumnTransformer reads its columns by name (in any order)
-        if self.fit_method_ != "skorch" and not _reads_raw_columns(self.estimator):
+        if self.fit_method_ != "skorch" and not reads_raw_columns(self.estimator):
             check_array(X, dtype="numeric")
             validate_data(self, X, reset=False, skip_check_array=True)
         return X

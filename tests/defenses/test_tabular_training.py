@@ -1,19 +1,27 @@
-"""Adversarial training of pipelines reading raw mixed DataFrames, and the
-closed-form route's honesty about what it ignores."""
+"""Adversarial training of pipelines reading raw mixed DataFrames (networks by
+gradient in raw columns, other models by augmentation), and the closed-form
+route's honesty about what it ignores."""
 
+import pickle
 import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
+from skorch import NeuralNetClassifier
 
+from skrobust import SkorchClassifier
 from skrobust.attacks import PGD
 from skrobust.defenses import AdversarialTrainingClassifier
 from skrobust.metrics import robust_accuracy_score
+from skrobust.nn import MLP
 
 EPS = {"income": 150.0, "debt": 200.0, "accounts": 1, "late": 2}
 
@@ -90,3 +98,100 @@ def test_augmentation_that_makes_a_model_less_robust_warns():
     assert f"{scores['standard']:.3f} -> {scores['trained']:.3f}" in str(
         record[0].message
     )
+
+
+def _skorch_net(max_epochs):
+    net = NeuralNetClassifier(
+        MLP,
+        module__hidden_layer_sizes=(16,),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=max_epochs,
+        batch_size=64,
+        train_split=None,
+        verbose=0,
+    )
+    return SkorchClassifier(net, random_state=0)
+
+
+NETS = {
+    "mlp": lambda: MLPClassifier((16,), max_iter=40, random_state=0),
+    "skorch": lambda: _skorch_net(20),
+}
+
+
+def _epochs_trained(final):
+    if isinstance(final, MLPClassifier):
+        return len(final.loss_curve_)  # one entry per partial_fit
+    return len(final.net_.history)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", NETS)
+def test_network_pipelines_train_by_gradient_in_raw_columns(mixed_data, name):
+    X, y = mixed_data.X_train, mixed_data.y_train
+    X_test, y_test = mixed_data.X_test, mixed_data.y_test
+    model = make_pipeline(mixed_data.preprocessor(), NETS[name]())
+    mutable = [*EPS, "home", "job"]
+    attack = PGD(eps=EPS, feature_mask=mutable, bounds="data", n_iter=5)
+    robust = AdversarialTrainingClassifier(model, attack=attack, random_state=0)
+    robust.fit(X, y)
+    # not augmentation: one network, trained for its own number of epochs,
+    # every epoch after the first on rows attacked against its current weights
+    assert robust.fit_method_ == "raw_gradient"
+    final = robust.estimator_[-1]
+    n_epochs = 40 if name == "mlp" else 20
+    assert _epochs_trained(final) == n_epochs
+    training = robust.robust_scores_["epochs"]
+    assert len(training) == n_epochs - 1
+    assert training[-1] > training[0] + 0.1, training
+    # a stronger attack on held-out rows: the trained net resists it better
+    test_attack = PGD(eps=EPS, feature_mask=mutable, bounds="data", n_iter=20)
+    test_attack.set_params(random_state=0)
+    standard = clone(model).fit(X, y)
+    before = robust_accuracy_score(standard, X_test, y_test, attack=test_attack)
+    after = robust_accuracy_score(robust, X_test, y_test, attack=test_attack)
+    assert after > before + 0.1, (before, after)
+    assert robust.score(X_test, y_test) > 0.7
+    pred = robust.predict(X_test)
+    np.testing.assert_array_equal(robust.predict(X_test[X_test.columns[::-1]]), pred)
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(robust)).predict(X_test), pred
+    )
+    copy = clone(robust)
+    assert not hasattr(copy, "estimator_")
+    assert copy.get_params()["attack"].get_params() == attack.get_params()
+
+
+def test_network_behind_a_step_without_gradients_is_augmented(mixed_data):
+    X, y = mixed_data.X_train, mixed_data.y_train
+    front = ColumnTransformer(
+        [
+            ("categories", OneHotEncoder(handle_unknown="ignore"), ["home", "job"]),
+            (
+                "bins",
+                KBinsDiscretizer(n_bins=4, quantile_method="averaged_inverted_cdf"),
+                ["income", "debt"],
+            ),
+        ]
+    )
+    model = make_pipeline(front, MLPClassifier((8,), max_iter=50, random_state=0))
+    attack = PGD(eps={"income": 150.0}, feature_mask=["income"], n_iter=3)
+    # the attack runs on a differentiable surrogate reading the same columns
+    surrogate = make_pipeline(
+        ColumnTransformer(
+            [
+                ("categories", OneHotEncoder(), ["home", "job"]),
+                ("numbers", StandardScaler(), ["income", "debt"]),
+            ]
+        ),
+        LogisticRegression(),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        robust = AdversarialTrainingClassifier(
+            model, attack=attack, n_rounds=1, surrogate=surrogate
+        )
+        robust.fit(X, y)
+    assert robust.fit_method_ == "augmentation"
