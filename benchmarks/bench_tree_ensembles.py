@@ -32,6 +32,16 @@ seconds per point, and the points ART certifies although the MILP falsified
 them with a counterexample in the ball that the model's ``predict``
 misclassifies (checked here): unsound certificates.
 
+``--groot-peer-python PY`` (an interpreter with ``groot-trees`` and numba
+installed ``--no-deps``) fits the peer's ``GrootRandomForestClassifier``
+(``--groot-trees`` trees, depth 6, l-inf attack model ``--groot-eps`` on
+standardised features: the same budget as ``eps_units="std"``) in that
+interpreter (``peer_groot.py``), reads its compiled trees back (checked: the
+same predictions as groot's on the test points) and verifies it exactly with
+skrobust's MILP, its counterexamples confirmed by groot's own ``predict``;
+next to skrobust's forest of the same size: clean and exact robust accuracy,
+fit seconds and their ratio.
+
 Run: ``python benchmarks/bench_tree_ensembles.py [--n-points 100] [--eps 0.3 0.6]
 [--peer-python /path/to/venv/bin/python]``.
 """
@@ -45,7 +55,7 @@ import time
 
 import numpy as np
 from _harness import parse_args, parser
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import (
     GradientBoostingClassifier,
@@ -53,9 +63,10 @@ from sklearn.ensemble import (
     RandomForestClassifier,
 )
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import MinMaxScaler
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import skrobust
+from skrobust._models import ModelTrees, Tree, read_trees
 from skrobust.attacks import HopSkipJump, LeafTupleAttack, SquareAttack
 from skrobust.certification.mip import verify
 from skrobust.defenses import RobustRandomForestClassifier
@@ -179,6 +190,117 @@ def groot_section(X_train, y_train, X_test, y_test, args):
         print(row)
 
 
+class GrootForest(ClassifierMixin, BaseEstimator):
+    """A fitted groot-trees forest read back from its compiled trees.
+
+    Predicts as ``GrootRandomForestClassifier.predict`` does: float32
+    thresholds compared with float64 inputs (``x <= t`` left), each tree's
+    class-1 probability ``(v + 1) / 2`` in float32, averaged, ties to class 0.
+    """
+
+    def __init__(self, arrays=None):
+        self.arrays = arrays
+
+    def fit(self, X=None, y=None):
+        a = self.arrays
+        self.classes_, self.n_features_in_ = np.array([0, 1]), int(a["n_features"])
+        self.trees_ = []
+        for i in range(int(a["n_trees"])):
+            p1 = (a[f"{i}_values"] + np.float32(1)) * np.float32(0.5)
+            value = np.stack([np.float32(1) - p1, p1], axis=1).astype(np.float64)
+            left, right = a[f"{i}_left_ids"], a[f"{i}_right_ids"]
+            feature = a[f"{i}_features"]
+            threshold = a[f"{i}_thresholds"].astype(np.float64)
+            self.trees_.append(Tree(feature, threshold, left, right, value))
+        return self
+
+    def predict_proba(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        total = np.zeros((len(X), 2))
+        for t in self.trees_:
+            node = np.zeros(len(X), dtype=np.intp)
+            while not t.is_leaf[node].all():
+                inner = ~t.is_leaf[node]
+                go_left = X[np.arange(len(X)), t.feature[node]] <= t.threshold[node]
+                nxt = np.where(go_left, t.left[node], t.right[node])
+                node = np.where(inner, nxt, node)
+            total += t.value[node]
+        return total / len(self.trees_)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+@read_trees.register(GrootForest)
+def _read_groot_forest(estimator):
+    return ModelTrees(
+        estimator.trees_,
+        np.zeros(2),
+        estimator.classes_,
+        cast=None,
+        n_features=estimator.n_features_in_,
+        score="probability",
+        weight=1.0 / len(estimator.trees_),
+    )
+
+
+def groot_peer_section(X_train, y_train, X_test, y_test, args):
+    scaler = StandardScaler().fit(X_train)
+    Z_train, Z = scaler.transform(X_train), scaler.transform(X_test)
+    eps, n_trees = args.groot_eps, args.groot_trees
+    here = pathlib.Path(__file__).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        data, out = pathlib.Path(tmp, "data.npz"), pathlib.Path(tmp, "out.npz")
+        np.savez(
+            data,
+            X_train=Z_train,
+            y_train=y_train,
+            X_test=Z,
+            n_trees=n_trees,
+            max_depth=6,
+            eps=eps,
+        )
+        cmd = [args.groot_peer_python, str(here / "peer_groot.py"), str(data), str(out)]
+        subprocess.run(cmd, check=True)
+        peer = dict(np.load(out))
+        peer["n_features"] = Z.shape[1]
+        groot = GrootForest(peer).fit()
+        assert (groot.predict(Z) == peer["predict"]).all(), "export != groot predict"
+        exact = verify(groot, Z, y_test, eps=eps)
+        # the MILP's counterexamples: in the ball, and groot itself misclassifies
+        bad = exact.status == "falsified"
+        C = exact.counterexample[bad]
+        assert (np.abs(C - Z[bad]).max(axis=1) <= eps + 1e-9).all()
+        x_file, p_file = pathlib.Path(tmp, "C.npy"), pathlib.Path(tmp, "p.npy")
+        np.save(x_file, C)
+        model = str(out) + ".pkl"
+        cmd = [args.groot_peer_python, str(here / "peer_groot.py"), "--predict"]
+        subprocess.run(cmd + [model, str(x_file), str(p_file)], check=True)
+        assert (np.load(p_file) != y_test[bad]).all(), "counterexample not real"
+    ours = RobustRandomForestClassifier(
+        n_trees, max_depth=6, eps=eps, eps_units="std", random_state=0
+    )
+    _, seconds = timed(lambda: ours.fit(X_train, y_train))
+    ours_exact = verify(ours, X_test, y_test, eps=eps * X_train.std(axis=0))
+    print(f"\ngroot-trees (peer) vs skrobust's GROOT forest ({n_trees} trees, depth 6)")
+    print(f"l-inf eps {eps} std (groot: standardised features), exact (MILP)")
+    for name, clean, status, fit_s in (
+        (
+            "groot-trees",
+            np.mean(peer["predict"] == y_test),
+            exact.status,
+            float(peer["fit_seconds"]),
+        ),
+        ("skrobust", ours.score(X_test, y_test), ours_exact.status, seconds),
+    ):
+        print(
+            f"{name:12s} fit {fit_s:6.2f} s  clean {clean:.3f}  "
+            f"exact {np.mean(status == 'verified'):.3f}  "
+            f"unknown {int(np.sum(status == 'unknown'))}"
+        )
+    print(f"fit time groot / ours: {float(peer['fit_seconds']) / seconds:.2f}")
+
+
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--n-points", type=int, default=100)
@@ -191,6 +313,8 @@ def main(argv=None):
     p.add_argument("--skip-main", action="store_true", help="not the main table")
     p.add_argument("--groot", action="store_true", help="GROOT forest vs RF")
     p.add_argument("--groot-eps", type=float, default=0.3)
+    p.add_argument("--groot-peer-python", default=None, help="a python with groot")
+    p.add_argument("--groot-trees", type=int, default=100, help="for the peer")
     args = parse_args(p, argv)
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -207,6 +331,8 @@ def main(argv=None):
         art_section(X_train, y_train, X_test, y_test, args)
     if args.groot:
         groot_section(X_train, y_train, X_test, y_test, args)
+    if args.groot_peer_python:
+        groot_peer_section(X_train, y_train, X_test, y_test, args)
     if args.skip_main:
         return
     print(header)
