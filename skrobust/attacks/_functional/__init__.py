@@ -17,7 +17,16 @@ from ._losses import (
     success,
     top_classes,
 )
-from ._norms import L1, L2, NORMS, Linf, Norm, get_norm, weighted_size
+from ._norms import (
+    L1,
+    L2,
+    NORMS,
+    Linf,
+    Norm,
+    finite_gradient,
+    get_norm,
+    weighted_size,
+)
 from ._projected_gradient import projected_gradient
 from ._repair import cast_inside, inside, repair
 from ._square import p_selection, square
@@ -38,6 +47,7 @@ __all__ = [
     "cw_margin",
     "dlr",
     "fab",
+    "finite_gradient",
     "get_norm",
     "halve_step",
     "hopskipjump",

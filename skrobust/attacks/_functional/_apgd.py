@@ -8,7 +8,7 @@ unit-ball coordinates ``u`` (``delta = scale * u``) with the same
 """
 
 from ..._torch import torch
-from ._norms import _per_sample
+from ._norms import _per_sample, finite_gradient
 from ._projected_gradient import _Batch
 
 MOMENTUM = 0.75
@@ -218,7 +218,7 @@ def apgd(
                 u_.requires_grad_(True)
                 logits = model(u_)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true", None))
-            g = torch.autograd.grad(loss.sum(), u_)[0]
+            g = finite_gradient(torch.autograd.grad(loss.sum(), u_)[0])
             grad += g if repair is None else g * scale
         return logits.detach(), loss.detach(), grad / eot_iter
 

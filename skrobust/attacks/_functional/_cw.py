@@ -2,6 +2,7 @@
 
 from ..._torch import torch
 from ._losses import cw_margin, success
+from ._norms import finite_gradient
 
 _NO_UPPER = 1e10
 
@@ -90,6 +91,7 @@ def carlini_wagner_l2(
             margin = (kappa - cw_margin(logits, labels, targeted)).clamp_min(0)
             loss = l2 + const * margin.to(l2)
             (grad,) = torch.autograd.grad(loss.sum(), v)
+            grad = finite_gradient(grad)
             with torch.no_grad():
                 hit = success(logits, labels, targeted, kappa)
                 found |= hit

@@ -12,7 +12,7 @@ adversarial points are pulled back towards the clean point by ``beta``.
 from ..._torch import torch
 from ._halfspace import hyperplane_projection
 from ._losses import reached
-from ._norms import _flat, get_norm
+from ._norms import _flat, finite_gradient, get_norm
 
 _DUAL = {"linf": "l1", "l2": "l2", "l1": "linf"}
 
@@ -34,7 +34,7 @@ def _boundary(model, x0, scale, u, labels, targets, n_classes, reach_target):
             labels = masked.argmax(dim=1)
         diff = logits.gather(1, targets[:, None]) - logits.gather(1, labels[:, None])
         (grad,) = torch.autograd.grad(diff.sum(), u)
-        return diff.detach(), _flat(grad)[:, None]
+        return diff.detach(), _flat(finite_gradient(grad))[:, None]
     # one backward pass for the whole Jacobian: K copies of the batch, copy k
     # differentiating logit k
     ones = [1] * (u.dim() - 1)
@@ -42,7 +42,7 @@ def _boundary(model, x0, scale, u, labels, targets, n_classes, reach_target):
     logits = model(torch.addcmul(x0.repeat(n_classes, *ones), scale, rep))
     k = torch.arange(n_classes, device=u.device).repeat_interleave(n)
     (grad,) = torch.autograd.grad(logits.gather(1, k[:, None]).sum(), rep)
-    jac = _flat(grad).reshape(n_classes, n, -1).transpose(0, 1)
+    jac = _flat(finite_gradient(grad)).reshape(n_classes, n, -1).transpose(0, 1)
     f = logits.detach()[:n]
     rows = torch.arange(n, device=u.device)
     diff = f - f[rows, labels][:, None]

@@ -8,6 +8,7 @@ per-feature budgets need no special case.
 """
 
 import math
+import warnings
 
 from ..._torch import torch
 
@@ -205,3 +206,30 @@ def weighted_size(delta, w, norm):
     size = get_norm(norm).size(u)
     moved = ((flat != 0) & (w <= 0)).any(dim=1)
     return torch.where(moved, torch.full_like(size, float("inf")), size)
+
+
+def finite_gradient(grad):
+    """``grad`` with every entry finite, for a step to follow.
+
+    Models such as ``sqrt`` at 0 have infinite input gradients (and ``0 *
+    inf`` makes NaN ones), which turn a normalised step into NaN or zero.
+    An infinite entry takes the sign of its infinity times the largest finite
+    magnitude of its sample (1 if none), so it leads the step without
+    erasing the others; a NaN entry becomes 0. Warns (once per call site)
+    when it changes anything.
+    """
+    finite = torch.isfinite(grad)
+    if bool(finite.all()):
+        return grad
+    warnings.warn(
+        "the model's input gradient is infinite or NaN at some inputs (sqrt "
+        "at 0, say): the attack steps with infinite entries as the largest "
+        "finite one and NaN entries as 0.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    magnitude = torch.where(finite, grad.abs(), torch.zeros_like(grad))
+    largest = _flat(magnitude).amax(dim=1)
+    largest = _per_sample(torch.where(largest > 0, largest, 1.0), grad)
+    clean = torch.where(finite, grad, torch.zeros_like(grad))
+    return torch.where(torch.isinf(grad), grad.sign() * largest, clean)

@@ -2,6 +2,7 @@
 
 from ..._torch import torch
 from ._losses import success
+from ._norms import finite_gradient
 
 
 class _Batch:
@@ -188,6 +189,7 @@ def projected_gradient(
             logits = model(seen)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true_labels", None))
             (grad,) = torch.autograd.grad(loss.sum(), seen)
+            grad = finite_gradient(grad)
             x, seen = x.detach(), seen.detach()
             if repair is not None:  # the best of the repaired iterates
                 hit = success(logits.detach(), b.labels, targeted)
