@@ -30,8 +30,13 @@ def linear_layer(coef, intercept, *, dtype, device):
     if weight.shape[0] == 1:
         weight = torch.cat([-0.5 * weight, 0.5 * weight])
         bias = torch.cat([-0.5 * bias, 0.5 * bias])
-    layer = torch.nn.Linear(
-        weight.shape[1], weight.shape[0], device=device, dtype=weight.dtype
+    # skip_init: no random initialisation, so the global torch RNG is untouched
+    layer = torch.nn.utils.skip_init(
+        torch.nn.Linear,
+        weight.shape[1],
+        weight.shape[0],
+        device=weight.device,
+        dtype=weight.dtype,
     )
     with torch.no_grad():
         layer.weight.copy_(weight)

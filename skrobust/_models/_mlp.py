@@ -23,8 +23,13 @@ def frozen_linear(weight, bias, *, dtype, device):
     """
     weight = constant(weight, dtype=dtype, device=device)
     bias = constant(bias, dtype=dtype, device=device)
-    layer = torch.nn.Linear(
-        weight.shape[1], weight.shape[0], device=weight.device, dtype=weight.dtype
+    # skip_init: no random initialisation, so the global torch RNG is untouched
+    layer = torch.nn.utils.skip_init(
+        torch.nn.Linear,
+        weight.shape[1],
+        weight.shape[0],
+        device=weight.device,
+        dtype=weight.dtype,
     )
     with torch.no_grad():
         layer.weight.copy_(weight)
