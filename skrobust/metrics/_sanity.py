@@ -172,6 +172,10 @@ def check_robustness_evaluation(
     ``zero_gradients``
         At most ``tol`` of the correctly classified points may have a zero
         input gradient.
+    ``finite``
+        The model's logits and input gradients at the clean points must be
+        finite (NaN logits vote arbitrarily; an infinite gradient, ``sqrt``
+        at 0 say, makes gradient steps take a limit direction).
     ``probability_outputs``
         The model's view must output logits, not probabilities (a softmax
         applied twice saturates gradients).
@@ -236,6 +240,23 @@ def check_robustness_evaluation(
             "probabilities) from the model instead"
             if probs_like
             else "the model outputs logits",
+        )
+    )
+    bad_logits = int((~torch.isfinite(logits)).any(dim=1).sum())
+    bad_grads = int((~torch.isfinite(grads)).any(dim=1).sum())
+    checks.append(
+        SanityCheck(
+            "finite",
+            bad_logits == bad_grads == 0,
+            f"{bad_logits} of {len(logits)} points have non-finite logits and "
+            f"{bad_grads} non-finite input gradients"
+            + (
+                " (attacks step around them: make the model finite there, e.g. "
+                "sqrt(x + 1e-12) for sqrt)"
+                if bad_logits or bad_grads
+                else ""
+            ),
+            float(max(bad_logits, bad_grads)),
         )
     )
     correct = logits.argmax(dim=1).cpu().numpy() == encode_labels(y, view.classes_)

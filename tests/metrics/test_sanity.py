@@ -6,6 +6,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from skorch import NeuralNetClassifier
 
 from skrobust.attacks import FGSM, PGD
@@ -91,6 +95,7 @@ def test_report_lists_every_check_and_prints(digits_mlp, data, attack):
     names = [c.name for c in report.checks]
     assert names == [
         "probability_outputs",
+        "finite",
         "zero_gradients",
         "more_iterations",
         "black_box_vs_gradient",
@@ -99,3 +104,19 @@ def test_report_lists_every_check_and_prints(digits_mlp, data, attack):
     ]
     assert "robust accuracy" in str(report)
     assert np.isfinite([c.value for c in report.checks[1:]]).all()
+
+
+def test_infinite_gradients_are_flagged():
+    """Issue 16, finding 2: sqrt at the digits' exact zeros (every check
+    passed before)."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16.0, y[:300]
+    clf = make_pipeline(
+        FunctionTransformer(np.sqrt), LogisticRegression(max_iter=300)
+    ).fit(X, y)
+    attack = PGD(eps=2.0, norm="l2", n_iter=5, bounds=(0, 1), random_state=0)
+    with pytest.warns(GradientMaskingWarning, match="non-finite input gradients"):
+        report = check_robustness_evaluation(clf, X[:30], y[:30], attack=attack)
+    assert "finite" in report.failed
+    finite = report.checks[[c.name for c in report.checks].index("finite")]
+    assert finite.value == 30  # every digit has a pixel at exactly 0
