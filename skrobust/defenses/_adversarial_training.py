@@ -108,7 +108,8 @@ class AdversarialTrainingClassifier(
         last model is fitted on ``n_rounds + 1`` times the data.
     surrogate : classifier, default=None
         Differentiable model mimicking a non-differentiable ``estimator``
-        during augmentation; ``None``: a scaled logistic regression.
+        during augmentation; ``None``: a scaled logistic regression (after
+        one-hot encoding the string and category columns of a DataFrame).
     dtype : {"float32", "float64"}, default="float32"
         Input and parameter dtype of a bare skorch net (a
         ``SkorchClassifier`` keeps its own).

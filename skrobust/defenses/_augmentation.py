@@ -33,12 +33,35 @@ def attackable(model, X, surrogate=None):
     except NotDifferentiableError:
         pass
     if surrogate is None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        surrogate = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        surrogate = default_surrogate(X)
     return clone(surrogate).fit(X, model.predict(X))
+
+
+def default_surrogate(X):
+    """A scaled logistic regression; on a DataFrame with non-numeric columns
+    (strings, categories), one-hot encoded categories next to imputed and
+    scaled numbers, so that attacks run in its raw columns."""
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    model = LogisticRegression(max_iter=1000)
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or all(kind in "biuf" for kind in (d.kind for d in dtypes)):
+        return make_pipeline(StandardScaler(), model)
+    columns = make_column_transformer(
+        (
+            OneHotEncoder(handle_unknown="ignore"),
+            make_column_selector(dtype_exclude="number"),
+        ),
+        (
+            make_pipeline(SimpleImputer(), StandardScaler()),
+            make_column_selector(dtype_include="number"),
+        ),
+    )
+    return make_pipeline(columns, model)
 
 
 def fit_augmented(

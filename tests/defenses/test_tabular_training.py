@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
@@ -195,3 +196,24 @@ def test_network_behind_a_step_without_gradients_is_augmented(mixed_data):
         )
         robust.fit(X, y)
     assert robust.fit_method_ == "augmentation"
+
+
+# augmenting a kNN may lower its robustness (the route warns): not tested here
+@pytest.mark.filterwarnings("ignore:adversarial training lowered:UserWarning")
+def test_default_surrogate_reads_string_columns(mixed_data):
+    # a model without gradients on a frame with string and category columns:
+    # the default surrogate encodes them (it failed on "rent" before)
+    X, y = mixed_data.X_train, mixed_data.y_train
+    model = make_pipeline(mixed_data.preprocessor(), KNeighborsClassifier())
+    attack = PGD(eps=EPS, feature_mask=[*EPS, "home", "job"], bounds="data", n_iter=5)
+    robust = AdversarialTrainingClassifier(
+        model, attack=attack, n_rounds=1, random_state=0
+    )
+    robust.fit(X, y)
+    assert robust.fit_method_ == "augmentation"
+    # the first round's attack breaks some rows of the standard model
+    assert robust.robust_scores_["standard"] < model.fit(X, y).score(X, y)
+    X_test = mixed_data.X_test
+    np.testing.assert_array_equal(
+        robust.predict(X_test[X_test.columns[::-1]]), robust.predict(X_test)
+    )
