@@ -79,3 +79,18 @@ def test_outputs_inside_box_and_ball_in_returned_dtype(
             assert np.abs(delta).max() <= eps
         else:
             assert np.linalg.norm(delta, axis=1).max() <= eps * (1 + 1e-12)
+
+
+def test_nan_entries_are_returned_clean_and_warned():
+    """NaN in an attack's batch is never returned, and never silently."""
+    from skrobust.attacks._functional import cast_inside
+
+    clf = LogisticRegression().fit([[0.0, 0.0], [1.0, 1.0]], [0, 1])
+    constraints = PGD(clf, eps=0.1, bounds=(0, 1)).threat_model((2,))
+    x0 = torch.tensor([[0.5, 0.5], [0.2, 0.3]], dtype=torch.float64)
+    x_adv = torch.tensor([[float("nan"), 0.55], [0.25, 0.35]], dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="1 adversarial examples had NaN"):
+        out = cast_inside(x_adv, x0, constraints, "linf", torch.float32)
+    assert out.dtype == torch.float32
+    expected = np.array([[0.5, 0.55], [0.25, 0.35]], dtype=np.float32)
+    np.testing.assert_array_equal(out.numpy(), expected)

@@ -1,6 +1,8 @@
 """Discrete constraints (integers, categories, one-hot groups), restored after
 an attack's search; the loops also apply them at every step."""
 
+import warnings
+
 from ..._repair import Repair
 from ..._torch import torch
 from ._norms import get_norm, weighted_size
@@ -44,6 +46,14 @@ def cast_inside(x_adv, x0, constraints, norm, dtype):
     exact in ``dtype`` (it comes from the caller's array). Sizes and bounds
     are compared in float64, where a float16 / float32 difference is exact.
     """
+    n_nan = int(torch.isnan(x_adv).reshape(len(x_adv), -1).any(dim=1).sum())
+    if n_nan:  # loud: clean rows make the robust accuracy look higher
+        warnings.warn(
+            f"{n_nan} adversarial examples had NaN entries (the model or the "
+            "attack produced NaN); those entries take their clean values.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     x0d = x0.double()
     scale, low, high = constraints.box(x0d, torch.float64)
     clean = x0.to(dtype)
