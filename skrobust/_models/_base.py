@@ -266,7 +266,10 @@ class DifferentiableModel:
                 f"the view's input must be numeric; got dtype {X.dtype}. "
                 "Encode non-numeric columns in a pipeline step first."
             )
-        return torch.tensor(X, device=self.device, dtype=self.dtype)
+        # a copy in any case: also reads reversed / strided views
+        return torch.tensor(
+            np.ascontiguousarray(X), device=self.device, dtype=self.dtype
+        )
 
     def to_samples(self, X):
         """``X`` as a checked batch of samples (see :meth:`to_input`).
@@ -285,6 +288,10 @@ class DifferentiableModel:
         >>> tuple(view.to_samples(X[:2]).shape)
         (2, 4)
         """
+        if self.codec is None and self.estimator is not None:
+            from ._view import check_columns  # _view builds on this module
+
+            check_columns(self.estimator, X)  # reordered columns: sklearn's error
         x = self.to_input(X)
         if x.dim() < 2:
             raise ValueError(f"X must be 2-d or more (samples first); got {x.dim()}-d.")
