@@ -30,27 +30,24 @@ from ._skorch import (
     NonlinearityLogits,
     ProbabilityLogit,
 )
+from ._steps import check_columns, pipeline_steps, unwrap_estimator
 from ._trees import (
     CliqueBound,
     FeatureMap,
     LeafBoxes,
     LeafSearch,
+    MILPResult,
     ModelTrees,
     NotPerFeatureError,
     Region,
     Tree,
     TreeEnsemble,
+    TreeEnsembleMILP,
     is_tree_model,
     read_trees,
     tree_regions,
 )
-from ._view import (
-    as_differentiable,
-    check_columns,
-    pipeline_steps,
-    tabular_input,
-    unwrap_estimator,
-)
+from ._view import as_differentiable, tabular_input
 
 __all__ = [
     "BinaryLogits",
@@ -62,6 +59,7 @@ __all__ = [
     "LeafBoxes",
     "LeafSearch",
     "LogProbability",
+    "MILPResult",
     "ModelTrees",
     "NonlinearityLogits",
     "Normalize",
@@ -76,6 +74,7 @@ __all__ = [
     "TorchFunction",
     "Tree",
     "TreeEnsemble",
+    "TreeEnsembleMILP",
     "as_differentiable",
     "check_columns",
     "check_converted_fitted",

@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._torch import torch
+from ._steps import check_columns
 
 BLACK_BOX_HINT = (
     "Attacks and certificates that need only `predict` / `predict_proba` still "
@@ -289,8 +290,6 @@ class DifferentiableModel:
         (2, 4)
         """
         if self.codec is None and self.estimator is not None:
-            from ._view import check_columns  # _view builds on this module
-
             check_columns(self.estimator, X)  # reordered columns: sklearn's error
         x = self.to_input(X)
         if x.dim() < 2:

@@ -3,7 +3,6 @@
 import warnings
 
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import validate_data
 
 from .._torch import torch
 from ._base import (
@@ -14,27 +13,7 @@ from ._base import (
     to_torch,
 )
 from ._columns import input_view
-
-try:  # scikit-learn >= 1.6
-    from sklearn.frozen import FrozenEstimator
-except ImportError:  # pragma: no cover
-    FrozenEstimator = None
-
-
-def unwrap_estimator(estimator):
-    """Strip wrappers that do not change the function.
-
-    ``FrozenEstimator``, and meta-estimators whose fitted model *is* their
-    function: they expose it through a ``_view_estimator()`` method
-    (skrobust's defenses do).
-    """
-    while True:
-        if FrozenEstimator is not None and isinstance(estimator, FrozenEstimator):
-            estimator = estimator.estimator
-        elif hasattr(estimator, "_view_estimator"):
-            estimator = estimator._view_estimator()
-        else:
-            return estimator
+from ._steps import pipeline_steps, unwrap_estimator
 
 
 def _module_dtype(module):
@@ -48,21 +27,6 @@ def _module_device(module):
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return None
-
-
-def pipeline_steps(estimator):
-    """The chain of fitted steps (name, estimator), pipelines flattened."""
-    estimator = unwrap_estimator(estimator)
-    if isinstance(estimator, Pipeline):
-        steps = []
-        for name, step in estimator.steps:
-            if step is None or step == "passthrough":
-                continue
-            steps += [
-                (f"{name}__{n}" if n else name, s) for n, s in pipeline_steps(step)
-            ]
-        return steps
-    return [("", estimator)]
 
 
 def as_differentiable(estimator, *, device=None, dtype=None):
@@ -208,17 +172,6 @@ def as_differentiable(estimator, *, device=None, dtype=None):
     )
 
 
-def check_columns(estimator, X):
-    """scikit-learn's own error when a DataFrame's columns are not those the
-    estimator's first step was fitted on, in that order (an estimator reading
-    them by name, a ``ColumnTransformer``, has a codec instead)."""
-    if getattr(X, "columns", None) is None or estimator is None:
-        return
-    first = pipeline_steps(estimator)[0][1]
-    if getattr(first, "feature_names_in_", None) is not None:
-        validate_data(first, X, reset=False, skip_check_array=True)
-
-
 def tabular_input(estimator, *, dtype=None, device=None):
     """The raw-column reading of a pipeline that starts with a
     ``ColumnTransformer`` or an encoder, whatever its final estimator.
@@ -273,4 +226,4 @@ def _input_shape(first, final, codec=None):
     return None if n is None else (int(n),)
 
 
-__all__ = ["as_differentiable", "check_columns", "tabular_input"]
+__all__ = ["as_differentiable", "tabular_input"]

@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
+from .._models import TreeEnsembleMILP
 from .._torch import torch
 from ..utils import ATTACK_DOCS, Substitution
 from ._minimal import ExactAttack
@@ -126,9 +127,6 @@ class DecisionTreeExactAttack(ExactAttack):
     def _minimize(
         self, view, x0, labels, constraints, *, targeted, true_labels, generator
     ):
-        # the MILP engine lives in certification, which imports the attacks
-        from ..certification.mip import TreeEnsembleMILP
-
         e = view.ensemble
         Z0, regions = view.regions(x0, constraints, self.norm)
         radius = float(constraints.radius)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..._discrete import FeatureLayout
-from .._view import pipeline_steps
+from .._steps import pipeline_steps
 from ._features import FeatureMap
 from ._readers import Tree, read_trees
 

@@ -21,7 +21,7 @@ from sklearn.ensemble import (
 from sklearn.tree import BaseDecisionTree
 from sklearn.utils.validation import check_is_fitted
 
-from .._view import pipeline_steps
+from .._steps import pipeline_steps
 
 
 class Tree:

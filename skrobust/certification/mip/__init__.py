@@ -1,7 +1,7 @@
 """Exact verification by mixed-integer linear programming (HiGHS)."""
 
+from ..._models import MILPResult, TreeEnsembleMILP
 from ._distance import certified_radius, minimal_distance
-from ._tree_ensemble import MILPResult, TreeEnsembleMILP
 from ._verify import METHODS, certify, verify
 
 __all__ = [

@@ -13,10 +13,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
-from ..._models import CliqueBound, TreeEnsemble, tree_regions
+from ..._models import CliqueBound, TreeEnsemble, TreeEnsembleMILP, tree_regions
 from ..._threat import check_eps, resolve_constraints
 from ...utils import encode_labels
-from ._tree_ensemble import TreeEnsembleMILP
 
 
 class TreeSetup:

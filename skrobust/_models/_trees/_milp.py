@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from ._tree_program import TreeProgram, leaves_below
+from ._program import TreeProgram, leaves_below
 
 # Margins below this fraction of the score range count as ties: far above the
 # effect of the solver's tolerances (1e-9 per leaf indicator, below)

@@ -1,7 +1,7 @@
 """Kantchelian et al.'s (2016) mixed-integer program for one region.
 
 :class:`TreeProgram` holds the variables and constraints of one point's
-threat model (see :mod:`._tree_ensemble` for the encoding) and solves it
+threat model (see :mod:`._milp` for the encoding) and solves it
 for one goal class with HiGHS.
 """
 
