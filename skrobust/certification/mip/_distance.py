@@ -5,11 +5,11 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.utils import Bunch
 
 from ..._models import is_tree_model
 from ..._torch import torch
 from ._milp import MILP
+from ._results import distance_result
 from ._trees import minimal_distance_trees
 from ._verify import _check_method, _Setup
 
@@ -177,18 +177,11 @@ def minimal_distance(
         time_limit=time_limit,
         method=bound_method,
     )
-    n = len(setup.x)
-    radius, exact = np.full(n, np.nan), np.zeros(n, dtype=bool)
-    boundary = np.full((n, *setup.shape), np.nan, dtype=setup.dtype)
-    seconds = np.zeros(n)
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_timed_distance)(setup, i, float(max_eps)) for i in range(n)
+        delayed(_timed_distance)(setup, i, float(max_eps)) for i in range(len(setup.x))
     )
-    for i, (r, is_exact, point, took) in enumerate(results):
-        radius[i], exact[i], seconds[i] = r, is_exact, took
-        if point is not None:
-            boundary[i] = point
-    return Bunch(radius=radius, exact=exact, boundary=boundary, seconds=seconds)
+    boundary = np.full((len(setup.x), *setup.shape), np.nan, dtype=setup.dtype)
+    return distance_result(results, boundary)
 
 
 def _timed_distance(setup, i, max_eps):

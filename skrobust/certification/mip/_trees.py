@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.utils import Bunch
 
 from ..._models import CliqueBound, TreeEnsemble, TreeEnsembleMILP, tree_regions
 from ..._threat import check_eps, resolve_constraints
 from ...utils import encode_labels
+from ._results import distance_result, verification_result
 
 
 class TreeSetup:
@@ -112,25 +112,10 @@ def verify_trees(estimator, X, y, *, eps, norm, time_limit, n_jobs=None, **threa
     setup = TreeSetup(
         estimator, X, y, eps=eps, norm=norm, threat=threat, time_limit=time_limit
     )
-    n = len(setup.Z)
-    status = np.empty(n, dtype=object)
-    counter = setup.empty_points()
-    lower, seconds = np.full(n, -np.inf), np.zeros(n)
-    binaries = np.zeros(n, dtype=int)
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_verify_tree_sample)(setup, i) for i in range(n)
+        delayed(_verify_tree_sample)(setup, i) for i in range(len(setup.Z))
     )
-    for i, (state, point, low, n_binary, took) in enumerate(results):
-        status[i], lower[i], binaries[i], seconds[i] = state, low, n_binary, took
-        if point is not None:
-            counter[i] = point
-    return Bunch(
-        status=status.astype(str),
-        counterexample=counter,
-        margin_lower=lower,
-        seconds=seconds,
-        n_binary=binaries,
-    )
+    return verification_result(results, setup.empty_points())
 
 
 def _tree_distance_sample(setup, i, max_eps):
@@ -156,15 +141,8 @@ def minimal_distance_trees(
     setup = TreeSetup(
         estimator, X, y, eps=eps, norm=norm, threat=threat, time_limit=time_limit
     )
-    n = len(setup.Z)
-    radius, exact = np.full(n, np.nan), np.zeros(n, dtype=bool)
-    boundary = setup.empty_points()
-    seconds = np.zeros(n)
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_tree_distance_sample)(setup, i, float(max_eps)) for i in range(n)
+        delayed(_tree_distance_sample)(setup, i, float(max_eps))
+        for i in range(len(setup.Z))
     )
-    for i, (r, is_exact, point, took) in enumerate(results):
-        radius[i], exact[i], seconds[i] = r, is_exact, took
-        if point is not None:
-            boundary[i] = point
-    return Bunch(radius=radius, exact=exact, boundary=boundary, seconds=seconds)
+    return distance_result(results, setup.empty_points())

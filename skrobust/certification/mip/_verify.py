@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.utils import Bunch
 
 from ..._discrete import discrete_units
 from ..._models import is_tree_model
@@ -25,6 +24,7 @@ from ...utils import encode_labels
 from ._ball import Perturbation
 from ._milp import MILP
 from ._relu import ReluNetwork
+from ._results import verification_result
 from ._trees import verify_trees
 
 STATUSES = ("verified", "falsified", "unknown")
@@ -275,10 +275,6 @@ def verify(
         method=bound_method,
     )
     n = len(setup.x)
-    status = np.empty(n, dtype=object)
-    counter = np.full((n, *setup.shape), np.nan, dtype=setup.dtype)
-    lower, seconds = np.full(n, -np.inf), np.zeros(n)
-    binaries = np.zeros(n, dtype=int)
     rows = np.arange(n)
     if n:
         pre, margins = setup.bounds(rows, 1.0)
@@ -286,17 +282,7 @@ def verify(
     results = Parallel(n_jobs=n_jobs)(
         delayed(_timed_sample)(setup, i, pre, margin_lower[i]) for i in rows
     )
-    for i, (state, point, low, n_binary, took) in enumerate(results):
-        status[i], lower[i], binaries[i], seconds[i] = state, low, n_binary, took
-        if point is not None:
-            counter[i] = point
-    return Bunch(
-        status=status.astype(str),
-        counterexample=counter,
-        margin_lower=lower,
-        seconds=seconds,
-        n_binary=binaries,
-    )
+    return verification_result(results, np.full((n, *setup.shape), np.nan, setup.dtype))
 
 
 def certify(
