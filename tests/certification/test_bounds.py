@@ -150,6 +150,28 @@ def test_crown_equals_reference_on_one_hidden_layer(digits_mlp, digits_data):
         np.testing.assert_allclose(lower.numpy(), expected, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_region_concretizes_a_ball_by_its_dual_norm(norm):
+    # min of a.x over {||x - x0||_p <= eps}: a.x0 - eps ||a||_q, q the dual of p
+    rng = np.random.default_rng(0)
+    a, x0, eps = rng.normal(size=(3, 5)), rng.normal(size=(1, 5)), 0.3
+    A = torch.tensor(a)[None]  # (1, 3, 5)
+    region = Region(torch.tensor(x0), torch.tensor(eps, dtype=torch.float64), norm)
+    q = np.inf if norm == "l1" else 2
+    expected = a @ x0[0] - eps * np.linalg.norm(a, ord=q, axis=1)
+    got = region.concretize(A, upper=False)[0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    up = region.concretize(A, upper=True)[0].numpy()
+    np.testing.assert_allclose(up, 2 * (a @ x0[0]) - expected, rtol=1e-12)
+
+
+def test_region_refuses_a_norm_without_a_dual():
+    x0 = torch.zeros(1, 2, dtype=torch.float64)
+    region = Region(x0, torch.tensor(0.1, dtype=torch.float64), "l3")
+    with pytest.raises(ValueError, match="No dual norm for norm='l3'"):
+        region.concretize(torch.ones(1, 1, 2, dtype=torch.float64), upper=False)
+
+
 # -- soundness ------------------------------------------------------------------
 
 

@@ -7,6 +7,9 @@ feature may not move; the ball's per-feature budget is its ``scale``.
 
 from ..._torch import torch
 
+# the order of each ball's dual norm (l-inf balls are boxes)
+DUAL_ORDER = {"l2": 2, "l1": float("inf")}
+
 
 class Region:
     """``{x : ||(x - x0) / eps||_p <= 1, low <= x <= high}`` for each sample.
@@ -91,7 +94,9 @@ class Region:
         centre = torch.bmm(A.flatten(2), self.x0.flatten(1).unsqueeze(-1))
         centre = centre.squeeze(-1)
         scaled = (A * self.eps.unsqueeze(1)).flatten(2)
-        order = 2 if self.norm == "l2" else float("inf")  # the dual norm
+        if self.norm not in DUAL_ORDER:  # a new norm adds its dual here first
+            raise ValueError(f"No dual norm for norm={self.norm!r} in Region.")
+        order = DUAL_ORDER[self.norm]
         dual = torch.linalg.vector_norm(scaled, ord=order, dim=2)
         if upper:
             return torch.minimum(value, centre + dual)
