@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._torch import torch
+from ..utils import check_samples
 from ._steps import check_columns
 
 BLACK_BOX_HINT = (
@@ -294,6 +295,7 @@ class DifferentiableModel:
         x = self.to_input(X)
         if x.dim() < 2:
             raise ValueError(f"X must be 2-d or more (samples first); got {x.dim()}-d.")
+        check_samples(x)  # scikit-learn's error for 0 rows
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
                 f"X has samples of shape {tuple(x.shape[1:])}, but the model "

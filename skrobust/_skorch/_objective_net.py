@@ -3,6 +3,7 @@
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from skorch.dataset import unpack_data
 
+from ..utils import check_samples
 from ._weights import WeightedLossMixin, split_weights
 
 
@@ -21,7 +22,9 @@ class AdversarialTrainingMixin(WeightedLossMixin):
     Such nets also train with sample weights (from
     :class:`~skrobust.SkorchClassifier`'s ``fit(X, y, sample_weight=w)``):
     every loss the batch computes is the weighted mean of its per-sample
-    losses (:func:`skrobust._skorch.batch_mean`).
+    losses (:func:`skrobust._skorch.batch_mean`). Like scikit-learn's
+    estimators (and unlike plain skorch nets), they refuse 0 samples in
+    ``fit`` / ``partial_fit`` and in ``predict`` / ``predict_proba``.
 
     Examples
     --------
@@ -32,6 +35,14 @@ class AdversarialTrainingMixin(WeightedLossMixin):
     ...         super().__init__(module, *args, **kwargs)
     ...         self.objective = objective
     """
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        check_samples(X, type(self).__name__)  # skorch would train on nothing
+        return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        check_samples(X, type(self).__name__)  # scikit-learn's error for 0 rows
+        return super().forward_iter(X, training=training, device=device)
 
     def train_step_single(self, batch, **fit_params):
         Xi, yi = unpack_data(batch)

@@ -14,7 +14,7 @@ from .._discrete import coordinate_names, warn_frozen_discrete
 from .._models import as_differentiable, check_columns
 from .._threat import NORMS, check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
-from ..utils import encode_labels, resolve_batch_size
+from ..utils import check_samples, encode_labels, resolve_batch_size
 from ._batch_run import JOB_BATCH, BatchRun, batch_seeds
 from ._model import CastView, as_output, is_fitted, preprocess_of, working_space
 
@@ -162,11 +162,13 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         :meth:`_constraints`). In ``extras``, a tensor of each batch's
         extras is per sample: concatenated over the batches, as numpy;
         anything else is listed per batch. ``extras`` is empty when no batch
-        ran (no sample, or nothing may move).
+        ran (nothing may move). ``X`` without samples is refused, as
+        scikit-learn's ``check_array`` refuses it.
         """
         self._validate_params()
         self._check_budget()
         view = self._view()
+        check_samples(X, type(self).__name__)
         codec = getattr(view, "codec", None)
         if codec is None:  # scikit-learn's error for renamed / reordered columns
             check_columns(self._fitted_estimator(), X)
@@ -180,10 +182,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 reset=False,
                 allow_nd=True,
                 dtype=_FLOATS,
-                ensure_min_samples=0,
             )
         else:
-            Xa = check_array(Xw, allow_nd=True, dtype=_FLOATS, ensure_min_samples=0)
+            Xa = check_array(Xw, allow_nd=True, dtype=_FLOATS)
         if view.input_shape is not None and Xa.shape[1:] != view.input_shape:
             raise ValueError(
                 f"X has samples of shape {Xa.shape[1:]}, but the model expects "
@@ -207,7 +208,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         work = torch.promote_types(view.dtype, _TORCH_DTYPE[np.dtype(out_dtype)])
         model = view if work == view.dtype else CastView(view, work)
         extras = {}
-        if not (n and np.any(constraints.scale > 0)):
+        if not np.any(constraints.scale > 0):
             return as_output(np.array(Xa, dtype=out_dtype), X, Xw, codec), extras
         out = np.empty(Xa.shape, dtype=out_dtype)
         n_features = int(np.prod(Xa.shape[1:]))

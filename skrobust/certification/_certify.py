@@ -13,6 +13,7 @@ Adding a family is one entry in :data:`FAMILIES`.
 """
 
 from .._models import tabular_input
+from ..utils import check_samples
 from . import bounds as _bounds
 from . import lipschitz as _lipschitz
 from . import mip as _mip
@@ -136,6 +137,7 @@ def certify(
     """
     arguments = locals()  # the family takes the same arguments
     check_not_raw_tabular(estimator)
+    check_samples(X, "certify")
     return _family(method).certify(**arguments)
 
 
@@ -210,4 +212,5 @@ def certified_radius(
     """
     arguments = locals()  # the family takes the same arguments
     check_not_raw_tabular(estimator)
+    check_samples(X, "certified_radius")
     return _family(method).certified_radius(**arguments)

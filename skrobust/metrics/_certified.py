@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 
+from ..utils import check_samples
 from ._routing import ScoreRequestMixin, check_chunking, map_chunks
 
 
@@ -109,6 +110,7 @@ def certified_accuracy_score(
     """
     _check_radius(radius)
     check_chunking(n_jobs, chunk_size)
+    check_samples(y, "certified_accuracy_score")
     certified = _certified(estimator, X, y, radius, n_jobs, chunk_size)
     return float(np.average(certified, weights=sample_weight))
 
@@ -156,6 +158,7 @@ class CertifiedScorer(ScoreRequestMixin):
         -------
         score : float
         """
+        check_samples(y, "CertifiedScorer")
         certified = _certified(
             estimator, X, y, self.radius, self.n_jobs, self.chunk_size
         )

@@ -63,7 +63,7 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
     epsilons = np.asarray(epsilons, dtype=float)
     if epsilons.ndim != 1 or np.any(epsilons < 0) or not np.all(np.isfinite(epsilons)):
         raise ValueError("epsilons must be a 1-D array of non-negative budgets.")
-    X, y = _check_data(X, y)
+    X, y = _check_data(X, y, "robustness_curve")
     view = _prediction_model(estimator)
     robust = view.predict(X) == y
     # minimal-norm attacks: one run gives every budget (a point is robust
@@ -72,11 +72,11 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
     sweep = []
     for a in attacks:
         a = attack_for(a, estimator, X)
-        if hasattr(a, "minimal_norms"):
-            index = np.flatnonzero(robust)
+        index = np.flatnonzero(robust)
+        if hasattr(a, "minimal_norms") and len(index):
             found = np.asarray(a.minimal_norms(_take(X, index), y[index]), float)
             norms[index] = np.minimum(norms[index], np.nan_to_num(found, nan=np.inf))
-        else:
+        elif not hasattr(a, "minimal_norms"):
             sweep.append(a)
     original = {id(a): (a.eps, a.get_params().get("step_size")) for a in sweep}
     accuracy = np.empty(len(epsilons))

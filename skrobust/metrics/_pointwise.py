@@ -68,7 +68,7 @@ def robust_predictions(
     """
     attacks = _as_attacks(attack)
     check_chunking(n_jobs, chunk_size)
-    X, y = _check_data(X, y)
+    X, y = _check_data(X, y, "robust_predictions")
     y_pred, X_worst = map_chunks(
         _worst_inputs,
         X,

@@ -9,6 +9,7 @@ from .._models import NotDifferentiableError, as_differentiable
 from .._threat import needs_data_statistics
 from .._torch import torch
 from ..attacks import BaseAttack, BlackBoxModel
+from ..utils import check_samples
 from ._routing import ScoreRequestMixin, _take, check_chunking, map_chunks
 
 _STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")
@@ -47,9 +48,10 @@ def attack_for(attack, estimator, X):
     return copy
 
 
-def _check_data(X, y):
+def _check_data(X, y, caller):
     """Arrays from a torch ``Dataset``: skorch's ``EpochScoring`` passes the
-    validation ``Dataset`` (not arrays) when it caches predictions."""
+    validation ``Dataset`` (not arrays) when it caches predictions. ``X``
+    without samples is refused (``caller`` names the entry point)."""
     if isinstance(X, torch.utils.data.Dataset):
         try:
             X_data, y_data = data_from_dataset(X)
@@ -64,6 +66,7 @@ def _check_data(X, y):
         y = to_numpy(y)
     if y is None:
         raise ValueError("robust scorers need the true labels y.")
+    check_samples(X, caller)
     return X, np.asarray(y)
 
 
@@ -115,7 +118,7 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
         ``None`` when a white-box attack acted after non-differentiable steps
         of a pipeline, where its inputs are not raw features.
     """
-    X, y = _check_data(X, y)
+    X, y = _check_data(X, y, "worst_case")
     view = _prediction_model(estimator)
     logits, y_pred = _outputs(view, X, in_space=False)
     robust = y_pred == y
@@ -214,7 +217,7 @@ class RobustScorer(ScoreRequestMixin):
         -------
         score : float
         """
-        X, y = _check_data(X, y)
+        X, y = _check_data(X, y, "RobustScorer")
         y_pred, logits = map_chunks(
             _worst_rows,
             X,
@@ -372,5 +375,6 @@ def robust_accuracy_score(
     >>> bool(robust < clean)
     True
     """
+    X, y = _check_data(X, y, "robust_accuracy_score")
     scorer = make_robust_scorer(attack, n_jobs=n_jobs, chunk_size=chunk_size)
     return float(scorer(estimator, X, y, sample_weight=sample_weight))

@@ -12,7 +12,7 @@ import numpy as np
 from .._models import as_differentiable
 from .._torch import torch
 from ..attacks import PGD, cross_entropy, get_norm
-from ..utils import encode_labels
+from ..utils import check_samples, encode_labels
 from ._robust import _take, attack_for, robust_accuracy_score
 
 
@@ -218,6 +218,7 @@ def check_robustness_evaluation(
     >>> report.passed
     True
     """
+    check_samples(X, "check_robustness_evaluation")
     y = np.asarray(y)
     view = as_differentiable(estimator)
     report = SanityReport()

@@ -3,12 +3,14 @@
 from ._batching import AUTO_BATCH_VALUES, resolve_batch_size
 from ._docstring import ATTACK_DOCS, Substitution
 from ._labels import encode_labels
+from ._samples import check_samples
 from ._weights import fit_weighted
 
 __all__ = [
     "ATTACK_DOCS",
     "AUTO_BATCH_VALUES",
     "Substitution",
+    "check_samples",
     "encode_labels",
     "fit_weighted",
     "resolve_batch_size",

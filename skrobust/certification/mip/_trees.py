@@ -14,7 +14,7 @@ from joblib import Parallel, delayed
 
 from ..._models import CliqueBound, TreeEnsemble, TreeEnsembleMILP, tree_regions
 from ..._threat import check_eps, resolve_constraints
-from ...utils import encode_labels
+from ...utils import check_samples, encode_labels
 from ._results import distance_result, verification_result
 
 
@@ -36,6 +36,7 @@ class TreeSetup:
             )
         self.ensemble = e = TreeEnsemble(estimator)
         self.Z = e.encode(X)
+        check_samples(self.Z)  # scikit-learn's error for 0 rows
         numeric = ~e.is_categorical
         if not np.isfinite(self.Z[:, numeric]).all():
             raise ValueError("X contains NaN or infinity.")
