@@ -14,6 +14,25 @@ from ._functional import (
     top_classes,
 )
 
+# largest fused batch of runs, in input elements
+FUSE_ELEMENTS = 2**22
+
+
+def _start_draw(norm, x0, generator):
+    """The random draw APGD's start is made of (see :func:`apgd`)."""
+    if norm.name == "l1":
+        return torch.randn(
+            x0.shape, generator=generator, device=x0.device, dtype=x0.dtype
+        )
+    return norm.random(x0, generator)
+
+
+def _seeds(n, generator, device):
+    """``n`` generators seeded from ``generator``, one for each run."""
+    at = device if generator is None else generator.device
+    seeds = torch.randint(2**62, (n,), generator=generator, device=at)
+    return iter([torch.Generator(device=device).manual_seed(s) for s in seeds.tolist()])
+
 
 @Substitution(**ATTACK_DOCS)
 class APGD(BaseAttack):
@@ -153,34 +172,60 @@ class APGD(BaseAttack):
             repair = Repair(constraints, x0, self.norm)
         out_u = torch.zeros_like(x0)
         best = torch.full((len(x0),), float("-inf"), device=x0.device, dtype=x0.dtype)
-        for targets in runs:
-            for _ in range(self.n_restarts):
-                index = torch.nonzero(~done)[:, 0]
-                if len(index) == 0:
-                    break
-                u, found, loss = apgd(
-                    view,
-                    x0[index],
-                    true_labels[index] if targets is None else targets[index],
-                    norm=norm,
-                    scale=scale,
-                    u_low=u_low[index],
-                    u_high=u_high[index],
-                    loss_fn=loss_fn,
-                    targeted=use_targets,
-                    true_labels=true_labels[index],
-                    reach_target=reach,
-                    n_iter=self.n_iter,
-                    rho=self.rho,
-                    eot_iter=self.eot_iter,
-                    early_stop=self.early_stop,
-                    generator=generator,
-                    repair=None if repair is None else repair.rows(index),
-                )
-                keep = found | (loss > best[index])
-                out_u[index[keep]] = u[keep]
-                best[index[keep]] = loss[keep]
-                done[index[found]] = True
+        runs = [targets for targets in runs for _ in range(self.n_restarts)]
+        # with early stopping, runs (targets, restarts) go together in one
+        # batch: every sample's trajectory is its own, so the result is that
+        # of running them one after another, on fewer, larger batches
+        fuse = self.early_stop and repair is None
+        # each run draws its random start for the points open at first, from
+        # its own seed: fused and separate runs start from the same points,
+        # and use the generator alike
+        first = torch.nonzero(~done)[:, 0]
+        seeds = _seeds(len(runs), generator, x0.device)
+        at = torch.zeros(len(x0), dtype=torch.long, device=x0.device)
+        at[first] = torch.arange(len(first), device=x0.device)
+        while runs:
+            index = torch.nonzero(~done)[:, 0]
+            if len(index) == 0:
+                break
+            size = len(index) * x0[0].numel()
+            count = max(1, min(len(runs), FUSE_ELEMENTS // size)) if fuse else 1
+            chunk, runs = runs[:count], runs[count:]
+            draws = [_start_draw(norm, x0[first], next(seeds)) for _ in chunk]
+            start = torch.cat([draw[at[index]] for draw in draws])
+            rows = index.repeat(len(chunk))
+            labels_ = torch.cat(
+                [true_labels[index] if t is None else t[index] for t in chunk]
+            )
+            u, found, loss = apgd(
+                view,
+                x0[rows],
+                labels_,
+                norm=norm,
+                scale=scale,
+                u_low=u_low[rows],
+                u_high=u_high[rows],
+                loss_fn=loss_fn,
+                targeted=use_targets,
+                true_labels=true_labels[rows],
+                reach_target=reach,
+                n_iter=self.n_iter,
+                rho=self.rho,
+                eot_iter=self.eot_iter,
+                early_stop=self.early_stop,
+                generator=generator,
+                repair=None if repair is None else repair.rows(index),
+                start=start,
+                groups=rows if count > 1 else None,
+            )
+            m = len(index)
+            for j in range(len(chunk)):  # in the order of separate runs
+                part = slice(j * m, (j + 1) * m)
+                open_ = ~done[index]
+                keep = open_ & (found[part] | (loss[part] > best[index]))
+                out_u[index[keep]] = u[part][keep]
+                best[index[keep]] = loss[part][keep]
+                done[index[open_ & found[part]]] = True
         x_adv = torch.addcmul(x0, scale, out_u)
         if repair is not None and repair.groups:  # polish the categories
             x_adv = search_categories(

@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval
 
 from .._torch import torch
 from ..utils import ATTACK_DOCS, Substitution
+from ._apgd import FUSE_ELEMENTS
 from ._base import FRACTION, POSITIVE_INT, BaseAttack
 from ._functional import fab, get_norm, top_classes
 from ._functional._norms import _per_sample
@@ -97,6 +98,9 @@ class FAB(MinimalNormMixin, BaseAttack):
         "beta": FRACTION,
     }
 
+    # AutoAttack's FAB-T: a point is done once broken within the budget
+    _stop_in_budget = False
+
     def __init__(
         self,
         estimator=None,
@@ -145,39 +149,62 @@ class FAB(MinimalNormMixin, BaseAttack):
                 runs = list(top_classes(clean, k).T)
         best_u = torch.zeros_like(x0)
         size = torch.where(done, 0.0, float("inf")).to(x0.dtype)
-        for targets in runs:
-            for restart in range(self.n_restarts):
-                active = ~done if budget is None else ~done & (size > budget)
-                if restart > 0:  # random restarts refine points found so far
-                    radius = size if budget is None else size.clamp_max(budget)
-                    active &= torch.isfinite(radius)
-                index = torch.nonzero(active)[:, 0]
-                if len(index) == 0:
-                    continue
-                start = None
-                if restart > 0:
-                    t = norm.random(x0[index], generator) * (w > 0)
-                    t = t / _per_sample(norm.size(t).clamp_min(1e-12), t)
-                    start = 0.5 * _per_sample(radius[index], t) * t
-                    start = torch.clamp(start, u_low[index], u_high[index])
-                u, found = fab(
-                    view,
-                    x0[index],
-                    true_labels[index],
-                    n_classes=n_classes,
-                    norm=norm,
-                    scale=w,
-                    u_low=u_low[index],
-                    u_high=u_high[index],
-                    targets=None if targets is None else targets[index],
-                    reach_target=reach,
-                    n_iter=self.n_iter,
-                    alpha_max=self.alpha_max,
-                    eta=self.eta,
-                    beta=self.beta,
-                    start=start,
-                )
-                better = found < size[index]
-                best_u[index[better]] = u[better]
-                size[index[better]] = found[better]
+        stop = budget if self._stop_in_budget else None
+        # one run per target fused in one batch (each sample's path is its
+        # own): the same result as one run after another, where those would
+        # attack the same points (no budget, or stopping within it)
+        fuse = self.n_restarts == 1 and (budget is None or stop is not None)
+        runs = [(targets, r) for targets in runs for r in range(self.n_restarts)]
+        while runs:
+            count = 1
+            if fuse:
+                rows = int((~done).sum()) * x0[0].numel()
+                count = max(1, min(len(runs), FUSE_ELEMENTS // max(rows, 1)))
+            chunk, runs = runs[:count], runs[count:]
+            restart = chunk[0][1]
+            active = ~done if budget is None else ~done & (size > budget)
+            if restart > 0:  # random restarts refine points found so far
+                radius = size if budget is None else size.clamp_max(budget)
+                active &= torch.isfinite(radius)
+            index = torch.nonzero(active)[:, 0]
+            if len(index) == 0:
+                continue
+            start = None
+            if restart > 0:
+                t = norm.random(x0[index], generator) * (w > 0)
+                t = t / _per_sample(norm.size(t).clamp_min(1e-12), t)
+                start = 0.5 * _per_sample(radius[index], t) * t
+                start = torch.clamp(start, u_low[index], u_high[index])
+            rows = index.repeat(len(chunk))
+            targets = None
+            if chunk[0][0] is not None:
+                targets = torch.cat([t[index] for t, _ in chunk])
+            u, found = fab(
+                view,
+                x0[rows],
+                true_labels[rows],
+                n_classes=n_classes,
+                norm=norm,
+                scale=w,
+                u_low=u_low[rows],
+                u_high=u_high[rows],
+                targets=targets,
+                reach_target=reach,
+                n_iter=self.n_iter,
+                alpha_max=self.alpha_max,
+                eta=self.eta,
+                beta=self.beta,
+                start=start,
+                budget=stop,
+                groups=rows if len(chunk) > 1 else None,
+            )
+            m = len(index)
+            for j in range(len(chunk)):  # in the order of separate runs
+                part = slice(j * m, (j + 1) * m)
+                open_ = torch.ones_like(index, dtype=torch.bool)
+                if budget is not None:
+                    open_ = size[index] > budget
+                better = open_ & (found[part] < size[index])
+                best_u[index[better]] = u[part][better]
+                size[index[better]] = found[part][better]
         return torch.addcmul(x0, w, best_u), size

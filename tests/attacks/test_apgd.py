@@ -178,6 +178,37 @@ def test_apgd_t_and_dlr_break_points(digits_mlp, digits_data):
     assert np.abs(adv_t - X).max() <= 0.1 + 1e-6
 
 
+@pytest.mark.parametrize("norm, eps", [("linf", 0.06), ("l2", 0.6)])
+def test_apgd_t_fused_runs_equal_separate_runs(
+    digits_mlp, digits_data, monkeypatch, norm, eps
+):
+    # targets and restarts in one batch, dropped per point once one run
+    # breaks it, give the same robust points, unbroken points the same
+    # (highest-loss) example, as one run after another
+    import skrobust.attacks._apgd as module
+
+    X, y = digits_data.X_test[:60], digits_data.y_test[:60]
+    attack = APGD(
+        digits_mlp,
+        eps=eps,
+        norm=norm,
+        loss="dlr",
+        n_iter=12,
+        n_target_classes=4,
+        n_restarts=2,
+        early_stop=True,
+        bounds=(0, 1),
+        random_state=0,
+    )
+    fused = attack.generate(X, y)
+    monkeypatch.setattr(module, "FUSE_ELEMENTS", 0)  # one run at a time
+    separate = attack.generate(X, y)
+    robust = digits_mlp.predict(separate) == y
+    np.testing.assert_array_equal(digits_mlp.predict(fused) == y, robust)
+    assert 0 < robust.sum() < digits_mlp.score(X, y) * len(y)
+    np.testing.assert_allclose(fused[robust], separate[robust], atol=1e-6)
+
+
 def test_apgd_l2_stays_in_ball(digits_mlp, digits_data):
     X, y = digits_data.X_test[:50], digits_data.y_test[:50]
     out = APGD(digits_mlp, eps=1.0, norm="l2", n_iter=10, random_state=0).generate(X, y)

@@ -1,10 +1,13 @@
 """AutoAttack: the reference configuration, stages on robust points, few classes."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
 
@@ -95,6 +98,35 @@ def test_first_stage_equals_apgd_ce_and_autoattack_is_at_least_as_strong(
     assert digits_mlp.score(report.X_adv, y) <= digits_mlp.score(apgd, y)
 
 
+def test_fused_runs_and_early_stops_leave_every_stage_unchanged(
+    digits_mlp, digits_data, monkeypatch
+):
+    # APGD-T's targets in one batch, FAB-T's targets in one batch stopping
+    # within the budget, against one run after another to the end
+    import skrobust.attacks._apgd as apgd_module
+    import skrobust.attacks._fab as fab_module
+
+    X, y = digits_data.X_test[:40], digits_data.y_test[:40]
+    attack = AutoAttack(digits_mlp, eps=0.05, bounds=(0, 1), **FAST)
+    fast = attack.evaluate(X, y)
+    stages = AutoAttack._stages
+
+    def unoptimised(self, n_classes):
+        out = stages(self, n_classes)
+        for _, stage in out:
+            stage._stop_in_budget = False
+        return out
+
+    monkeypatch.setattr(AutoAttack, "_stages", unoptimised)
+    monkeypatch.setattr(apgd_module, "FUSE_ELEMENTS", 0)
+    monkeypatch.setattr(fab_module, "FUSE_ELEMENTS", 0)
+    slow = attack.evaluate(X, y)
+    assert fast.robust_accuracy == slow.robust_accuracy
+    np.testing.assert_array_equal(fast.broken_by, slow.broken_by)
+    np.testing.assert_array_equal(fast.X_adv, slow.X_adv)
+    assert 0 < fast.robust.sum() < (fast.broken_by != "clean").sum()
+
+
 @pytest.fixture(scope="module")
 def cancer():
     X, y = load_breast_cancer(return_X_y=True)
@@ -179,6 +211,49 @@ def test_robust_scorer_and_eps_zero(digits_mlp, digits_data):
     report = AutoAttack(digits_mlp, eps=0.0, **FAST).evaluate(X, y)
     np.testing.assert_array_equal(report.X_adv, X)
     assert set(report.robust_accuracy.values()) == {digits_mlp.score(X, y)}
+
+
+def test_fast_preset_is_apgd_ce_and_apgd_t_with_fewer_steps_and_weaker(
+    digits_mlp, digits_data
+):
+    stages = dict(AutoAttack(eps=0.1, version="fast")._stages(n_classes=10))
+    assert list(stages) == ["apgd-ce", "apgd-t"]
+    ce, t = stages.values()
+    assert (ce.loss, ce.n_iter, ce.n_target_classes, ce.early_stop) == (
+        "ce",
+        25,
+        None,
+        True,
+    )
+    assert (t.loss, t.n_iter, t.n_target_classes) == ("dlr", 25, 3)
+    fast = dict(AutoAttack(eps=0.1, version="fast", n_iter=8)._stages(n_classes=3))
+    assert (fast["apgd-t"].n_iter, fast["apgd-t"].n_target_classes) == (2, 2)
+    X, y = digits_data.X_test[:60], digits_data.y_test[:60]
+    kwargs = dict(eps=0.06, bounds=(0, 1), n_iter=12, n_queries=30, random_state=0)
+    quick = AutoAttack(digits_mlp, version="fast", **kwargs).evaluate(X, y)
+    full = AutoAttack(digits_mlp, **kwargs).evaluate(X, y)
+    assert list(quick.robust_accuracy) == ["clean", "apgd-ce", "apgd-t"]
+    assert quick.robust_accuracy["apgd-t"] >= full.robust_accuracy["square"]
+    assert quick.robust_accuracy["apgd-t"] == digits_mlp.score(quick.X_adv, y)
+    assert quick.robust_accuracy["apgd-t"] < digits_mlp.score(X, y)
+
+
+def test_fast_preset_scores_inside_grid_search():
+    X, y = load_iris(return_X_y=True)
+    scorer = make_robust_scorer(
+        AutoAttack(eps=0.3, version="fast", n_iter=8, random_state=0)
+    )
+    search = GridSearchCV(
+        LogisticRegression(max_iter=300), {"C": [0.01, 10.0]}, scoring=scorer, cv=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 3 classes: no DLR
+        search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all((0 <= scores) & (scores <= 1)) and scores[0] != scores[1]
+    best = search.best_estimator_
+    assert search.best_params_ == {"C": [0.01, 10.0][int(np.argmax(scores))]}
+    assert best.score(X, y) >= scorer(best, X, y)
 
 
 @pytest.mark.gpu

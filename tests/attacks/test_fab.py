@@ -174,6 +174,24 @@ def test_fab_t_and_restarts_do_not_increase_norms(digits_mlp, digits_data):
     assert np.all(digits_mlp.predict(out) != y)
 
 
+def test_fab_t_fused_and_stopped_within_budget_breaks_the_same_points(
+    digits_mlp, digits_data, monkeypatch
+):
+    # AutoAttack's FAB-T: the targets in one batch, a point dropped once
+    # broken within the budget, against one target after another to the end
+    import skrobust.attacks._fab as module
+
+    X, y = digits_data.X_test[:60], digits_data.y_test[:60]
+    attack = FAB(digits_mlp, eps=0.06, n_iter=10, n_target_classes=4, bounds=(0, 1))
+    attack._stop_in_budget = True
+    fused = digits_mlp.predict(attack.generate(X, y)) == y
+    attack._stop_in_budget = False
+    monkeypatch.setattr(module, "FUSE_ELEMENTS", 0)
+    separate = digits_mlp.predict(attack.generate(X, y)) == y
+    np.testing.assert_array_equal(fused, separate)
+    assert 0 < separate.sum() < digits_mlp.score(X, y) * len(y)
+
+
 def test_fab_explicit_targets_are_reached(digits_mlp, digits_data):
     X = digits_data.X_test[:30]
     target = (digits_mlp.predict(X) + 3) % 10

@@ -99,6 +99,8 @@ def apgd(
     early_stop=False,
     generator=None,
     repair=None,
+    start=None,
+    groups=None,
 ):
     """One run of APGD from a random point of the ball around each ``x0``.
 
@@ -146,6 +148,15 @@ def apgd(
         in :func:`._projected_gradient.projected_gradient` (the loss, the
         gradient and success are those of the repaired point; the iterate
         stays relaxed). Categorical coordinates stay outside the ball.
+    start : Tensor, optional
+        The random draw the start is made of (``norm.random(x0)``; l1: a
+        standard Gaussian draw), so that runs batched together start where
+        they would alone; ``None``: drawn from ``generator``.
+    groups : Tensor of int, optional
+        With ``early_stop``: per sample, the point it attacks (several runs of
+        one point in one batch, e.g. APGD-T's targets); all samples of a
+        point stop once one of them is adversarial (the others are then
+        returned as not found).
 
     Returns
     -------
@@ -234,16 +245,22 @@ def apgd(
     )
     if true_labels is not None:
         b.true = true_labels
+    if groups is not None:
+        b.group = groups
+        n_groups = int(groups.max()) + 1 if n else 0
 
     # random start on the sphere (the reference normalises a uniform draw;
     # l1: a Gaussian draw projected onto the ball). The history starts with
     # this point's loss, so the first checkpoint compares the first step with
     # it (the reference compares it with 0).
     if l1:
-        u = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)
-        u = project(u * mobile, b.low, b.high)
+        if start is None:
+            start = torch.randn(
+                x0.shape, generator=generator, device=device, dtype=x0.dtype
+            )
+        u = project(start * mobile, b.low, b.high)
     else:
-        u = norm.random(x0, generator) * mobile
+        u = (norm.random(x0, generator) if start is None else start) * mobile
         u = u / _per_sample(norm.size(u).clamp_min(1e-12), u)
         u = project(u, b.low, b.high)
     u = categories(u, b)
@@ -320,10 +337,15 @@ def apgd(
             b.history = b.history[:, -1:]
             last_mark = step
 
-        # drop finished samples in bulk (a quarter of the batch at a time)
-        if early_stop and 4 * int(b.hit.sum()) >= len(b.hit) and bool(b.hit.any()):
-            finish(b.hit)
-            b.keep(~b.hit)
+        # drop finished samples in bulk (an eighth of the batch at a time);
+        # no sample's trajectory depends on the others'
+        stop = b.hit
+        if early_stop and groups is not None and bool(stop.any()):
+            broken = torch.zeros(n_groups, dtype=torch.bool, device=device)
+            stop = broken.index_fill_(0, b.group[b.hit], True)[b.group]
+        if early_stop and 8 * int(stop.sum()) >= len(stop) and bool(stop.any()):
+            finish(stop)
+            b.keep(~stop)
             if len(b.index) == 0:
                 break
     if len(b.index):

@@ -13,6 +13,7 @@ from ..._torch import torch
 from ._halfspace import hyperplane_projection
 from ._losses import reached
 from ._norms import _flat, finite_gradient, get_norm
+from ._projected_gradient import _Batch
 
 _DUAL = {"linf": "l1", "l2": "l2", "l1": "linf"}
 
@@ -68,6 +69,8 @@ def fab(
     eta,
     beta,
     start=None,
+    budget=None,
+    groups=None,
 ):
     """One run of FAB; the smallest adversarial perturbation found per sample.
 
@@ -91,6 +94,12 @@ def fab(
         overshoot and the backward step.
     start : Tensor, optional
         Starting point in ``u`` (a random restart); ``None``: the clean input.
+    budget : float, optional
+        Stop refining a sample once its example is within this size (it
+        counts as broken; AutoAttack's FAB-T); ``None``: all ``n_iter`` steps.
+    groups : Tensor of int, optional
+        With ``budget``: per sample, the point it attacks (several targets of
+        one point in one batch); all samples of a point stop together.
 
     Returns
     -------
@@ -101,33 +110,70 @@ def fab(
     """
     name, dual = norm.name, get_norm(_DUAL[norm.name])
     n, shape = len(x0), x0.shape
-    low, high = _flat(u_low), _flat(u_high)
     u = torch.zeros_like(_flat(x0)) if start is None else _flat(start).clone()
-    best = torch.zeros_like(u)
-    size = torch.full((n,), float("inf"), device=x0.device, dtype=x0.dtype)
-    rows = torch.arange(n, device=x0.device)
+    out_best = torch.zeros_like(u)
+    out_size = torch.full((n,), float("inf"), device=x0.device, dtype=x0.dtype)
+    b = _Batch(
+        index=torch.arange(n, device=x0.device),
+        x0=x0,
+        labels=labels,
+        low=_flat(u_low),
+        high=_flat(u_high),
+        u=u,
+        best=torch.zeros_like(u),
+        size=out_size.clone(),
+    )
+    if targets is not None:
+        b.targets = targets
+    if groups is not None:
+        b.group = groups
+        n_groups = int(groups.max()) + 1 if n else 0
     for _ in range(n_iter):
+        u, rows = b.u, torch.arange(len(b.u), device=x0.device)
+        targets = getattr(b, "targets", None)
         diff, jac = _boundary(
-            model, x0, scale, u.reshape(shape), labels, targets, n_classes, reach_target
+            model,
+            b.x0,
+            scale,
+            u.reshape(-1, *shape[1:]),
+            b.labels,
+            targets,
+            n_classes,
+            reach_target,
         )
         slope = dual.size(jac.reshape(-1, jac.shape[-1])).reshape(diff.shape)
         k = (diff.abs() / (slope + 1e-12)).argmin(dim=1)
         w, f = jac[rows, k], diff[rows, k]
-        d1 = hyperplane_projection(name, w, -f, low - u, high - u)
-        d2 = hyperplane_projection(name, w, (w * u).sum(dim=1) - f, low, high)
+        d1 = hyperplane_projection(name, w, -f, b.low - u, b.high - u)
+        d2 = hyperplane_projection(name, w, (w * u).sum(dim=1) - f, b.low, b.high)
         a1 = norm.size(d1).clamp_min(1e-8)
         a2 = norm.size(d2).clamp_min(1e-8)
         alpha = (a1 / (a1 + a2)).clamp(0.0, alpha_max)[:, None]
-        u = ((u + eta * d1) * (1 - alpha) + eta * d2 * alpha).clamp(low, high)
+        u = ((u + eta * d1) * (1 - alpha) + eta * d2 * alpha).clamp(b.low, b.high)
         with torch.no_grad():
-            pred = model(torch.addcmul(x0, scale, u.reshape(shape))).argmax(dim=1)
+            x = torch.addcmul(b.x0, scale, u.reshape(-1, *shape[1:]))
+            pred = model(x).argmax(dim=1)
         if targets is not None and reach_target:
             hit = reached(pred, targets, True)
         else:
-            hit = reached(pred, labels, False)
+            hit = reached(pred, b.labels, False)
         t = norm.size(u)
-        better = hit & (t < size)
-        best = torch.where(better[:, None], u, best)
-        size = torch.where(better, t, size)
-        u = torch.where(hit[:, None], u * beta, u)
-    return best.reshape(shape), size
+        better = hit & (t < b.size)
+        b.best = torch.where(better[:, None], u, b.best)
+        b.size = torch.where(better, t, b.size)
+        b.u = torch.where(hit[:, None], u * beta, u)
+        if budget is None:
+            continue
+        # within the budget a point is done: drop its samples (in bulk)
+        stop = b.size <= budget
+        if groups is not None and bool(stop.any()):
+            broken = torch.zeros(n_groups, dtype=torch.bool, device=x0.device)
+            stop = broken.index_fill_(0, b.group[stop], True)[b.group]
+        if 8 * int(stop.sum()) >= len(stop) and bool(stop.any()):
+            out_best[b.index[stop]] = b.best[stop]
+            out_size[b.index[stop]] = b.size[stop]
+            b.keep(~stop)
+            if len(b.index) == 0:
+                break
+    out_best[b.index], out_size[b.index] = b.best, b.size
+    return out_best.reshape(shape), out_size

@@ -153,19 +153,34 @@ def _init(windows, n, dtype, norm):
     return u / _norm(u, (1, 2, 3)).clamp_min(1e-12)
 
 
+REDRAWS = 10  # the reference redraws a window's signs until it changes
+
+
 def _step_linf(windows, u_best, low, high, p):
-    """Each window's coordinates jump to random vertices of the l-inf ball."""
+    """Each window's coordinates jump to random vertices of the l-inf ball.
+
+    As the reference, the signs are redrawn (up to ``REDRAWS`` times) while
+    the window would not change; all draws are made at once and the first
+    that changes the window is kept (the last one if none does).
+    """
     n = len(u_best)
     window, _ = windows.draw(n, windows.side(p))
-    u = torch.where(window, windows.signs(n, u_best.dtype), u_best).clamp(low, high)
-    # the reference redraws the signs until the window changes
-    for _ in range(10):
-        same = ((u == u_best) | ~window).flatten(1).all(dim=1)
-        if not bool(same.any()):
-            break
-        redo = torch.where(window, windows.signs(n, u_best.dtype), u_best)
-        u = torch.where(same[:, None, None, None], redo.clamp(low, high), u)
-    return u
+    up, down = high.clamp_max(1.0), low.clamp_min(-1.0)  # the clamped vertices
+    moves_up = (up != u_best) & window
+    moves_down = (down != u_best) & window
+    if windows.image:  # one sign per channel: does it change the window?
+        moves_up, moves_down = moves_up.any(-1).any(-1), moves_down.any(-1).any(-1)
+    signs = windows.signs(n * (REDRAWS + 1), u_best.dtype)
+    signs = signs.reshape(n, REDRAWS + 1, *signs.shape[1:])
+    if windows.image:
+        positive = signs[..., 0, 0] > 0  # (n, draws, c)
+    else:
+        positive = signs > 0  # (n, draws, 1, 1, w)
+    changes = torch.where(positive, moves_up[:, None], moves_down[:, None])
+    changes = changes.flatten(2).any(dim=2)  # (n, draws)
+    first = torch.where(changes.any(dim=1), changes.int().argmax(dim=1), REDRAWS)
+    sign = signs[torch.arange(n, device=signs.device), first]
+    return torch.where(window, torch.where(sign > 0, up, down), u_best)
 
 
 def _step_l2(windows, u_best, low, high, p):
@@ -267,48 +282,71 @@ def square(
     box = [b.reshape(four) for b in box]
 
     safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-
-    def query(u, idx):
-        """Loss and success at ``u`` (repaired), and the ``u`` queried."""
-        x = torch.addcmul(x0f[idx], scale, u).clamp(box[0][idx], box[1][idx])
-        if repair is not None:  # new discrete changes win over older ones
-            before = torch.addcmul(x0f[idx], scale, u_best[idx]).reshape(len(u), -1)
-            x = repair(x.reshape(-1, *shape), rows=idx, before=before)
-            x = x.reshape(u.shape)
-            u = torch.where(scale > 0, (x - x0f[idx]) / safe_scale, u)
-        scores = model(x.reshape(-1, *shape))
-        return (
-            loss_fn(scores, labels[idx], targeted),
-            success(scores, labels[idx], targeted),
-            u,
-        )
-
     queries = torch.zeros(n, dtype=torch.long, device=x0.device)
     u_best = torch.zeros(four, dtype=x0.dtype, device=x0.device)
-    every = torch.arange(n, device=x0.device)
-    best, done, _ = query(u_best, every)  # the clean point (not counted)
-    idx = every[~done]
-    if len(idx):
-        u = _init(windows, len(idx), x0.dtype, norm).clamp(low[idx], high[idx])
-        loss, hit, u = query(u, idx)
-        u_best[idx], best[idx], done[idx] = u, loss, hit
-        queries[idx] += 1
+
+    # the points still to break, compacted only when some break: their rows
+    # of everything the loop reads (one index per break, none per query)
+    class Active:
+        def __init__(self, idx):
+            self.idx, self.x0, self.labels = idx, x0f[idx], labels[idx]
+            self.low, self.high = low[idx], high[idx]
+            self.box = box[0][idx], box[1][idx]
+
+        def query(self, u):
+            """Loss and success at ``u`` (repaired), and the ``u`` queried."""
+            x = torch.addcmul(self.x0, scale, u).clamp(*self.box)
+            if repair is not None:  # new discrete changes win over older ones
+                before = torch.addcmul(self.x0, scale, u_best[self.idx])
+                x = repair(
+                    x.reshape(-1, *shape),
+                    rows=self.idx,
+                    before=before.reshape(len(u), -1),
+                )
+                x = x.reshape(u.shape)
+                u = torch.where(scale > 0, (x - self.x0) / safe_scale, u)
+            scores = model(x.reshape(-1, *shape))
+            return (
+                loss_fn(scores, self.labels, targeted),
+                success(scores, self.labels, targeted),
+                u,
+            )
+
+    every = Active(torch.arange(n, device=x0.device))
+    best, done, _ = every.query(u_best)  # the clean point (not counted)
+    act = Active(every.idx[~done])
+    if len(act.idx):
+        u = _init(windows, len(act.idx), x0.dtype, norm).clamp(act.low, act.high)
+        loss, hit, u = act.query(u)
+        u_best[act.idx], best[act.idx], done[act.idx] = u, loss, hit
+        queries[act.idx] += 1
+        act = Active(act.idx[~hit])
     step = _step_linf if norm == "linf" else _step_l2
+    cur_u, cur_best, spent = u_best[act.idx], best[act.idx], 0
     for i in range(n_queries - 1):
-        idx = every[~done]
-        if not len(idx):
+        if not len(act.idx):
             break
         p = p_selection(p_init, i, n_queries)
-        u = step(windows, u_best[idx], low[idx], high[idx], p)
-        if repair is not None and repair.groups:  # windows redraw categories
-            u = _redraw_categories(
-                repair, u, u_best[idx], x0f[idx], scale, idx, generator
-            )
-        loss, hit, u = query(u, idx)
-        better = (loss > best[idx]) | hit
-        u_best[idx[better]] = u[better]
-        best[idx[better]] = loss[better]
-        done[idx[hit]] = True
-        queries[idx] += 1
+        u = step(windows, cur_u, act.low, act.high, p)
+        if repair is not None:
+            u_best[act.idx] = cur_u
+            if repair.groups:  # windows redraw categories
+                u = _redraw_categories(
+                    repair, u, cur_u, act.x0, scale, act.idx, generator
+                )
+        loss, hit, u = act.query(u)
+        better = (loss > cur_best) | hit
+        cur_u = torch.where(better.reshape(-1, 1, 1, 1), u, cur_u)
+        cur_best = torch.where(better, loss, cur_best)
+        spent += 1
+        if bool(hit.any()):  # write back, and drop the broken points
+            u_best[act.idx], best[act.idx] = cur_u, cur_best
+            queries[act.idx] += spent
+            done[act.idx[hit]] = True
+            spent, keep = 0, ~hit
+            act = Active(act.idx[keep])
+            cur_u, cur_best = cur_u[keep], cur_best[keep]
+    u_best[act.idx], best[act.idx] = cur_u, cur_best
+    queries[act.idx] += spent
     x_adv = torch.addcmul(x0f, scale, u_best).clamp(box[0], box[1])
     return x_adv.reshape(x0.shape), queries
