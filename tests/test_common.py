@@ -293,7 +293,10 @@ NO_ITERATIONS_IN_FIT = (
 ESTIMATORS += [
     (
         SquareAttack(LogisticRegression(), eps=0.1, n_queries=20, random_state=0),
-        {"check_methods_sample_order_invariance": RANDOM_QUERIES_PER_POSITION},
+        {
+            "check_methods_sample_order_invariance": RANDOM_QUERIES_PER_POSITION,
+            "check_methods_subset_invariance": RANDOM_QUERIES_PER_POSITION,
+        },
     ),
     (
         SquareAttack(
