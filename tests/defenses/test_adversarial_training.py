@@ -77,7 +77,7 @@ def spy_perturb(monkeypatch):
 
 # -- must show: robustness on digits ------------------------------------------
 
-EPOCHS = {"mlp": 6, "cnn": 4}  # small, but enough for the gaps to be clear
+EPOCHS = {"mlp": 4, "cnn": 3}  # small, but enough for the gaps to be clear
 
 
 @pytest.fixture(scope="module", params=["mlp", "cnn"])
@@ -619,9 +619,11 @@ def test_grid_search_over_the_training_eps(small_digits, n_jobs):
         random_state=0,
     )
     robust = make_robust_scorer(PGD(eps=0.1, n_iter=5, bounds=BOUNDS, random_state=0))
+    # two workers re-import torch: the parallel run checks the same on two values
+    grid = [0.0, 0.05, 0.1] if n_jobs == 1 else [0.0, 0.1]
     search = GridSearchCV(
         at,
-        {"attack__eps": [0.0, 0.05, 0.1]},
+        {"attack__eps": grid},
         scoring={"clean": "accuracy", "robust": robust},
         refit="robust",
         cv=2,

@@ -1,8 +1,10 @@
 """``python -m skrobust report``: files written, numbers equal to the library's.
 
-The two main tests run the command in a subprocess from models saved with
-skops, as a user would, and recompute every reported number with skrobust's
-public functions (same attack, same seed).
+The two main tests run the command from models saved with skops, as a user
+would (the gradient-boosting one in a fresh interpreter, ``python -m
+skrobust``; the network one in-process, sparing a second interpreter's
+imports), and recompute every reported number with skrobust's public
+functions (same attack, same seed).
 """
 
 import json
@@ -131,12 +133,15 @@ def digits_net_files(tmp_path_factory):
 def test_report_of_a_skorch_net(digits_net_files):
     tmp, model, X, y = digits_net_files
     out = tmp / "out"
-    run_report(
+    from skrobust.__main__ import main
+
+    assert main(list(map(str, [
+        "report", "--quiet",
         "--model", tmp / "net.skops", "--data", tmp / "digits.npz",
         "--eps", 0.05, 0.1, "--out", out, "--attacks", "pgd",
         "--attack-param", "n_iter=5", "--curve-points", 0,
         "--sanity-samples", 40,
-    )  # fmt: skip
+    ]))) == 0  # fmt: skip
     for name in (*FILES, "certified_accuracy.png", "adversarial_examples.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
