@@ -11,6 +11,7 @@ its other margins being bounded.
 """
 
 from ..._torch import torch
+from ._boxes import take
 from ._graph_crown import refine, rows_lower
 from ._graph_ibp import propagate
 
@@ -75,7 +76,7 @@ def certify_margins(graph, region, labels, method, *, clean=None):
 
 
 def _samples(boxes, index):
-    return [None if b is None else (b[0][index], b[1][index]) for b in boxes]
+    return take(boxes, index)
 
 
 def _stage(graph, boxes, region, rows, labels, clean, proven, todo, method):

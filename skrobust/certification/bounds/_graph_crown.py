@@ -17,6 +17,7 @@ import math
 from ..._torch import torch
 from . import _patches
 from ._alpha import optimized_lower
+from ._boxes import lines_of, prepare, take
 from ._graph_ibp import exact_by_ibp, finish_on_boxes, fold, propagate, transpose
 from ._graph_rules import Spec
 from ._layers import ConvBound, LinearBound
@@ -27,49 +28,38 @@ from ._region import box_extreme
 def through(A, lines):
     """``A . f(x)`` bounded below: the lower line where ``A >= 0``, else the upper.
 
-    Returns the bias and the coefficients of ``x``. Every unit takes the
-    upper line first (one pass over ``A``); only the units whose two lines
-    differ (unstable ReLUs) are then gathered and corrected where ``A >= 0``.
+    ``lines``: :class:`~._boxes.Lines`. Returns the bias and the
+    coefficients of ``x``. Where few units have two different lines
+    (unstable ReLUs), every unit takes the upper line (one pass over ``A``)
+    and only those units are gathered and corrected where ``A >= 0``.
     """
-    a_l, b_l, a_u, b_u = lines
-    n, units = len(A), a_l[0].numel()
-    differ = ((a_l != a_u) | (b_l != b_u)).reshape(n, units)
-    counts = differ.sum(1)
-    k = int(counts.max()) if n else 0
-    if 2 * k > units:  # most units differ: the plain formula
-        a_l, b_l, a_u, b_u = (t.unsqueeze(1) for t in lines)
+    few_rows = A.shape[1] < 4 and not lines.ready  # preparing costs more
+    sparse = None if few_rows else lines.sparse
+    if sparse is None:  # most units differ: the plain formula
+        a_l, b_l, a_u, b_u = (t.unsqueeze(1) for t in lines.lines)
         neg = A.clamp(max=0)
         coef = torch.addcmul(a_l * A, a_u - a_l, neg)
         bias = (b_l * (A - neg) + b_u * neg).flatten(2).sum(-1)
         return bias, coef
-    coef = A * a_u.unsqueeze(1)
-    flat_a = A.reshape(n, A.shape[1], units)
+    index, pad, (low_a, low_b, up_a, up_b), b_stable = sparse
+    n = len(A)
+    coef = A * lines.lines[2].unsqueeze(1)
+    flat_a = A.reshape(n, A.shape[1], -1)
     bias = 0
-    b_stable = b_u.reshape(n, units).masked_fill(differ, 0)
-    if bool(b_stable.any()):
+    if b_stable is not None:
         bias = torch.bmm(flat_a, b_stable.unsqueeze(-1)).squeeze(-1)
-    if k == 0:
+    if index.shape[1] == 0:
         return bias, coef
-    index = torch.topk(differ.to(torch.int8), k, dim=1, sorted=True).indices
-    pad = _padding(index, counts)
-    index = torch.where(pad, index[:, :1], index)
     rows = index.unsqueeze(1).expand(-1, A.shape[1], -1)
     a = flat_a.gather(2, rows)
-    pick = lambda t: t.reshape(n, units).gather(1, index).unsqueeze(1)  # noqa: E731
-    up_a, up_b, low_a, low_b = pick(a_u), pick(b_u), pick(a_l), pick(b_l)
     positive = a >= 0
     slope = torch.where(positive, low_a, up_a)
     # duplicates of a row's first unit (padding) write the same value again
-    flat_c = coef.reshape(n, A.shape[1], units)
+    flat_c = coef.reshape(n, A.shape[1], -1)
     flat_c.scatter_(2, rows, a * slope)
     lines_b = torch.where(positive, low_b, up_b)
     bias = bias + (a * lines_b).masked_fill(pad.unsqueeze(1), 0).sum(-1)
     return bias, coef
-
-
-def _padding(index, counts):
-    k = index.shape[1]
-    return torch.arange(k, device=index.device) >= counts[:, None]
 
 
 def backward(graph, boxes, region, pending, *, relax=True, alpha=None):
@@ -123,15 +113,15 @@ def _cross(graph, boxes, region, i, A, relax, alpha):
         bias, parts = step if windows else transpose(graph, node, A)
         return bias, list(zip(node.inputs, parts))
     (j,) = node.inputs
-    lines = node.rule.relaxation(*boxes[j]) if relax else None
+    lines = lines_of(graph, boxes, i) if relax else None
     if lines is None:  # minimise over this node's interval
         if windows:
             return _patches.box_extreme(A, *boxes[i]), []
         return box_extreme(A, *boxes[i]), []
     if windows:
-        bias, part = _patches.through(A, lines)
+        bias, part = _patches.through(A, lines.lines)
     elif alpha is not None and i in alpha:
-        lines = _with_slopes(lines, alpha[i], boxes[j], node.rule)
+        lines = _with_slopes(lines.lines, alpha[i], boxes[j], node.rule)
         bias, part = _through_rows(A, lines)
     else:
         bias, part = through(A, lines)
@@ -195,9 +185,10 @@ def refine(graph, boxes, region, i, *, max_elements=None):
     max_elements = max_elements or chunk_elements(low.device)
     step = max(1, max_elements // (2 * k * widest))
     new_low, new_high = low.reshape(n, -1).clone(), high.reshape(n, -1).clone()
+    prepare(graph, boxes, i)
     for first in range(0, n, step):
         rows = slice(first, first + step)
-        sub = [None if b is None else (b[0][rows], b[1][rows]) for b in boxes[:i]]
+        sub = take(boxes, rows, i)
         idx = index[rows]
         pending, bias = _start(graph, i, idx, low.dtype)
         both = backward(graph, sub, region[rows], pending) + bias
@@ -349,10 +340,11 @@ def chunked(graph, boxes, region, start, n_rows, method="crown"):
     step = max(1, chunk_elements(region.x0.device) // (n_rows * widest))
     if step >= n:
         return solve(graph, boxes, region, start(slice(None)))
+    prepare(graph, boxes, graph.output)
     out = []
     for first in range(0, n, step):
         rows = slice(first, first + step)
-        sub = [None if b is None else (b[0][rows], b[1][rows]) for b in boxes]
+        sub = take(boxes, rows)
         out.append(solve(graph, sub, region[rows], start(rows)))
     return torch.cat(out)
 

@@ -11,6 +11,7 @@ network (:func:`fold`) and finished on the boxes where the folding stops.
 import math
 
 from ..._torch import torch
+from ._boxes import Boxes
 from ._layers import ConvBound
 
 F = torch.nn.functional
@@ -72,7 +73,7 @@ def propagate(graph, region, refine=None, *, skip_trailing=False):
         Leave out the affine nodes that end the network (a specification is
         folded into them instead).
     """
-    boxes = [None] * len(graph)
+    boxes = Boxes([None] * len(graph))
     boxes[0] = region.box()
     balls = {}
     if region.norm != "linf":

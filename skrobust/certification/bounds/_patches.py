@@ -42,11 +42,16 @@ class Patches:
     stride, padding : (int, int)
     shape : (int, int, int)
         The node's ``(C, H, W)``.
+    clean : bool, default=False
+        Whether the coefficients outside the image are known to be zero
+        (reading a node at the windows, :meth:`gather`, pads it with zeros,
+        so only a convolution's bias and composition need them zeroed).
     """
 
-    def __init__(self, values, pos, grid, stride, padding, shape):
+    def __init__(self, values, pos, grid, stride, padding, shape, clean=False):
         self.values, self.pos, self.grid = values, pos, tuple(grid)
         self.stride, self.padding, self.shape = tuple(stride), tuple(padding), shape
+        self.clean = clean
 
     def like(self, values, **changes):
         kw = dict(
@@ -55,6 +60,7 @@ class Patches:
             stride=self.stride,
             padding=self.padding,
             shape=self.shape,
+            clean=self.clean,
         )
         kw.update(changes)
         return Patches(values, **kw)
@@ -93,8 +99,10 @@ class Patches:
 
     def masked(self):
         """Zero the coefficients that lie outside the image."""
+        if self.clean:
+            return self
         ones = self.values.new_ones((1, 1, *self.shape[1:]))
-        return self.like(self.values * self.gather(ones))
+        return self.like(self.values * self.gather(ones), clean=True)
 
     def dense(self):
         """The coefficients as a ``(n, k * S, C, H, W)`` tensor."""
@@ -143,7 +151,8 @@ def _aligned(p, q):
         for n, x in enumerate((p, q)):
             pads[n].append((left - x.padding[d], right - x.kernel[d] + x.padding[d]))
     values = [F.pad(x.values, (*pads[n][1], *pads[n][0])) for n, x in enumerate((p, q))]
-    return p.like(values[0] + values[1], padding=tuple(padding))
+    clean = p.clean and q.clean
+    return p.like(values[0] + values[1], padding=tuple(padding), clean=clean)
 
 
 def _signs(values):
@@ -156,7 +165,7 @@ def one_hot(index, shape, dtype):
     C, H, W = shape
     channel, pos = index // (H * W), index % (H * W)
     values = F.one_hot(channel, C).to(dtype)[..., None, None]
-    return Patches(_signs(values), pos, (H, W), (1, 1), (0, 0), shape)
+    return Patches(_signs(values), pos, (H, W), (1, 1), (0, 0), shape, True)
 
 
 def conv_rows(rule, index, out_shape, in_shape):
@@ -191,7 +200,7 @@ def conv_rows(rule, index, out_shape, in_shape):
     if layer.bias is not None:
         b = layer.bias[channel]
         bias = torch.stack([b, -b], 2).flatten(1)
-    return windows.masked(), bias
+    return windows, bias
 
 
 def step(graph, node, A):
@@ -213,16 +222,13 @@ def step(graph, node, A):
         one = A.values.new_ones((1, *node.shape))
         shift = rule.func(0 * one)[0]
         scale = rule.func(one)[0] - shift
-        return A.dot(shift), [A.like(A.values * A.gather(scale))]
+        return A.dot(shift), [A.like(A.values * A.gather(scale), clean=True)]
     return None
 
 
 def _conv(rule, A, in_shape):
     layer = rule.layer
     n, k, S, C, kh, kw = A.values.shape
-    bias = 0
-    if layer.bias is not None:  # outside the image the coefficients are 0
-        bias = (A.values.sum((-1, -2)) @ layer.bias.to(A.values.dtype)).flatten(1)
     (sh, sw), (dh, dw) = layer.stride, layer.dilation
     KH = (kh - 1) * sh + (layer.weight.shape[2] - 1) * dh + 1
     KW = (kw - 1) * sw + (layer.weight.shape[3] - 1) * dw + 1
@@ -234,11 +240,15 @@ def _conv(rule, A, in_shape):
     too_wide = KH * KW >= in_shape[1] * in_shape[2]  # a window as big as the image
     if too_wide or C * kh * kw * C_in * KH * KW > MAX_COMPOSE:
         return None  # no longer sparse: go on with dense coefficients
+    A = A.masked()  # no coefficient from outside the image may come in
+    bias = 0
+    if layer.bias is not None:
+        bias = (A.values.sum((-1, -2)) @ layer.bias.to(A.values.dtype)).flatten(1)
     values = A.values.reshape(n * k * S, -1) @ _composition(rule, A.values, kh, kw)
     values = values.reshape(n, k, S, C_in, KH, KW)
     stride = (A.stride[0] * sh, A.stride[1] * sw)
-    out = A.like(values, stride=stride, padding=padding, shape=in_shape)
-    return bias, [out.masked()]
+    out = A.like(values, stride=stride, padding=padding, shape=in_shape, clean=False)
+    return bias, [out]
 
 
 def _composition(rule, like, kh, kw):
@@ -275,7 +285,7 @@ def through(A, lines):
     if bool(b_l.any()):
         bias = bias + (A.gather(b_l) * (V - neg)).flatten(3).sum(-1)
     coef = torch.addcmul(slope_l * V, slope_u - slope_l, neg)
-    return bias.flatten(1), A.like(coef)
+    return bias.flatten(1), A.like(coef, clean=True)
 
 
 def box_extreme(A, lower, upper):

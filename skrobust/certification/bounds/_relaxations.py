@@ -17,22 +17,20 @@ def piecewise_linear_relaxation(lower, upper, slope):
     line through the origin with slope ``1`` or ``slope``, whichever leaves
     less area (CROWN's adaptive choice: 1 when ``u > -l``), the other.
     """
-    one = torch.ones_like(lower)
-    width = (upper - lower).clamp_min(torch.finfo(lower.dtype).tiny)
-    chord = (upper - slope * lower) / width
-    chord_b = upper - chord * upper
-    through_zero = torch.where(upper > -lower, one, one * slope)
-    active, inactive = lower >= 0, upper <= 0
-    stable_a = torch.where(active, one, one * slope)
-
-    def pick(unstable_a, unstable_b):
-        a = torch.where(active | inactive, stable_a, unstable_a)
-        return a, torch.where(active | inactive, 0 * one, unstable_b)
-
-    chord_line, zero_line = pick(chord, chord_b), pick(through_zero, 0 * one)
+    one = lower.new_ones(())
+    low_slope = lower.new_full((), slope)
+    unstable = (lower < 0) & (upper > 0)
+    stable_a = torch.where(lower >= 0, one, low_slope)
+    width = (upper - lower).clamp_min_(torch.finfo(lower.dtype).tiny)
+    rise = upper if slope == 0 else upper - slope * lower
+    chord = torch.where(unstable, rise / width, stable_a)
+    chord_b = torch.where(unstable, upper - chord * upper, 0.0)
+    zero_a = torch.where(upper > -lower, one, low_slope)
+    zero_a = torch.where(unstable, zero_a, stable_a)
+    zero_b = torch.zeros_like(lower)
     if slope <= 1:  # convex: the chord is above
-        return (*zero_line, *chord_line)
-    return (*chord_line, *zero_line)
+        return zero_a, zero_b, chord, chord_b
+    return chord, chord_b, zero_a, zero_b
 
 
 def s_shaped_relaxation(func, derivative):
