@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from ._base import NotDifferentiableError, check_converted_fitted, to_torch
-from ._mlp import frozen_linear
+from ._linear import frozen_linear
 
 ENCODERS = (OneHotEncoder, OrdinalEncoder)
 

@@ -1,5 +1,6 @@
 """Exact torch views of scikit-learn's linear classifiers."""
 
+import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
 from sklearn.svm import LinearSVC
@@ -17,19 +18,14 @@ def binary_logits(decision):
     return torch.cat([-0.5 * decision, 0.5 * decision], dim=1)
 
 
-def linear_layer(coef, intercept, *, dtype, device):
-    """A ``torch.nn.Linear`` with frozen weights giving ``X @ coef.T + intercept``.
+def frozen_linear(weight, bias, *, dtype, device):
+    """A ``torch.nn.Linear`` holding ``weight`` and ``bias`` without gradients.
 
-    A binary model (one row of ``coef``) becomes the two-logit layer
-    ``[-d/2, d/2]`` directly, so interval and linear bound methods see a plain
-    linear layer.
+    Unlike :func:`linear_layer` it never turns a one-row weight into two
+    logits (a hidden layer may have one unit).
     """
-    weight = constant(coef, dtype=dtype, device=device).reshape(-1, coef.shape[-1])
-    bias = constant(intercept, dtype=dtype, device=device).reshape(-1)
-    bias = bias.expand(weight.shape[0]) if bias.numel() == 1 else bias
-    if weight.shape[0] == 1:
-        weight = torch.cat([-0.5 * weight, 0.5 * weight])
-        bias = torch.cat([-0.5 * bias, 0.5 * bias])
+    weight = constant(weight, dtype=dtype, device=device)
+    bias = constant(bias, dtype=dtype, device=device)
     # skip_init: no random initialisation, so the global torch RNG is untouched
     layer = torch.nn.utils.skip_init(
         torch.nn.Linear,
@@ -41,8 +37,22 @@ def linear_layer(coef, intercept, *, dtype, device):
     with torch.no_grad():
         layer.weight.copy_(weight)
         layer.bias.copy_(bias)
-    layer.requires_grad_(False)
-    return layer
+    return layer.requires_grad_(False)
+
+
+def linear_layer(coef, intercept, *, dtype, device):
+    """A ``torch.nn.Linear`` with frozen weights giving ``X @ coef.T + intercept``.
+
+    A binary model (one row of ``coef``) becomes the two-logit layer
+    ``[-d/2, d/2]`` directly, so interval and linear bound methods see a plain
+    linear layer.
+    """
+    weight = np.asarray(coef).reshape(-1, coef.shape[-1])
+    bias = np.broadcast_to(np.asarray(intercept).reshape(-1), weight.shape[:1]).copy()
+    if weight.shape[0] == 1:  # halving is exact in any float dtype
+        weight = np.concatenate([-0.5 * weight, 0.5 * weight])
+        bias = np.concatenate([-0.5 * bias, 0.5 * bias])
+    return frozen_linear(weight, bias, dtype=dtype, device=device)
 
 
 @to_torch.register(LogisticRegression)

@@ -3,8 +3,8 @@
 from sklearn.neural_network import MLPClassifier
 
 from .._torch import torch
-from ._base import NotDifferentiableError, check_converted_fitted, constant, to_torch
-from ._linear import linear_layer
+from ._base import NotDifferentiableError, check_converted_fitted, to_torch
+from ._linear import frozen_linear, linear_layer
 
 # scikit-learn's hidden-layer activations and their torch modules.
 ACTIVATIONS = {
@@ -13,28 +13,6 @@ ACTIVATIONS = {
     "tanh": torch.nn.Tanh,
     "relu": torch.nn.ReLU,
 }
-
-
-def frozen_linear(weight, bias, *, dtype, device):
-    """A ``torch.nn.Linear`` holding ``weight`` and ``bias`` without gradients.
-
-    Unlike :func:`~skrobust._models._linear.linear_layer` it never turns a
-    one-row weight into two logits (a hidden layer may have one unit).
-    """
-    weight = constant(weight, dtype=dtype, device=device)
-    bias = constant(bias, dtype=dtype, device=device)
-    # skip_init: no random initialisation, so the global torch RNG is untouched
-    layer = torch.nn.utils.skip_init(
-        torch.nn.Linear,
-        weight.shape[1],
-        weight.shape[0],
-        device=weight.device,
-        dtype=weight.dtype,
-    )
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        layer.bias.copy_(bias)
-    return layer.requires_grad_(False)
 
 
 @to_torch.register(MLPClassifier)

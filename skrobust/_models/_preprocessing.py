@@ -27,7 +27,7 @@ from ._base import (
     constant,
     to_torch,
 )
-from ._mlp import frozen_linear
+from ._linear import frozen_linear
 
 
 def _optional(array, *, dtype, device):

@@ -5,8 +5,7 @@ from sklearn.svm import SVC, NuSVC
 
 from .._torch import torch
 from ._base import NotDifferentiableError, check_converted_fitted, constant, to_torch
-from ._linear import linear_layer
-from ._mlp import frozen_linear
+from ._linear import frozen_linear, linear_layer
 
 KERNELS = ("linear", "rbf", "poly", "sigmoid")
 
