@@ -384,6 +384,8 @@ def resolve_constraints(params, sample_shape, columns=None, *, stats=None, layou
             "reading raw tabular data has (a pipeline starting with a "
             "ColumnTransformer or an encoder)."
         )
+    if p["eps"] is not None:  # every consumer: attacks, certificates, trees
+        check_eps(p["eps"])
     user_eps = per_feature(p["eps"], sample_shape, "eps", columns, default=0.0)
     eps = user_eps
     if p["eps_units"] == "std":

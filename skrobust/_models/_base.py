@@ -304,7 +304,9 @@ class DifferentiableModel:
         if not bool(torch.isfinite(x).all()):
             raise ValueError(
                 f"X contains NaN or infinity (in the model's dtype {self.dtype}: "
-                "values beyond its range overflow to inf when cast)."
+                "values beyond its range overflow to inf when cast); impute or "
+                "drop them (a SimpleImputer in front of the model) and rescale "
+                "values beyond the dtype's range."
             )
         return x
 

@@ -291,16 +291,22 @@ class AdversarialTrainingClassifier(
         )
         self.fit_method_ = "augmentation"
 
-    def _fit_skorch(self, X, y, attack, sample_weight):
-        # the training loop calls the attack's tensor routine, which checks
-        # nothing: run the attack's own checks first (parameters, budget, X
-        # inside its bounds), as the attack itself would at generate
-        attack.fit(X)
+    @staticmethod
+    def _threat_of(attack, X):
+        """The attack's threat model on ``X``, after the attack's own checks
+        (parameters, budget, ``X`` inside its bounds) as it would run them at
+        ``generate``: the skorch loop calls its tensor routine and the closed
+        form reads its budget, neither of which checks anything."""
+        attack.fit(X)  # per-feature statistics and names for the budget
         check_eps(attack.eps)
         Xa = check_array(X, allow_nd=True, dtype=np.float64)
         columns = getattr(attack, "feature_names_in_", None)
         constraints = attack.threat_model(Xa.shape[1:], columns)
         constraints.check_inside(torch.as_tensor(Xa))
+        return constraints
+
+    def _fit_skorch(self, X, y, attack, sample_weight):
+        self._threat_of(attack, X)
         objective = AdversarialObjective(
             attack,
             self.loss,
@@ -323,10 +329,7 @@ class AdversarialTrainingClassifier(
         self.fit_method_ = "skorch"
 
     def _fit_closed_form(self, X, y, attack, sample_weight):
-        attack.fit(X)  # per-feature statistics and names for the budget
-        constraints = attack.threat_model(
-            (attack.n_features_in_,), getattr(attack, "feature_names_in_", None)
-        )
+        constraints = self._threat_of(attack, X)
         ignored = [
             name
             for name, used in (

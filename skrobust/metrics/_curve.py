@@ -6,9 +6,9 @@ from ._robust import (
     _as_attacks,
     _check_data,
     _in_space,
-    _prediction_model,
     _take,
     attack_for,
+    checked_view,
 )
 
 
@@ -64,7 +64,7 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
     if epsilons.ndim != 1 or np.any(epsilons < 0) or not np.all(np.isfinite(epsilons)):
         raise ValueError("epsilons must be a 1-D array of non-negative budgets.")
     X, y = _check_data(X, y, "robustness_curve")
-    view = _prediction_model(estimator)
+    view = checked_view(estimator, X, y)
     robust = view.predict(X) == y
     # minimal-norm attacks: one run gives every budget (a point is robust
     # within eps when its smallest adversarial perturbation is larger)

@@ -3,6 +3,7 @@
 import numpy as np
 from scipy.special import softmax
 from sklearn.metrics import get_scorer
+from sklearn.utils.validation import column_or_1d
 from skorch.utils import data_from_dataset, to_numpy
 
 from .._models import NotDifferentiableError, as_differentiable
@@ -39,6 +40,7 @@ def attack_for(attack, estimator, X):
     if "early_stop" in params:
         params["early_stop"] = True
     copy = type(attack)(**params)
+    copy._validate_params()  # a bad budget or norm before any work
     if hasattr(attack, "data_min_"):
         for name in _STATS:
             if hasattr(attack, name):
@@ -67,7 +69,30 @@ def _check_data(X, y, caller):
     if y is None:
         raise ValueError("robust scorers need the true labels y.")
     check_samples(X, caller)
-    return X, np.asarray(y)
+    return X, column_or_1d(y, warn=True)
+
+
+def checked_view(estimator, X, y):
+    """The prediction model of ``estimator``, once ``X`` and ``y`` fit it.
+
+    A differentiable view checks ``X`` as the certificates do
+    (:meth:`~skrobust.DifferentiableModel.to_samples`: samples first, the
+    model's sample shape and columns, finite values); a model scored through
+    its own ``predict`` checks it there. ``y`` holds one label per sample.
+    Labels the model does not know count as errors (it cannot predict
+    them), as in scikit-learn's scorers.
+    """
+    view = _prediction_model(estimator)
+    if isinstance(view, BlackBoxModel):
+        n_samples = len(view.predict(X))
+    else:
+        n_samples = len(view.to_samples(X))
+    if len(y) != n_samples:
+        raise ValueError(
+            f"y has {len(y)} labels for {n_samples} samples: pass one label per "
+            "sample of X."
+        )
+    return view
 
 
 def _prediction_model(estimator):
@@ -119,7 +144,7 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
         of a pipeline, where its inputs are not raw features.
     """
     X, y = _check_data(X, y, "worst_case")
-    view = _prediction_model(estimator)
+    view = checked_view(estimator, X, y)
     logits, y_pred = _outputs(view, X, in_space=False)
     robust = y_pred == y
     raw = return_inputs and not (

@@ -39,7 +39,10 @@ class TreeSetup:
         check_samples(self.Z)  # scikit-learn's error for 0 rows
         numeric = ~e.is_categorical
         if not np.isfinite(self.Z[:, numeric]).all():
-            raise ValueError("X contains NaN or infinity.")
+            raise ValueError(
+                "X contains NaN or infinity in numeric features; impute or drop "
+                "them (a SimpleImputer in front of the model)."
+            )
         self.pred = e.predict(self.Z)
         self.labels = (
             self.pred
