@@ -1,45 +1,57 @@
-"""AutoAttack and APGD: robust accuracy and time against peer libraries.
+"""AutoAttack: skrobust's time and robust accuracy against the reference code.
 
-A ``SmallCNN`` trained on the 8x8 digits (images in [0, 1], a stratified
-75/25 split) is attacked at l-infinity ``--eps`` (0.1) on the first ``--n``
-(200) test points, all on the same device, model and points:
+Two networks trained on the 8x8 digits (images in [0, 1], a stratified 75/25
+split) are attacked on the first ``--n`` (200) test points, all on the same
+device, model and points:
 
-* skrobust: ``AutoAttack`` (standard: APGD-CE, APGD-T, FAB-T, Square; 100
-  iterations, 5,000 queries), with its robust accuracy after each attack;
-  ``PGD`` with 20 steps; ``APGD`` (cross-entropy, 100 steps);
+* ``cnn``: a ``SmallCNN`` at l-infinity ``--eps-cnn`` (0.1);
+* ``mlp``: a 64-unit ``MLP`` at l-infinity ``--eps-mlp`` (0.05) (the peers
+  get the points as 8x8 images, flattened inside the model: their Square
+  attack takes images only; skrobust's takes the flat vectors).
+
+For each, in turn and ``--repeat`` (3) times, interleaved so that a busy
+machine slows them alike:
+
+* skrobust: ``AutoAttack(version="standard")`` (APGD-CE, APGD-T, FAB-T,
+  Square; 100 iterations, 5,000 queries), with its robust accuracy after
+  each attack;
 * pyautoattack (the authors' reference code, repackaged): its standard
-  ``AutoAttack`` and its ``APGDAttack`` (cross-entropy, 100 steps);
-* torchattacks: ``AutoAttack`` (standard version; note that its APGD and
-  APGD-T default to 10 steps, not the reference's 100);
-* ART: ``ProjectedGradientDescent``, 50 steps of ``2.5 * eps / 50``, 5
-  random restarts.
+  ``AutoAttack`` (the oracle);
+* torchattacks: ``AutoAttack`` (standard version; its APGD and APGD-T run 10
+  steps, not the reference's 100).
 
-A stronger attack gives a lower robust accuracy. Peers are skipped, with the
-reason, when they are not importable. This is a benchmark, not a test: each
-attack runs once (``--repeat`` repeats the APGD timings, which also get a
-raw-torch floor of 101 forward and backward passes on the same points).
+Printed: the median time of each, the ratios to the reference, every robust
+accuracy (lower is stronger) and the load average. Peers are skipped, with
+the reason, when they are not importable; ``--peer-site DIR`` adds a
+directory (a scratch environment's site-packages) to the import path for
+them. ``--fast`` also measures the gap of ``AutoAttack(version="fast")`` to
+the standard version on the two digits networks and a breast-cancer MLP
+(l-infinity ``--eps-cancer``, 0.1, on standardised features): robust
+accuracy of each and the time ratio. This is a benchmark, not a test.
 
-Run: ``python benchmarks/bench_autoattack.py [--device cpu] [--n 200]``
+Run: ``python benchmarks/bench_autoattack.py [--device cpu] [--fast]``
 """
 
 import contextlib
 import copy
 import io
 import logging
+import os
+import statistics
+import sys
 import time
 
 import numpy as np
 import torch
-from _harness import environment, measure, parse_args, parser
-from sklearn.datasets import load_digits
+from _harness import environment, parse_args, parser, synchronize
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
 
 import skrobust
-from skrobust.attacks import APGD, PGD, AutoAttack
-from skrobust.nn import SmallCNN
-
-F = torch.nn.functional
+from skrobust.attacks import AutoAttack
+from skrobust.nn import MLP, SmallCNN
 
 
 def _peer(name):
@@ -47,26 +59,18 @@ def _peer(name):
     try:
         if name == "pyautoattack":
             import pyautoattack
-            from pyautoattack.autopgd_base import APGDAttack
 
-            return pyautoattack, APGDAttack
-        if name == "torchattacks":
-            import torchattacks
+            return pyautoattack, None
+        import torchattacks
 
-            return torchattacks, None
-        import art
-        from art.attacks.evasion import ProjectedGradientDescent
-        from art.estimators.classification import PyTorchClassifier
-
-        return art, (ProjectedGradientDescent, PyTorchClassifier)
+        return torchattacks, None
     except ImportError as exc:
-        reason = "needs torchvision" if "torchvision" in str(exc) else str(exc)
-        return None, reason
+        return None, str(exc)
 
 
-def train(X, y, device):
+def train(module, X, y, device, **params):
     net = NeuralNetClassifier(
-        SmallCNN,
+        module,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=0.01,
@@ -75,15 +79,62 @@ def train(X, y, device):
         train_split=None,
         device=device,
         verbose=0,
+        **params,
     )
     torch.manual_seed(0)
     return skrobust.SkorchClassifier(net, random_state=0).fit(X, y)
 
 
-def timed(fn):
+def models(device, n, eps, names):
+    """``(name, classifier, X, y, eps)`` for each network asked for."""
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    split = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    X_train, X_test, y_train, y_test = split
+    if "cnn" in names:
+        images = X_train.reshape(-1, 1, 8, 8)
+        clf = train(SmallCNN, images, y_train, device)
+        yield (
+            "digits SmallCNN",
+            clf,
+            X_test[:n].reshape(-1, 1, 8, 8),
+            y_test[:n],
+            eps[0],
+        )
+    if "mlp" in names:
+        clf = train(MLP, X_train, y_train, device, module__hidden_layer_sizes=(64,))
+        yield "digits MLP (64)", clf, X_test[:n], y_test[:n], eps[1]
+    if "cancer" in names:
+        X, y = load_breast_cancer(return_X_y=True)
+        split = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+        X_train, X_test, y_train, y_test = split
+        scaler = StandardScaler().fit(X_train)
+        X_train = scaler.transform(X_train).astype(np.float32)
+        X_test = scaler.transform(X_test).astype(np.float32)
+        clf = train(MLP, X_train, y_train, device, module__hidden_layer_sizes=(32,))
+        yield "breast-cancer MLP (32)", clf, X_test[:n], y_test[:n], eps[2]
+
+
+def timed(fn, device):
+    synchronize(device)
     start = time.perf_counter()
     out = fn()
+    synchronize(device)
     return out, time.perf_counter() - start
+
+
+def interleaved(fns, repeat, device):
+    """Median time and the last result of each function, run in turn."""
+    times, results = [[] for _ in fns], [None] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            results[i], t = timed(fn, device)
+            times[i].append(t)
+    return [statistics.median(t) for t in times], results
+
+
+def load():
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def accuracy(model, x, labels):
@@ -91,155 +142,124 @@ def accuracy(model, x, labels):
         return float((model(x).argmax(dim=1) == labels).float().mean())
 
 
+def compare(name, clf, X, y, eps, args, peers):
+    """skrobust, the reference and torchattacks on one network."""
+    device = args.device
+    model = copy.deepcopy(clf.net_.module_).eval().requires_grad_(False)
+    x = torch.as_tensor(X, device=device)
+    if x.dim() == 2:  # the peers' Square needs images: flatten inside
+        model = torch.nn.Sequential(torch.nn.Flatten(), model)
+        x = x.reshape(-1, 1, 8, 8)
+    labels = torch.as_tensor(y, device=device)
+    kwargs = dict(eps=eps, bounds=(0, 1), random_state=0)
+    fns = [lambda: AutoAttack(clf, **kwargs).evaluate(X, y)]
+    labels_ = ["skrobust"]
+    ref_log = io.StringIO()
+    aa = peers.get("pyautoattack")
+    if aa is not None:
+
+        def reference():
+            ref = aa.AutoAttack(
+                model, norm="Linf", eps=eps, version="standard", seed=0, device=device
+            )
+            ref_log.seek(0)
+            ref_log.truncate()
+            handler = logging.StreamHandler(ref_log)
+            ref.logger.addHandler(handler)
+            ref.logger.setLevel(logging.DEBUG)
+            with contextlib.redirect_stdout(io.StringIO()):
+                out = ref.run_standard_evaluation(x, labels, batch_size=len(x))
+            ref.logger.removeHandler(handler)
+            return out[0] if isinstance(out, tuple) else out
+
+        fns.append(reference)
+        labels_.append("pyautoattack")
+    ta = peers.get("torchattacks")
+    if ta is not None:
+        fns.append(
+            lambda: ta.AutoAttack(
+                model, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0
+            )(x, labels)
+        )
+        labels_.append(f"torchattacks {ta.__version__}")
+    print(f"\n{name}: {len(X)} test points, linf eps {eps} ({load()})")
+    times, results = interleaved(fns, args.repeat, device)
+    report = results[0]
+    robust = [report.robust_accuracy["square"]]
+    robust += [accuracy(model, out, labels) for out in results[1:]]
+    stages = ", ".join(f"{k} {v:.3f}" for k, v in report.robust_accuracy.items())
+    print(f"skrobust per stage: {stages}")
+    if aa is not None:
+        ref_stages = [
+            line.split("after ")[1].split(" (")[0]
+            for line in ref_log.getvalue().splitlines()
+            if "robust accuracy after" in line
+        ]
+        print(f"pyautoattack per stage: {', '.join(ref_stages)}")
+    stage_times = ", ".join(f"{k} {v:.1f}" for k, v in report.times.items())
+    print(f"skrobust stage seconds (last run): {stage_times}")
+    base = times[1] if aa is not None else None
+    print(f"{'library':<22} {'robust acc':>10} {'median s':>9} {'x reference':>11}")
+    for lib, acc, t in zip(labels_, robust, times):
+        ratio = "-" if base is None else f"{t / base:.2f}"
+        print(f"{lib:<22} {acc:>10.3f} {t:>9.2f} {ratio:>11}")
+    print(f"({args.repeat} interleaved runs each; {load()})")
+
+
+def fast_gap(name, clf, X, y, eps, args):
+    """The fast preset's robust accuracy and time against the standard one."""
+    kwargs = dict(eps=eps, bounds=(0, 1) if X.min() >= 0 else None, random_state=0)
+    fns = [
+        lambda: AutoAttack(clf, **kwargs).evaluate(X, y),
+        lambda: AutoAttack(clf, version="fast", **kwargs).evaluate(X, y),
+    ]
+    (t_std, t_fast), (std, fast) = interleaved(fns, args.repeat, args.device)
+    acc_std = std.robust_accuracy["square"]
+    acc_fast = fast.robust_accuracy["apgd-t"]
+    print(
+        f"{name:<24} {eps:>5} {clf.score(X, y):>6.3f} {acc_std:>9.3f} "
+        f"{acc_fast:>6.3f} {100 * (acc_fast - acc_std):>+9.1f} "
+        f"{t_fast / t_std:>10.3f}"
+    )
+
+
 def main():
     p = parser(__doc__.splitlines()[0])
     p.set_defaults(device="cuda" if torch.cuda.is_available() else "cpu", repeat=3)
-    p.add_argument("--eps", type=float, default=0.1, help="l-infinity budget")
+    p.add_argument("--eps-cnn", type=float, default=0.1, help="SmallCNN budget")
+    p.add_argument("--eps-mlp", type=float, default=0.05, help="MLP budget")
+    p.add_argument("--eps-cancer", type=float, default=0.1, help="cancer budget")
     p.add_argument("--n", type=int, default=200, help="test points attacked")
+    p.add_argument("--models", default="cnn,mlp", help="cnn, mlp or both")
+    p.add_argument("--peer-site", default=None, help="extra path for the peers")
+    p.add_argument("--fast", action="store_true", help="the fast preset's gap")
+    p.add_argument("--no-compare", action="store_true", help="only --fast")
     args = parse_args(p)
-    device, eps = args.device, args.eps
-    print(environment(device))
-
-    X, y = load_digits(return_X_y=True)
-    X = (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0
-    )
-    clf = train(X_train, y_train, device)
-    X, y = X_test[: args.n], y_test[: args.n]
-    model = copy.deepcopy(clf.net_.module_).eval().requires_grad_(False)
-    x = torch.as_tensor(X, device=device)
-    labels = torch.as_tensor(y, device=device)
-    print(f"SmallCNN digits, {len(X)} test points, linf eps {eps}")
-    rows = [("clean", "-", accuracy(model, x, labels), None)]
-
-    def add(library, attack, robust, seconds):
-        rows.append((attack, library, robust, seconds))
-
-    # -- skrobust
-    report, t = timed(
-        lambda: AutoAttack(clf, eps=eps, bounds=(0, 1), random_state=0).evaluate(X, y)
-    )
-    stages = ", ".join(f"{k} {v:.3f}" for k, v in report.robust_accuracy.items())
-    stage_times = ", ".join(f"{k} {v:.1f} s" for k, v in report.times.items())
-    add("skrobust", "AutoAttack (standard)", clf.score(report.X_adv, y), t)
-    pgd = PGD(clf, eps=eps, n_iter=20, bounds=(0, 1), random_state=0)
-    out, t = timed(lambda: pgd.generate(X, y))
-    add("skrobust", "PGD-20", clf.score(out, y), t)
-    apgd = APGD(clf, eps=eps, n_iter=100, bounds=(0, 1), random_state=0)
-    out, t = timed(lambda: apgd.generate(X, y))
-    add("skrobust", "APGD-CE-100", clf.score(out, y), t)
-    apgd_fn = lambda: apgd.generate(X, y)  # noqa: E731
-
-    def floor():  # the passes APGD-100 makes, nothing else
-        z = x.clone()
-        for _ in range(101):
-            z.requires_grad_(True)
-            loss = F.cross_entropy(model(z), labels, reduction="sum")
-            (g,) = torch.autograd.grad(loss, z)
-            z = (z.detach() + 1e-3 * g.sign()).clamp(0, 1)
-        return z
-
-    missing = {}
-    # -- pyautoattack (the reference code)
-    aa, APGDAttack = _peer("pyautoattack")
-    ref_apgd = None
-    if aa is None:
-        missing["pyautoattack"] = APGDAttack
-    else:
-        ref = aa.AutoAttack(
-            model, norm="Linf", eps=eps, version="standard", seed=0, device=device
-        )
-        log = io.StringIO()
-        handler = logging.StreamHandler(log)
-        ref.logger.addHandler(handler)
-        ref.logger.setLevel(logging.DEBUG)
-        with contextlib.redirect_stdout(io.StringIO()):
-            (out, _), t = timed(
-                lambda: ref.run_standard_evaluation(x, labels, batch_size=len(x))
-            )
-        ref.logger.removeHandler(handler)
-        ref_stages = [
-            line.split("after ")[1].split(" (")[0]
-            for line in log.getvalue().splitlines()
-            if "robust accuracy after" in line
-        ]
-        add("pyautoattack", "AutoAttack (standard)", accuracy(model, out, labels), t)
-        ref_apgd = APGDAttack(model, n_iter=100, eps=eps, seed=0, device=device)
-        out, t = timed(lambda: ref_apgd.perturb(x, labels))
-        add("pyautoattack", "APGD-CE-100", accuracy(model, out, labels), t)
-
-    # -- torchattacks
-    ta, reason = _peer("torchattacks")
-    if ta is None:
-        missing["torchattacks"] = reason
-    else:
-        atk = ta.AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=0)
-        out, t = timed(lambda: atk(x, labels))
-        add(
-            f"torchattacks {ta.__version__}",
-            "AutoAttack (standard, APGD 10 steps)",
-            accuracy(model, out, labels),
-            t,
-        )
-
-    # -- ART
-    art, classes = _peer("art")
-    if art is None:
-        missing["ART"] = classes
-    else:
-        ProjectedGradientDescent, PyTorchClassifier = classes
-        estimator = PyTorchClassifier(
-            model,
-            loss=torch.nn.CrossEntropyLoss(),
-            input_shape=X.shape[1:],
-            nb_classes=10,
-            clip_values=(0.0, 1.0),
-            device_type="gpu" if device.startswith("cuda") else "cpu",
-        )
-        attack = ProjectedGradientDescent(
-            estimator,
-            eps=eps,
-            eps_step=2.5 * eps / 50,
-            max_iter=50,
-            num_random_init=5,
-            batch_size=len(X),
-            verbose=False,
-        )
-        out, t = timed(lambda: attack.generate(X, y=y))
-        add(f"ART {art.__version__}", "PGD-50, 5 restarts", clf.score(out, y), t)
-
-    print(f"skrobust AutoAttack per stage: {stages} ({stage_times})")
-    if aa is not None:
-        print(f"pyautoattack AutoAttack per stage: {', '.join(ref_stages)}")
-    print()
-    header = ("attack", "library", "robust acc", "time s")
-    widths = [
-        max(len(header[0]), *(len(r[0]) for r in rows)),
-        max(len(header[1]), *(len(r[1]) for r in rows)),
-        10,
-        8,
-    ]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for attack, library, robust, seconds in rows:
-        t = "-" if seconds is None else f"{seconds:.2f}"
+    if args.peer_site:
+        sys.path.append(args.peer_site)
+    print(environment(args.device))
+    eps = (args.eps_cnn, args.eps_mlp, args.eps_cancer)
+    if not args.no_compare:
+        peers, missing = {}, {}
+        for name in ("pyautoattack", "torchattacks"):
+            lib, reason = _peer(name)
+            if lib is None:
+                missing[name] = reason
+            else:
+                peers[name] = lib
+        for name, reason in missing.items():
+            print(f"{name}: not run ({reason})")
+        for model in models(args.device, args.n, eps, args.models.split(",")):
+            compare(*model, args, peers)
+    if args.fast:
+        print(f"\nversion='fast' against 'standard' ({load()})")
         print(
-            f"{attack.ljust(widths[0])}  {library.ljust(widths[1])}  "
-            f"{robust:>10.3f}  {t:>8}"
+            f"{'model':<24} {'eps':>5} {'clean':>6} {'standard':>9} {'fast':>6} "
+            f"{'gap (pt)':>9} {'time ratio':>10}"
         )
-    for name, reason in missing.items():
-        print(f"{name}: not run ({reason})")
-
-    # APGD timings, repeated, against the floor and the reference's APGD
-    fns = [apgd_fn, floor] + ([lambda: ref_apgd.perturb(x, labels)] if ref_apgd else [])
-    times = measure(*fns, device=device, warmup=1, repeat=args.repeat)
-    line = (
-        f"\nAPGD-CE-100: skrobust {times[0]:.3f} s = {times[0] / times[1]:.2f} x floor"
-    )
-    if ref_apgd:
-        line += f", {times[0] / times[2]:.2f} x pyautoattack ({times[2]:.3f} s)"
-    print(line)
+        for model in models(args.device, args.n, eps, ("cnn", "mlp", "cancer")):
+            fast_gap(*model, args)
+        print(f"({args.repeat} interleaved runs each; {load()})")
 
 
 if __name__ == "__main__":

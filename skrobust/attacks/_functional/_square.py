@@ -74,6 +74,8 @@ class _Windows:
         self.mobile = mobile.reshape(1, self.c, self.h, self.w)
         self.d = int(mobile.sum()) if not self.image else math.prod(shape)
         self.generator = generator
+        # the mobile features of a vector, by position
+        self.positions = torch.nonzero(self.mobile.reshape(-1))[:, 0]
 
     def side(self, p, *, minimum=1):
         if not self.image:
@@ -88,6 +90,13 @@ class _Windows:
     def draw(self, n, s):
         """A boolean window per sample, ``(n, c, h, w)``; also its corners."""
         dev = self.generator.device
+        if not self.image and s == 1 and self.d:  # one mobile feature
+            pick = torch.randint(
+                0, self.d, (n, 1), generator=self.generator, device=dev
+            )
+            at = self.positions[pick]
+            window = torch.zeros(n, self.w, dtype=torch.bool, device=dev)
+            return window.scatter_(1, at, True).reshape(n, 1, 1, self.w), None
         if not self.image:
             keys = self._rand(n, self.w).masked_fill(~self.mobile.reshape(1, -1), 2)
             cut = keys.kthvalue(s, dim=1, keepdim=True).values
@@ -153,34 +162,21 @@ def _init(windows, n, dtype, norm):
     return u / _norm(u, (1, 2, 3)).clamp_min(1e-12)
 
 
-REDRAWS = 10  # the reference redraws a window's signs until it changes
-
-
 def _step_linf(windows, u_best, low, high, p):
     """Each window's coordinates jump to random vertices of the l-inf ball.
 
-    As the reference, the signs are redrawn (up to ``REDRAWS`` times) while
-    the window would not change; all draws are made at once and the first
-    that changes the window is kept (the last one if none does).
+    A window the signs would leave unchanged (every coordinate already at
+    its vertex) takes the opposite signs instead, which changes it unless no
+    sign can (the reference redraws the signs until the window changes: the
+    same for one coordinate or channel).
     """
     n = len(u_best)
     window, _ = windows.draw(n, windows.side(p))
-    up, down = high.clamp_max(1.0), low.clamp_min(-1.0)  # the clamped vertices
-    moves_up = (up != u_best) & window
-    moves_down = (down != u_best) & window
-    if windows.image:  # one sign per channel: does it change the window?
-        moves_up, moves_down = moves_up.any(-1).any(-1), moves_down.any(-1).any(-1)
-    signs = windows.signs(n * (REDRAWS + 1), u_best.dtype)
-    signs = signs.reshape(n, REDRAWS + 1, *signs.shape[1:])
-    if windows.image:
-        positive = signs[..., 0, 0] > 0  # (n, draws, c)
-    else:
-        positive = signs > 0  # (n, draws, 1, 1, w)
-    changes = torch.where(positive, moves_up[:, None], moves_down[:, None])
-    changes = changes.flatten(2).any(dim=2)  # (n, draws)
-    first = torch.where(changes.any(dim=1), changes.int().argmax(dim=1), REDRAWS)
-    sign = signs[torch.arange(n, device=signs.device), first]
-    return torch.where(window, torch.where(sign > 0, up, down), u_best)
+    sign = windows.signs(n, u_best.dtype) > 0
+    u = torch.where(window, torch.where(sign, high, low), u_best)
+    same = (u == u_best).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
+    sign = sign ^ same
+    return torch.where(window, torch.where(sign, high, low), u_best)
 
 
 def _step_l2(windows, u_best, low, high, p):
