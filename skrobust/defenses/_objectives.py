@@ -1,6 +1,7 @@
 """Adversarial training objectives, computed on one batch inside skorch's loop."""
 
 import copy
+import warnings
 
 import numpy as np
 from skorch.callbacks import Callback
@@ -171,8 +172,32 @@ class AdversarialObjective(Objective):
         logits = self._logits(net, view, x, y_pred)
         ce = F.cross_entropy(logits, labels, reduction="sum")
         (grad,) = torch.autograd.grad(ce, x, create_graph=True)
-        penalty = batch_mean(net, grad.reshape(len(grad), -1).pow(2).sum(dim=1))
-        return loss + self.gradient_penalty * penalty, y_pred
+        penalty = grad.reshape(len(grad), -1).pow(2).sum(dim=1)
+        finite = torch.isfinite(penalty)
+        if not bool(finite.all()):  # an inf penalty would turn the weights NaN
+            penalty = _finite_penalty(view, x, labels, finite)
+        return loss + self.gradient_penalty * batch_mean(net, penalty), y_pred
+
+
+def _finite_penalty(view, x, labels, finite):
+    """The input-gradient penalty of the points where it is finite (0
+    elsewhere), from a graph that never holds the infinite gradients: the
+    backward pass of ``0 * inf`` would make every weight NaN."""
+    warnings.warn(
+        f"the model's input gradient is infinite or NaN at {int((~finite).sum())} "
+        f"of {len(finite)} training points of a batch (sqrt at 0, say): their "
+        "input-gradient penalty is left out; make the model finite there, e.g. "
+        "sqrt(x + 1e-12).",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    penalty = torch.zeros(len(x), dtype=x.dtype, device=x.device)
+    if bool(finite.any()):
+        xs = x[finite].detach().requires_grad_(True)
+        ce = F.cross_entropy(view(xs), labels[finite], reduction="sum")
+        (grad,) = torch.autograd.grad(ce, xs, create_graph=True)
+        penalty = penalty.index_put((finite,), grad.reshape(len(xs), -1).pow(2).sum(1))
+    return penalty
 
 
 class CatastrophicOverfittingGuard(Callback):
