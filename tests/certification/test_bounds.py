@@ -341,10 +341,10 @@ def test_binary_models_and_float64_views(
     eps = 0.1 * cancer_data.X_train.std().to_numpy()
     _check_sound(cancer_logreg_pipeline, X, y, eps=eps, n=100, pgd=False)
     view = as_differentiable(digits_mlp, dtype=torch.float64)  # with Cast layers
-    X = digits_data.X_test[:10]
+    X = digits_data.X_test[:10].astype(np.float64)  # the input's dtype comes out
     low64, up64 = interval_bounds(view, X, eps=0.03)
     low32, up32 = interval_bounds(digits_mlp, X, eps=0.03)
-    assert low64.dtype == np.float64
+    assert low64.dtype == low32.dtype == np.float64
     np.testing.assert_allclose(low64, low32, atol=1e-4)
 
 
@@ -447,3 +447,30 @@ def test_nan_and_labels_rejected(digits_mlp, digits_data):
         interval_bounds(digits_mlp, X, eps=0.1)
     with pytest.raises(ValueError, match="not one of the model's classes"):
         margin_bounds(digits_mlp, digits_data.X_test[:2], [0, 42], eps=0.1)
+
+
+@pytest.mark.parametrize("net_dtype", [torch.float32, torch.float64])
+def test_bounds_come_in_the_input_dtype(net_dtype):
+    """float32 in, float32 out (rounded outwards: the float64 bounds of a
+    float64 net stay inside); float64 and integer in, float64 out."""
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    )
+    view = torch_view(module, 3, dtype=net_dtype)
+    X, y = load_iris(return_X_y=True)
+    X, y = np.rint(X[::15] * 8) / 8, y[::15]  # the same points in float32
+    kw = dict(eps=0.3, method="crown")
+    wide = interval_bounds(view, X, **kw), margin_bounds(view, X, y, **kw)
+    for X_in, dtype in [(X.astype(np.float32), np.float32), (X, np.float64)]:
+        (lower, upper), margins = (
+            interval_bounds(view, X_in, **kw),
+            margin_bounds(view, X_in, y, **kw),
+        )
+        assert lower.dtype == upper.dtype == margins.dtype == dtype
+        if net_dtype == torch.float64:  # the float64 bounds, rounded outwards
+            assert np.all(lower <= wide[0][0]) and np.all(upper >= wide[0][1])
+            assert np.all(margins <= wide[1])
+            np.testing.assert_allclose(lower, wide[0][0], rtol=1e-6, atol=1e-6)
+    X_int = np.rint(X * 10).astype(np.int64)
+    assert interval_bounds(view, X_int, **kw)[0].dtype == np.float64

@@ -20,6 +20,26 @@ from ._region import Region
 METHODS = ("ibp", "crown-ibp", "crown", "alpha-crown")
 
 
+def output_dtype(X):
+    """The input's float dtype (float64 for any other input)."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is None and hasattr(X, "dtypes"):  # a DataFrame of one dtype
+        dtypes = set(X.dtypes)
+        dtype = dtypes.pop() if len(dtypes) == 1 else None
+    floats = (np.float16, np.float32, np.float64)
+    return np.dtype(dtype) if dtype is not None and dtype in floats else np.float64
+
+
+def outward(bound, dtype, direction):
+    """``bound`` in ``dtype``, rounded towards ``direction`` where the cast
+    rounds (a float64 bound stays sound in float32)."""
+    out = bound.astype(dtype)
+    moved = out > bound if direction < 0 else out < bound
+    if moved.any():
+        out[moved] = np.nextafter(out[moved], np.asarray(direction, dtype=dtype))
+    return out
+
+
 def check_method(method):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
@@ -217,7 +237,9 @@ def interval_bounds(
     Returns
     -------
     lower, upper : ndarray of shape (n_samples, n_classes)
-        Logit bounds, columns ordered as the view's ``classes_``.
+        Logit bounds, columns ordered as the view's ``classes_``, in the
+        input's float dtype (float64 for other input; computed in the
+        network's dtype and rounded outwards where the cast rounds).
 
     Raises
     ------
@@ -253,10 +275,12 @@ def interval_bounds(
             )
             lowers.append(lower.cpu())
             uppers.append(upper.cpu())
+    dtype = output_dtype(X)
     if not lowers:
-        empty = np.empty((0, view.n_classes))
+        empty = np.empty((0, view.n_classes), dtype=dtype)
         return empty, empty.copy()
-    return torch.cat(lowers).numpy(), torch.cat(uppers).numpy()
+    lower, upper = torch.cat(lowers).numpy(), torch.cat(uppers).numpy()
+    return outward(lower, dtype, -np.inf), outward(upper, dtype, np.inf)
 
 
 def margin_bounds(
@@ -295,7 +319,8 @@ def margin_bounds(
     -------
     margins : ndarray of shape (n_samples, n_classes)
         ``margins[i, k]``: a lower bound of ``z_y - z_k`` at sample ``i``
-        (0 in the column of the true class).
+        (0 in the column of the true class); the input's float dtype, as in
+        :func:`interval_bounds`.
 
     Examples
     --------
@@ -312,6 +337,7 @@ def margin_bounds(
     problem = Problem(estimator, X, *args)
     labels = problem.labels(y)
     out = [problem.margins(labels[rows], rows).cpu() for rows in problem.batches()]
+    dtype = output_dtype(X)
     if not out:
-        return np.empty((0, problem.view.n_classes))
-    return torch.cat(out).numpy()
+        return np.empty((0, problem.view.n_classes), dtype=dtype)
+    return outward(torch.cat(out).numpy(), dtype, -np.inf)
