@@ -26,11 +26,19 @@ Models (skorch networks wrapped in ``skrobust.SkorchClassifier``):
   which fixed per-call costs weigh most;
 * ``mlp-digits``: the same MLP on the flat digits (1797 x 64).
 
+The summary gives each model's ratio to the floor (``generate``: the goal of
+issue 18 is <= 1.10 everywhere: the fixed cost of a call -- validation, the
+view, label encoding, the output checks -- small next to ten steps) and the
+load average before and after the run: on a shared machine the medians of
+interleaved repeats keep ratios meaningful, not absolute times.
+
 Run: ``python benchmarks/bench_pgd.py [--device cpu] [--repeat 15] [--case cnn]``
-(the device defaults to cuda when available).
+(the device defaults to cuda when available; from a checkout, put it first on
+``PYTHONPATH`` to time its code rather than an installed skrobust).
 """
 
 import copy
+import os
 
 import numpy as np
 import torch
@@ -202,8 +210,11 @@ def main():
         "--tile", type=int, default=1, help="repeat the data this many times"
     )
     args = parse_args(p)
+    if args.repeat < 5:
+        p.error("--repeat: at least 5 interleaved repeats for a median")
     torch.manual_seed(0)
     kw = {"repeat": args.repeat, "warmup": args.warmup}
+    load = _load()
     results = []
     for case in args.case or list(CASES):
         results += CASES[case](args, kw)
@@ -211,11 +222,23 @@ def main():
         results,
         title=(
             f"l-infinity PGD, eps {args.eps}, {args.n_iter} steps, one batch; "
-            f"{environment(args.device)}; median of {args.repeat}"
+            f"{environment(args.device)}; median of {args.repeat} interleaved"
         ),
     )
+    print(f"load average (1, 5, 15 min): before {load}, after {_load()}")
+    print("PGD ÷ raw-torch floor, generate(X, y) (goal <= 1.10):")
+    for r in results:
+        if r.name.endswith("generate(X, y)"):
+            print(f"  {r.name.split(',')[0]:24s} {r.ratio:.2f}")
     if torchattacks is None:
         print(f"torchattacks: not importable ({PEER_MISSING})")
+
+
+def _load():
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover - not on this platform
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -192,12 +192,14 @@ class Constraints:
         """Raise if clean samples (a batch tensor) lie outside strict bounds."""
         if self.lenient:
             return
-        low, high = self.bounds_for(x0)
+        if x0.numel() == 0:
+            return
+        low, high = self._tensor("low", x0), self._tensor("high", x0)
         # tolerate rounding (a min-max scaled 1.0000000000000002, say)
-        bad = (x0 < low - 1e-9 * (1 + low.abs())) | (
-            x0 > high + 1e-9 * (1 + high.abs())
-        )
-        if bool(bad.any()):
+        low, high = low - 1e-9 * (1 + low.abs()), high + 1e-9 * (1 + high.abs())
+        least, most = torch.aminmax(x0, dim=0)  # one pass, then per feature
+        if bool(((least < low) | (most > high)).any()):
+            bad = (x0 < low) | (x0 > high)
             flat = bad.reshape(len(bad), -1)
             row = int(flat.any(dim=1).nonzero()[0, 0])
             col = int(flat[row].nonzero()[0, 0])
@@ -235,28 +237,34 @@ class Constraints:
             low, high = np.minimum(low, x0), np.maximum(high, x0)
         return low, high
 
-    def input_box(self, x0):
+    def input_box(self, x0, *, shared=False):
         """``(low, high)`` tensors shaped like the clean batch ``x0``.
 
         The bounds, tightened to ``x0`` by the direction constraints and for
         features that may not move (the ball is not included). Clamping into
-        it makes the bounds hold exactly in the working dtype.
+        it makes the bounds hold exactly in the working dtype. ``shared``:
+        the caller only reads them, so they may be views of cached tensors.
         """
         low, high = self.bounds_for(x0)
         if self.direction is not None:
             d = self._tensor("direction", x0).expand_as(x0)
             low = torch.where(d > 0, torch.maximum(low, x0), low)
             high = torch.where(d < 0, torch.minimum(high, x0), high)
+        cache = self.__dict__.setdefault("_tensors", {})  # dropped with scale
+        if "any_frozen" not in cache:
+            cache["any_frozen"] = bool(np.any(np.asarray(self.scale) <= 0))
+        if shared and not cache["any_frozen"]:
+            return low, high
         frozen = (self._tensor("scale", x0) <= 0).expand_as(x0)
         return torch.where(frozen, x0, low), torch.where(frozen, x0, high)
 
-    def box(self, x0, dtype, factor=1.0):
+    def box(self, x0, dtype, factor=1.0, *, shared=False):
         """Per-batch tensors in input space: ``scale`` and :meth:`input_box`.
 
         ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
         """
         scale = self._tensor("scale", x0).to(dtype) * factor
-        return (scale, *self.input_box(x0))
+        return (scale, *self.input_box(x0, shared=shared))
 
     def tensors(self, x0, dtype, factor=1.0):
         """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``.

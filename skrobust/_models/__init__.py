@@ -30,6 +30,7 @@ from ._skorch import (
     NonlinearityLogits,
     ProbabilityLogit,
 )
+from ._state import FittedState, fitted_state
 from ._steps import check_columns, pipeline_steps, unwrap_estimator
 from ._trees import (
     CliqueBound,
@@ -56,6 +57,7 @@ __all__ = [
     "DifferentiableModel",
     "FeatureMap",
     "FirstOutput",
+    "FittedState",
     "LeafBoxes",
     "LeafSearch",
     "LogProbability",
@@ -78,6 +80,7 @@ __all__ = [
     "as_differentiable",
     "check_columns",
     "check_converted_fitted",
+    "fitted_state",
     "is_lazy",
     "is_tree_model",
     "materialize",

@@ -8,17 +8,24 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._discrete import coordinate_names, warn_frozen_discrete
-from .._models import as_differentiable, check_columns
+from .._models import check_columns
 from .._threat import NORMS, check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
 from ..utils import check_samples, encode_labels, resolve_batch_size
 from ._batch_run import JOB_BATCH, BatchRun, batch_seeds
+from ._call_cache import (
+    FLOATS,
+    cached_view,
+    check_input,
+    param_names,
+    validate_params,
+)
 from ._model import CastView, as_output, is_fitted, preprocess_of, working_space
 
-_FLOATS = (np.float64, np.float32, np.float16)
+_FLOATS = FLOATS
 #: parameter constraints the attacks share
 POSITIVE_INT = [Interval(numbers.Integral, 1, None, closed="left")]
 POSITIVE = [Interval(numbers.Real, 0, None, closed="neither")]
@@ -165,7 +172,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ran (nothing may move). ``X`` without samples is refused, as
         scikit-learn's ``check_array`` refuses it.
         """
-        self._validate_params()
+        validate_params(self)
         self._check_budget()
         view = self._view()
         check_samples(X, type(self).__name__)
@@ -175,16 +182,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Xw, pinned, layout = working_space(X, view.preprocess), None, None
         else:  # raw tabular data: numbers and one-hot categories, by name
             (Xw, pinned), layout = codec.encode(X), codec.layout(X)
-        if hasattr(self, "n_features_in_"):  # fitted: sklearn's feature checks
-            Xa = validate_data(
-                self,
-                Xw,
-                reset=False,
-                allow_nd=True,
-                dtype=_FLOATS,
-            )
-        else:
-            Xa = check_array(Xw, allow_nd=True, dtype=_FLOATS)
+        Xa = check_input(self, Xw)
         if view.input_shape is not None and Xa.shape[1:] != view.input_shape:
             raise ValueError(
                 f"X has samples of shape {Xa.shape[1:]}, but the model expects "
@@ -253,6 +251,10 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         raise NotImplementedError
 
+    @classmethod
+    def _get_param_names(cls):
+        return param_names(cls, super()._get_param_names)
+
     def _set_params(self, params):
         """Store each ``__init__`` parameter as is (``__init__`` passes its
         ``locals()``; scikit-learn's rule: no logic in ``__init__``)."""
@@ -293,7 +295,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return estimator
 
     def _view(self):
-        return as_differentiable(self._fitted_estimator())
+        return cached_view(self, self._fitted_estimator())
 
     @staticmethod
     def _preprocess_of(estimator):
@@ -357,15 +359,13 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Resolve the threat model; ``eps`` overrides ``self.eps`` (e.g. a
         minimal-norm attack's unit of measure). Subclasses may take more
         overrides, which :meth:`_run` passes through."""
-        if needs_data_statistics(self.get_params(deep=False)) and not hasattr(
-            self, "data_std_"
-        ):
+        params = self.get_params(deep=False)
+        if needs_data_statistics(params) and not hasattr(self, "data_std_"):
             raise NotFittedError(
                 f"{type(self).__name__} with eps_units='std' or bounds='data' uses "
                 "per-feature statistics of the training data: call fit(X_train) "
                 "first."
             )
-        params = self.get_params(deep=False)
         if eps is not None:
             params["eps"] = eps
         return resolve_constraints(

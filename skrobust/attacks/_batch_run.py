@@ -57,7 +57,7 @@ class BatchRun:
         )
         x_adv = repair(x_adv, x0, c, self.attack.norm)
         # loops that move x0 + delta may miss a bound by a rounding
-        x_adv = torch.clamp(x_adv, *c.input_box(x0))
+        x_adv = torch.clamp(x_adv, *c.input_box(x0, shared=True))
         # and the cast to the caller's dtype by half a step of it
         norm = self.attack.norm
         x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype).cpu().numpy()

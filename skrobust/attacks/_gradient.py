@@ -87,7 +87,7 @@ class GradientAttack(BaseAttack):
         x_adv : Tensor
             Detached adversarial inputs.
         """
-        scale, low, high = constraints.box(x0, x0.dtype, eps_factor)
+        scale, low, high = constraints.box(x0, x0.dtype, eps_factor, shared=True)
         schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")
         if np.ndim(rel_step):

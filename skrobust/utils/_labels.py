@@ -36,7 +36,8 @@ def encode_labels(labels, classes, *, name="y", n_samples=None):
         if n_samples is None:
             raise ValueError(f"`{name}` is a single label; pass one per sample.")
         labels = np.full(n_samples, labels)
-    labels = column_or_1d(labels, warn=False)
+    if labels.ndim != 1:  # a 1-d array is what column_or_1d would return
+        labels = column_or_1d(labels, warn=False)
     if n_samples is not None and len(labels) != n_samples:
         raise ValueError(f"`{name}` has {len(labels)} entries for {n_samples} samples.")
     if len(labels) == 0:

@@ -181,16 +181,19 @@ def projected_gradient(
             x = project(torch.addcmul(b.x0, scale, u), b)
         else:
             x = b.x0.clone()
-        grad = None
+        grad = ones = None
         for _ in range(n_iter):
             # the point the model sees: the iterate, or its repaired version
             seen = x if repair is None else repair(x, rows=b.index, gain=grad)
             seen.requires_grad_(True)
             logits = model(seen)
             loss = loss_fn(logits, b.labels, targeted, getattr(b, "true_labels", None))
-            (grad,) = torch.autograd.grad(loss.sum(), seen)
+            if ones is None or ones.shape != loss.shape:  # d sum(loss): no sum
+                ones = torch.ones_like(loss)
+            (grad,) = torch.autograd.grad(loss, seen, ones)
             grad = finite_gradient(grad)
-            x, seen = x.detach(), seen.detach()
+            x = x.detach()
+            seen = x if repair is None else seen.detach()
             if repair is not None:  # the best of the repaired iterates
                 hit = success(logits.detach(), b.labels, targeted)
                 keep_best(b, seen, logits, loss.detach(), hit, ~b.done)

@@ -1,0 +1,238 @@
+"""Issue 18: an attack keeps the view of its fitted estimator between calls.
+
+The view is rebuilt whenever the estimator is refitted, partially fitted,
+changed in place or replaced; the kept view never travels with a pickle or a
+clone; and the examples are those of an attack that builds the view afresh.
+"""
+
+import copy
+import gc
+import pickle
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
+from skorch import NeuralNetClassifier
+
+from skrobust import PartiallyDifferentiableWarning
+from skrobust._models import fitted_state
+from skrobust.attacks import PGD, _call_cache
+from skrobust.nn import MLP
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return X[::3], y[::3]
+
+
+def _pgd(clf, **kw):
+    return PGD(clf, eps=0.4, n_iter=5, random_state=0, **kw)
+
+
+def _fresh(attack, X, y=None):
+    """The examples of a new attack on the same estimator (a new view)."""
+    return _new(attack).generate(X, y)
+
+
+def _new(attack):
+    return type(attack)(**attack.get_params(deep=False))
+
+
+def _gradient(attack, X, y):
+    view = attack._view()
+    x = torch.tensor(X, dtype=view.dtype).requires_grad_()
+    loss = torch.nn.functional.cross_entropy(view(x), torch.as_tensor(y))
+    return torch.autograd.grad(loss, x)[0]
+
+
+def test_cached_view_is_reused_and_equals_uncached(iris, monkeypatch):
+    X, y = iris
+    clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    attack = _pgd(clf)
+    first = attack.generate(X, y)
+    assert attack._view() is attack._view()  # one build for both
+    np.testing.assert_array_equal(attack.generate(X, y), first)
+    # without the cache (no state: never kept), the same examples
+    monkeypatch.setattr(_call_cache, "fitted_state", lambda estimator: None)
+    uncached = _pgd(clf)
+    assert uncached._view() is not uncached._view()
+    np.testing.assert_array_equal(uncached.generate(X, y), first)
+
+
+@pytest.mark.parametrize("model", ["logistic", "mlp", "sgd"])
+def test_refit_on_other_data_and_classes_is_seen(iris, model):
+    X, y = iris
+    make = {
+        "logistic": lambda: LogisticRegression(max_iter=500),
+        "mlp": lambda: MLPClassifier((6,), max_iter=300, random_state=0),
+        "sgd": lambda: SGDClassifier(random_state=0),
+    }[model]
+    clf = make().fit(X, y)
+    attack = _pgd(clf)
+    before = attack.generate(X, y)
+    view = attack._view()
+    # refit in place on other data with two classes only
+    two = y > 0
+    clf.fit(X[two][:, ::-1], y[two])
+    assert attack._view() is not view
+    assert attack._view().n_classes == 2
+    after = attack.generate(X[two], y[two])
+    np.testing.assert_array_equal(after, _fresh(attack, X[two], y[two]))
+    np.testing.assert_array_equal(
+        _gradient(attack, X[two], y[two] - 1),
+        _gradient(_new(attack), X[two], y[two] - 1),
+    )
+    assert not np.array_equal(after, before[two])
+
+
+def test_in_place_changes_are_seen(iris):
+    X, y = iris
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    attack = _pgd(clf)
+    attack.generate(X, y)
+    view = attack._view()
+    clf.coef_ *= -1.0  # no refit: the arrays change in place
+    assert attack._view() is not view
+    np.testing.assert_array_equal(attack.generate(X, y), _fresh(attack, X, y))
+    # set_params, then refit: seen
+    view = attack._view()
+    clf.set_params(C=1e-3).fit(X, y)
+    assert attack._view() is not view
+    np.testing.assert_array_equal(attack.generate(X, y), _fresh(attack, X, y))
+
+
+def test_partial_fit_and_warm_start_are_seen(iris):
+    X, y = iris
+    clf = MLPClassifier((6,), max_iter=50, random_state=0)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    attack = _pgd(clf)
+    view = attack._view()
+    clf.partial_fit(X, y)  # updates coefs_ in place
+    assert attack._view() is not view
+    np.testing.assert_array_equal(attack.generate(X, y), _fresh(attack, X, y))
+    view = attack._view()
+    clf.set_params(activation="tanh")  # a parameter the view reads
+    assert attack._view() is not view
+    assert isinstance(attack._view().module[1], torch.nn.Tanh)
+
+
+def test_skorch_refit_and_training_are_seen(iris):
+    X, y = iris
+    X = X.astype(np.float32)
+    net = NeuralNetClassifier(
+        MLP,
+        module__n_features_in=4,
+        module__n_classes=3,
+        module__hidden_layer_sizes=(8,),
+        criterion=torch.nn.CrossEntropyLoss,
+        max_epochs=1,
+        lr=0.1,
+        train_split=None,
+        verbose=0,
+    )
+    torch.manual_seed(0)
+    net.fit(X, y)
+    attack = _pgd(net)
+    attack.generate(X, y)
+    view = attack._view()
+    assert attack._view() is view
+    net.partial_fit(X, y)  # same module, weights trained in place
+    assert attack._view() is not view
+    np.testing.assert_array_equal(attack.generate(X, y), _fresh(attack, X, y))
+    module = net.module_
+    net.set_params(module__hidden_layer_sizes=(3,)).fit(X, y)  # a new module
+    assert net.module_ is not module
+    assert attack._view().module is net.module_
+    np.testing.assert_array_equal(attack.generate(X, y), _fresh(attack, X, y))
+
+
+def test_two_estimators_are_not_confused(iris):
+    X, y = iris
+    a = LogisticRegression(max_iter=500).fit(X, y)
+    b = LogisticRegression(max_iter=500).fit(X[:, ::-1], y)  # same shapes
+    attack = _pgd(a)
+    out_a = attack.generate(X, y)
+    attack.set_params(estimator=b)
+    out_b = attack.generate(X, y)
+    np.testing.assert_array_equal(out_b, _pgd(b).generate(X, y))
+    assert not np.array_equal(out_a, out_b)
+    attack.set_params(estimator=a)
+    np.testing.assert_array_equal(attack.generate(X, y), out_a)
+    # and two attacks on two estimators keep their own views
+    pa, pb = _pgd(a), _pgd(b)
+    pa.generate(X, y), pb.generate(X, y)
+    assert pa._view().estimator is a and pb._view().estimator is b
+
+
+def test_pickle_clone_and_deepcopy_drop_the_cache(iris):
+    X, y = iris
+    clf = MLPClassifier((6,), max_iter=200, random_state=0).fit(X, y)
+    attack = _pgd(clf)
+    size = len(pickle.dumps(attack))
+    out = attack.generate(X, y)
+    assert attack in _call_cache._VIEWS
+    assert len(pickle.dumps(attack)) == size  # nothing more to pickle
+    other = pickle.loads(pickle.dumps(attack))
+    assert other not in _call_cache._VIEWS
+    np.testing.assert_array_equal(other.generate(X, y), out)
+    other = clone(attack)  # an unfitted clone of the MLP, trained alike
+    assert other not in _call_cache._VIEWS
+    np.testing.assert_array_equal(other.fit(X, y).generate(X, y), out)
+    other = copy.deepcopy(attack)
+    assert other not in _call_cache._VIEWS
+    np.testing.assert_array_equal(other.generate(X, y), out)
+    # the attack's attributes are unchanged by a call (scikit-learn's check)
+    before = dict(vars(attack))
+    attack.transform(X)
+    assert vars(attack).keys() == before.keys()
+
+
+def test_cache_does_not_keep_attacks_alive(iris):
+    X, y = iris
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    attack = _pgd(clf)
+    attack.generate(X, y)
+    ref = weakref.ref(attack)
+    del attack
+    gc.collect()
+    assert ref() is None
+
+
+def test_fitted_state_sees_what_a_view_reads(iris):
+    X, y = iris
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    clf.fit(X, y)
+    state = fitted_state(clf)
+    assert fitted_state(clf) == state
+    clf[0].scale_[0] *= 2.0  # a step's array, in place
+    assert fitted_state(clf) != state
+    state = fitted_state(clf)
+    clf[-1].intercept_ = clf[-1].intercept_.copy()  # equal values, same state
+    assert fitted_state(clf) == state
+    clf[-1].set_params(C=0.5)  # a parameter, even without refit
+    assert fitted_state(clf) != state
+
+
+def test_conversion_warnings_come_on_every_call(iris):
+    X, y = iris
+    clf = make_pipeline(
+        KBinsDiscretizer(
+            n_bins=3, encode="ordinal", quantile_method="averaged_inverted_cdf"
+        ),
+        LogisticRegression(max_iter=500),
+    ).fit(X, y)
+    attack = _pgd(clf, bounds=(0, 2))
+    for _ in range(2):
+        with pytest.warns(PartiallyDifferentiableWarning):
+            out = attack.generate(X, y)
+    assert attack._view() is attack._view()
+    with pytest.warns(PartiallyDifferentiableWarning):
+        np.testing.assert_array_equal(out, _fresh(attack, X, y))
