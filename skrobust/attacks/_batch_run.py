@@ -60,7 +60,10 @@ class BatchRun:
         x_adv = torch.clamp(x_adv, *c.input_box(x0, shared=True))
         # and the cast to the caller's dtype by half a step of it
         norm = self.attack.norm
-        x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype).cpu().numpy()
+        x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype)
+        if "norms" in more:  # minimal-norm attacks: measured on what is returned
+            more["norms"] = self.attack._returned_norms(x_adv, x0, c, more["norms"])
+        x_adv = x_adv.cpu().numpy()
         more = {
             key: value.detach().cpu().numpy() if torch.is_tensor(value) else value
             for key, value in more.items()

@@ -104,12 +104,17 @@ class MinimalNormMixin:
     def _attack_batch(self, view, x0, labels, constraints, **kwargs):
         x_adv, norms = self._minimize(view, x0, labels, constraints, **kwargs)
         x_adv = self._project(x_adv.detach(), x0, constraints)
-        norms = norms.detach().to(torch.float64)
-        if not self._exact:
-            w = torch.as_tensor(constraints.weights, device=x0.device)
-            size = weighted_size(x_adv.double() - x0.double(), w, self.norm)
-            norms = torch.where(torch.isfinite(norms), size, norms)
-        return x_adv, {"norms": norms}
+        return x_adv, {"norms": norms.detach().to(torch.float64)}
+
+    def _returned_norms(self, x_adv, x0, constraints, norms):
+        """The sizes of the examples as returned (repaired, clipped and cast
+        to the caller's dtype: a float16 rounding moves them); exact attacks
+        keep their infima, ``inf`` stays where nothing was found."""
+        if self._exact:
+            return norms
+        w = torch.as_tensor(constraints.weights, device=x0.device)
+        size = weighted_size(x_adv.double() - x0.double(), w, self.norm)
+        return torch.where(torch.isfinite(norms), size, norms)
 
     def _project(self, x_adv, x0, constraints):
         """Onto the budget's ball (``eps``; no-op without one) and the box."""
