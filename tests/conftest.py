@@ -20,6 +20,10 @@ fitting. Each builds in well under 5 s on 2 CPU cores.
   the categories, imputer and ``StandardScaler`` on the numbers).
 
 Tests marked ``gpu`` are skipped when CUDA is not available.
+
+Property tests (hypothesis) run under a profile: ``ci`` (the default) keeps
+each test's own small number of examples; ``HYPOTHESIS_PROFILE=deep`` runs
+1,200 per property test, over 10,000 in all (docs/developers/testing.rst).
 """
 
 import os
@@ -28,6 +32,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.impute import SimpleImputer
@@ -43,6 +48,18 @@ from skrobust import SkorchClassifier
 from skrobust.nn import MLP, SmallCNN
 
 SEED = 0
+
+# hypothesis profiles: fitted models are session fixtures (hence the health
+# check), and an attack's first call may take longer than any deadline
+settings.register_profile(
+    "ci",
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+# 1,200 examples for each of the 9 parametrised property tests: 10,800 cases
+settings.register_profile("deep", settings.get_profile("ci"), max_examples=1_200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config):

@@ -4,13 +4,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skrobust.attacks import APGD, FAB, FGSM, PGD, AutoAttack
 
 MODELS = ["digits_cnn", "digits_mlp", "cancer_logreg_pipeline", "cancer_mlp_pipeline"]
 NORMS = ["linf", "l2", "l1"]
+
+
+def examples(n):
+    """``n`` examples, or the loaded profile's when it asks for more
+    (``HYPOTHESIS_PROFILE=deep``: tests/conftest.py)."""
+    return max(n, settings.default.max_examples)
 
 
 def _data(request, name):
@@ -72,11 +78,7 @@ def _check_invariants(attack, model, X, y, eps, mask, norm, bounds, unit):
 
 
 @pytest.mark.parametrize("model_name", MODELS)
-@settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=examples(12))
 @given(data=st.data())
 def test_attack_invariants(request, model_name, data):
     model = request.getfixturevalue(model_name)
@@ -204,11 +206,7 @@ def cancer_forest(cancer_data):
 
 
 @pytest.mark.parametrize("model_name", [*MODELS, "cancer_forest"])
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=examples(10))
 @given(data=st.data())
 def test_black_box_attack_invariants(request, model_name, data):
     from skrobust.attacks import HopSkipJump, SquareAttack
