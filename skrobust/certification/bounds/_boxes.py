@@ -20,10 +20,21 @@ class Lines:
     ``_graph_crown.through``).
     """
 
-    __slots__ = ("lines", "_sparse")
+    __slots__ = ("lines", "_sparse", "_stacked")
 
-    def __init__(self, lines, sparse=None):
+    def __init__(self, lines, sparse=None, stacked=None):
         self.lines, self._sparse = tuple(lines), sparse
+        self._stacked = stacked
+
+    @property
+    def stacked(self):
+        """``a_l``, ``a_u - a_l`` and ``b_u`` of an image node stacked on the
+        channels (windows read them in one gather), and whether ``b_l`` has
+        a nonzero entry."""
+        if self._stacked is None:
+            a_l, b_l, a_u, b_u = self.lines
+            self._stacked = (torch.cat([a_l, a_u - a_l, b_u], 1), bool(b_l.any()))
+        return self._stacked
 
     @property
     def sparse(self):
@@ -52,7 +63,10 @@ class Lines:
             picked = tuple(t[rows] for t in picked)
             b_stable = None if b_stable is None else b_stable[rows]
             sparse = (index[rows], pad[rows], picked, b_stable)
-        return Lines([t[rows] for t in self.lines], sparse)
+        stacked = self._stacked
+        if stacked is not None:
+            stacked = (stacked[0][rows], stacked[1])
+        return Lines([t[rows] for t in self.lines], sparse, stacked)
 
 
 def _differing(lines):

@@ -119,7 +119,7 @@ def _cross(graph, boxes, region, i, A, relax, alpha):
             return _patches.box_extreme(A, *boxes[i]), []
         return box_extreme(A, *boxes[i]), []
     if windows:
-        bias, part = _patches.through(A, lines.lines)
+        bias, part = _patches.through(A, lines)
     elif alpha is not None and i in alpha:
         lines = _with_slopes(lines.lines, alpha[i], boxes[j], node.rule)
         bias, part = _through_rows(A, lines)

@@ -277,14 +277,14 @@ def _composition(rule, like, kh, kw):
 
 def through(A, lines):
     """An activation crossed below with windows (see ``_graph_crown.through``)."""
-    a_l, b_l, a_u, b_u = lines
+    stacked, offset = lines.stacked
     V = A.values
     neg = V.clamp(max=0)
-    slope_l, slope_u = A.gather(a_l), A.gather(a_u)
-    bias = (A.gather(b_u) * neg).flatten(3).sum(-1)
-    if bool(b_l.any()):
-        bias = bias + (A.gather(b_l) * (V - neg)).flatten(3).sum(-1)
-    coef = torch.addcmul(slope_l * V, slope_u - slope_l, neg)
+    slope_l, rise, b_u = A.gather(stacked).chunk(3, dim=3)
+    bias = (b_u * neg).flatten(3).sum(-1)
+    if offset:
+        bias = bias + (A.gather(lines.lines[1]) * (V - neg)).flatten(3).sum(-1)
+    coef = torch.addcmul(slope_l * V, rise, neg)
     return bias.flatten(1), A.like(coef, clean=True)
 
 
