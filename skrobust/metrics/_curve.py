@@ -2,14 +2,8 @@
 
 import numpy as np
 
-from ._robust import (
-    _as_attacks,
-    _check_data,
-    _in_space,
-    _take,
-    attack_for,
-    checked_view,
-)
+from ._inputs import _check_data, _outputs, checked_view, warn_undefined
+from ._robust import _as_attacks, _in_space, _take, attack_for
 
 
 def robustness_curve(estimator, X, y, *, attack, epsilons):
@@ -65,7 +59,9 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
         raise ValueError("epsilons must be a 1-D array of non-negative budgets.")
     X, y = _check_data(X, y, "robustness_curve")
     view = checked_view(estimator, X, y)
-    robust = view.predict(X) == y
+    logits, y_pred = _outputs(view, X, in_space=False)
+    warn_undefined(logits, "clean points")
+    robust = y_pred == y
     # minimal-norm attacks: one run gives every budget (a point is robust
     # within eps when its smallest adversarial perturbation is larger)
     norms = np.full(len(y), np.inf)

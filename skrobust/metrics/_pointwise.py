@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from ._robust import _as_attacks, _check_data, worst_case
+from ._inputs import _check_data
+from ._robust import _as_attacks, worst_case
 from ._routing import check_chunking, map_chunks
 
 

@@ -3,14 +3,16 @@
 import numpy as np
 from scipy.special import softmax
 from sklearn.metrics import get_scorer
-from sklearn.utils.validation import column_or_1d
-from skorch.utils import data_from_dataset, to_numpy
 
-from .._models import NotDifferentiableError, as_differentiable
 from .._threat import needs_data_statistics
-from .._torch import torch
 from ..attacks import BaseAttack, BlackBoxModel
-from ..utils import check_samples
+from ._inputs import (
+    _check_data,
+    _outputs,
+    _prediction_model,
+    checked_view,
+    warn_undefined,
+)
 from ._routing import ScoreRequestMixin, _take, check_chunking, map_chunks
 
 _STATS = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_", "data_std_")
@@ -50,68 +52,6 @@ def attack_for(attack, estimator, X):
     return copy
 
 
-def _check_data(X, y, caller):
-    """Arrays from a torch ``Dataset``: skorch's ``EpochScoring`` passes the
-    validation ``Dataset`` (not arrays) when it caches predictions. ``X``
-    without samples is refused (``caller`` names the entry point)."""
-    if isinstance(X, torch.utils.data.Dataset):
-        try:
-            X_data, y_data = data_from_dataset(X)
-        except AttributeError:
-            raise TypeError(
-                f"cannot read arrays from the {type(X).__name__}; robust scorers "
-                "need X and y as arrays, a skorch Dataset or a TensorDataset."
-            ) from None
-        X = to_numpy(X_data) if isinstance(X_data, torch.Tensor) else X_data
-        y = y_data if y is None else y
-    if isinstance(y, torch.Tensor):
-        y = to_numpy(y)
-    if y is None:
-        raise ValueError("robust scorers need the true labels y.")
-    check_samples(X, caller)
-    return X, column_or_1d(y, warn=True)
-
-
-def checked_view(estimator, X, y):
-    """The prediction model of ``estimator``, once ``X`` and ``y`` fit it.
-
-    A differentiable view checks ``X`` as the certificates do
-    (:meth:`~skrobust.DifferentiableModel.to_samples`: samples first, the
-    model's sample shape and columns, finite values); a model scored through
-    its own ``predict`` checks it there. ``y`` holds one label per sample.
-    Labels the model does not know count as errors (it cannot predict
-    them), as in scikit-learn's scorers.
-    """
-    view = _prediction_model(estimator)
-    if isinstance(view, BlackBoxModel):
-        n_samples = len(view.predict(X))
-    else:
-        n_samples = len(view.to_samples(X))
-    if len(y) != n_samples:
-        raise ValueError(
-            f"y has {len(y)} labels for {n_samples} samples: pass one label per "
-            "sample of X."
-        )
-    return view
-
-
-def _prediction_model(estimator):
-    """The differentiable view; query access (``predict_proba`` /
-    ``decision_function``, labels from ``predict``) for models without one."""
-    try:
-        return as_differentiable(estimator)
-    except NotDifferentiableError:
-        return BlackBoxModel(estimator)
-
-
-def _outputs(view, X, in_space):
-    """Scores and predicted labels of ``X`` (``in_space``: the view's space)."""
-    logits = view.logits(X, in_space=in_space)
-    if isinstance(view, BlackBoxModel):
-        return logits, view.predict(X)
-    return logits, view.classes_[logits.argmax(axis=1)]
-
-
 def _in_space(attack, view):
     """Whether ``attack`` outputs the view's space (white-box attacks) rather
     than the estimator's raw inputs (black-box attacks, and every attack on a
@@ -146,6 +86,7 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
     X, y = _check_data(X, y, "worst_case")
     view = checked_view(estimator, X, y)
     logits, y_pred = _outputs(view, X, in_space=False)
+    warn_undefined(logits, "clean points")
     robust = y_pred == y
     raw = return_inputs and not (
         view.preprocess is not None and any(_in_space(a, view) for a in attacks)
@@ -161,6 +102,7 @@ def worst_case(estimator, X, y, attacks, *, return_inputs=False):
         X_part, y_part = _take(X, index), y[index]
         X_adv = attack_for(attack, estimator, X).generate(X_part, y_part)
         adv_logits, adv_pred = _outputs(view, X_adv, _in_space(attack, view))
+        warn_undefined(adv_logits, f"{type(attack).__name__}'s adversarial inputs")
         if codec is not None and not isinstance(view, BlackBoxModel):
             # valid raw rows: the model's own predict has the last word
             adv_pred = np.asarray(estimator.predict(X_adv))
