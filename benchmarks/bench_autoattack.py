@@ -124,13 +124,13 @@ def timed(fn, device):
 
 
 def interleaved(fns, repeat, device):
-    """Median time and the last result of each function, run in turn."""
+    """Median time, the last result and all times of each function, in turn."""
     times, results = [[] for _ in fns], [None] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
             results[i], t = timed(fn, device)
             times[i].append(t)
-    return [statistics.median(t) for t in times], results
+    return [statistics.median(t) for t in times], results, times
 
 
 def load():
@@ -183,7 +183,7 @@ def compare(name, clf, X, y, eps, args, peers):
         )
         labels_.append(f"torchattacks {ta.__version__}")
     print(f"\n{name}: {len(X)} test points, linf eps {eps} ({load()})")
-    times, results = interleaved(fns, args.repeat, device)
+    times, results, runs = interleaved(fns, args.repeat, device)
     report = results[0]
     robust = [report.robust_accuracy["square"]]
     robust += [accuracy(model, out, labels) for out in results[1:]]
@@ -199,10 +199,14 @@ def compare(name, clf, X, y, eps, args, peers):
     stage_times = ", ".join(f"{k} {v:.1f}" for k, v in report.times.items())
     print(f"skrobust stage seconds (last run): {stage_times}")
     base = times[1] if aa is not None else None
-    print(f"{'library':<22} {'robust acc':>10} {'median s':>9} {'x reference':>11}")
-    for lib, acc, t in zip(labels_, robust, times):
+    print(
+        f"{'library':<22} {'robust acc':>10} {'median s':>9} {'x reference':>11}"
+        "  runs s"
+    )
+    for lib, acc, t, each in zip(labels_, robust, times, runs):
         ratio = "-" if base is None else f"{t / base:.2f}"
-        print(f"{lib:<22} {acc:>10.3f} {t:>9.2f} {ratio:>11}")
+        each = ", ".join(f"{v:.1f}" for v in each)
+        print(f"{lib:<22} {acc:>10.3f} {t:>9.2f} {ratio:>11}  {each}")
     print(f"({args.repeat} interleaved runs each; {load()})")
 
 
@@ -213,7 +217,7 @@ def fast_gap(name, clf, X, y, eps, args):
         lambda: AutoAttack(clf, **kwargs).evaluate(X, y),
         lambda: AutoAttack(clf, version="fast", **kwargs).evaluate(X, y),
     ]
-    (t_std, t_fast), (std, fast) = interleaved(fns, args.repeat, args.device)
+    (t_std, t_fast), (std, fast), _ = interleaved(fns, args.repeat, args.device)
     acc_std = std.robust_accuracy["square"]
     acc_fast = fast.robust_accuracy["apgd-t"]
     print(
@@ -232,6 +236,7 @@ def main():
     p.add_argument("--n", type=int, default=200, help="test points attacked")
     p.add_argument("--models", default="cnn,mlp", help="cnn, mlp or both")
     p.add_argument("--peer-site", default=None, help="extra path for the peers")
+    p.add_argument("--peers", default="pyautoattack,torchattacks", help="peers to run")
     p.add_argument("--fast", action="store_true", help="the fast preset's gap")
     p.add_argument("--no-compare", action="store_true", help="only --fast")
     args = parse_args(p)
@@ -241,7 +246,7 @@ def main():
     eps = (args.eps_cnn, args.eps_mlp, args.eps_cancer)
     if not args.no_compare:
         peers, missing = {}, {}
-        for name in ("pyautoattack", "torchattacks"):
+        for name in args.peers.split(","):
             lib, reason = _peer(name)
             if lib is None:
                 missing[name] = reason

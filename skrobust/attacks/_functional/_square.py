@@ -114,6 +114,12 @@ class _Windows:
         ]
         return inside[:, None].expand(n, self.c, self.h, self.w), (rows, cols)
 
+    def positive(self, n):
+        """Random signs as booleans (True: +1), shaped as :meth:`signs`."""
+        shape = (n, self.c, 1, 1) if self.image else (n, 1, 1, self.w)
+        g = self.generator
+        return torch.rand(shape, generator=g, device=g.device) < 0.5
+
     def signs(self, n, dtype):
         """Random +-1: one per channel (images) or per feature (vectors)."""
         shape = (n, self.c, 1, 1) if self.image else (n, 1, 1, self.w)
@@ -172,7 +178,7 @@ def _step_linf(windows, u_best, low, high, p):
     """
     n = len(u_best)
     window, _ = windows.draw(n, windows.side(p))
-    sign = windows.signs(n, u_best.dtype) > 0
+    sign = windows.positive(n)
     u = torch.where(window, torch.where(sign, high, low), u_best)
     same = (u == u_best).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
     sign = sign ^ same
@@ -301,7 +307,8 @@ def square(
                 )
                 x = x.reshape(u.shape)
                 u = torch.where(scale > 0, (x - self.x0) / safe_scale, u)
-            scores = model(x.reshape(-1, *shape))
+            with torch.inference_mode():  # queries only
+                scores = model(x.reshape(-1, *shape))
             return (
                 loss_fn(scores, self.labels, targeted),
                 success(scores, self.labels, targeted),
