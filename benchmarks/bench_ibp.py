@@ -14,6 +14,7 @@ Run: ``python benchmarks/bench_ibp.py [--device cuda] [--threads 1]``.
 """
 
 import copy
+import os
 
 import numpy as np
 import torch
@@ -79,7 +80,8 @@ def bench(name, clf, X, y, args, kw):
                 lambda kwargs=kwargs: certify(clf, X, y, **kwargs),
                 forward,
                 device=args.device,
-                **(kw if "crown" not in method else {**kw, "repeat": 1, "warmup": 1}),
+                # CROWN rows: a median of (at least) 3
+                **(kw if "crown" not in method else {"repeat": 3, "warmup": 1}),
             )
         )
     results.append(
@@ -114,7 +116,8 @@ def main():
         results,
         title=(
             f"certify at l-inf eps {EPS}, digits ({len(X)}; ResidualCNN: {n}) in "
-            f"one batch, floor: one forward pass; {environment(args.device)}"
+            f"one batch, floor: one forward pass; {environment(args.device)}; "
+            f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
         ),
     )
 
