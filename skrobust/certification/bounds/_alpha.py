@@ -14,7 +14,7 @@ from ..._torch import torch
 N_ITER, LR = 20, 0.1
 
 
-def optimized_lower(graph, boxes, region, pending, *, n_iter=N_ITER, lr=LR):
+def optimized_lower(graph, boxes, region, pending, *, backward, n_iter=N_ITER, lr=LR):
     """Lower bounds of ``sum_v A_v . h_v`` with optimised ReLU lower slopes.
 
     Parameters
@@ -25,6 +25,10 @@ def optimized_lower(graph, boxes, region, pending, *, n_iter=N_ITER, lr=LR):
     region : Region
     pending : dict
         ``{node: A}``, dense coefficients ``(n, n_rows, *shape)``.
+    backward : callable
+        CROWN's backward pass ``backward(graph, boxes, region, pending,
+        alpha=None)`` (:func:`._graph_crown.backward`, which calls this
+        function: passed in, so the two modules do not import each other).
     n_iter : int, default=20
     lr : float, default=0.1
 
@@ -33,8 +37,6 @@ def optimized_lower(graph, boxes, region, pending, *, n_iter=N_ITER, lr=LR):
     lower : torch.Tensor of shape (n, n_rows)
         At least CROWN's bound (its slopes are the starting point).
     """
-    from ._graph_crown import backward
-
     nodes = [
         i
         for i, node in enumerate(graph.nodes)

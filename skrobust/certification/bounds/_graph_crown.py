@@ -334,7 +334,9 @@ def chunked(graph, boxes, region, start, n_rows, method="crown"):
     """The final backward pass over chunks of samples (``start(rows)``: the
     pending coefficients of the samples ``rows``); alpha-CROWN optimises
     each chunk's slopes."""
-    solve = optimized_lower if method == "alpha-crown" else backward
+    solve = backward
+    if method == "alpha-crown":
+        solve = functools.partial(optimized_lower, backward=backward)
     n = len(region)
     widest = max(math.prod(node.shape) for node in graph.nodes)
     step = max(1, chunk_elements(region.x0.device) // (n_rows * widest))
