@@ -281,3 +281,15 @@ def test_smoothing_certifies_no_nan_votes(models, data, model_name):
     # sigma), so almost every draw is NaN, which is no vote: no radius
     nan_draws = X[:, 20] == 0
     assert nan_draws.any() and np.isnan(radius[nan_draws]).all()
+
+
+@pytest.mark.parametrize("model_name", ["nan", "inf_weight", "inf_gradient"])
+def test_sanity_check_flags_non_finite_models(models, data, model_name):
+    from skrobust.metrics import check_robustness_evaluation
+
+    X, y = _points(data, model_name)
+    attack = PGD(eps=EPS, n_iter=2, bounds=BOUNDS, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = check_robustness_evaluation(models[model_name], X, y, attack=attack)
+    assert "finite" in report.failed
