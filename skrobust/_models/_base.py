@@ -299,7 +299,8 @@ class DifferentiableModel:
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
                 f"X has samples of shape {tuple(x.shape[1:])}, but the model "
-                f"expects {self.input_shape}."
+                f"expects {self.input_shape}: reshape X to "
+                f"{(len(x), *self.input_shape)}, as it was fitted."
             )
         if not bool(torch.isfinite(x).all()):
             raise ValueError(

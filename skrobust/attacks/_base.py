@@ -186,7 +186,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if view.input_shape is not None and Xa.shape[1:] != view.input_shape:
             raise ValueError(
                 f"X has samples of shape {Xa.shape[1:]}, but the model expects "
-                f"{view.input_shape}."
+                f"{view.input_shape}: reshape X to "
+                f"{(len(Xa), *view.input_shape)}, as it was fitted."
             )
         columns = getattr(Xw, "columns", None)
         if columns is None and getattr(self, "feature_names_in_", None) is not None:
