@@ -196,6 +196,16 @@ def compare(name, clf, X, y, eps, args, peers):
             if "robust accuracy after" in line
         ]
         print(f"pyautoattack per stage: {', '.join(ref_stages)}")
+        totals = [0.0] + [
+            float(line.split("total time ")[1].split(" s")[0])
+            for line in ref_log.getvalue().splitlines()
+            if "robust accuracy after" in line
+        ]
+        ref_times = ", ".join(
+            f"{stage.split(':')[0]} {b - a:.1f}"
+            for stage, a, b in zip(ref_stages, totals, totals[1:])
+        )
+        print(f"pyautoattack stage seconds (last run): {ref_times}")
     stage_times = ", ".join(f"{k} {v:.1f}" for k, v in report.times.items())
     print(f"skrobust stage seconds (last run): {stage_times}")
     base = times[1] if aa is not None else None
