@@ -11,6 +11,7 @@ import math
 
 from ..._torch import torch
 from ._losses import success
+from ._square_linf import LinfPlan, search_linf, step_linf
 
 
 def p_selection(p_init, it, n_iters):
@@ -119,12 +120,6 @@ class _Windows:
         cut = keys.kthvalue(s, dim=1, keepdim=True).values
         return (keys <= cut).reshape(1, 1, 1, self.w), None
 
-    def positive(self, n):
-        """Random signs as booleans (True: +1), shaped as :meth:`signs`."""
-        shape = (n, self.c, 1, 1) if self.image else (n, 1, 1, self.w)
-        g = self.generator
-        return torch.rand(shape, generator=g, device=g.device) < 0.5
-
     def signs(self, n, dtype):
         """Random +-1: one per channel (images) or per feature (vectors)."""
         shape = (n, self.c, 1, 1) if self.image else (n, 1, 1, self.w)
@@ -172,33 +167,6 @@ def _init(windows, n, dtype, norm):
                     n, dtype
                 )
     return u / _norm(u, (1, 2, 3)).clamp_min(1e-12)
-
-
-def _step_linf(windows, u_best, low, high, p):
-    """The batch's window jumps to the vertex its signs pick, in every point.
-
-    One window and one set of signs per step for the whole batch (per
-    channel for images, per feature for vectors), as in the reference. A
-    point whose window the signs would leave unchanged (every coordinate
-    already at that vertex) takes the opposite signs instead, so that no
-    query is wasted (the reference queries the unchanged point).
-    """
-    if windows.image:  # a slice: only the window's coordinates are touched
-        s = windows.side(p)
-        top, left = windows.corner(s)
-        at = (..., slice(top, top + s), slice(left, left + s))
-        hi, lo, old = high[at], low[at], u_best[at]
-        sign = windows.positive(1)
-        new = torch.where(sign, hi, lo)
-        same = (new == old).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
-        u = u_best.clone()
-        u[at] = torch.where(sign ^ same, hi, lo)
-        return u
-    window, _ = windows.draw(windows.side(p))
-    sign = windows.positive(1)
-    u = torch.where(window, torch.where(sign, high, low), u_best)
-    same = (u == u_best).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
-    return torch.where(window, torch.where(sign ^ same, high, low), u_best)
 
 
 def _step_l2(windows, u_best, low, high, p):
@@ -346,13 +314,34 @@ def square(
         u_best[act.idx], best[act.idx], done[act.idx] = u, loss, hit
         queries[act.idx] += 1
         act = Active(act.idx[~hit])
-    step = _step_linf if norm == "linf" else _step_l2
+    x_adv = torch.addcmul(x0f, scale, u_best).clamp(box[0], box[1])
+    if norm == "linf" and repair is None:  # the search in x: one less step
+        ends = (act.low, act.high)
+        vertex = [torch.addcmul(act.x0, scale, t).clamp(*act.box) for t in ends]
+        plan = LinfPlan(windows, p_init, n_queries, p_selection)
+        rows = (act.idx, x_adv[act.idx], best[act.idx], *vertex, act.labels)
+        out, _, _, spent = search_linf(
+            model, shape, plan, n_queries, rows, loss_fn, targeted
+        )
+        x_adv[act.idx] = out
+        queries[act.idx] += spent
+        return x_adv.reshape(x0.shape), queries
+    if norm == "linf":
+        plan = LinfPlan(windows, p_init, n_queries, p_selection)
+
+        def step(u, i):
+            return step_linf(plan(i), u, act.low, act.high)
+    else:
+
+        def step(u, i):
+            p = p_selection(p_init, i, n_queries)
+            return _step_l2(windows, u, act.low, act.high, p)
+
     cur_u, cur_best, spent = u_best[act.idx], best[act.idx], 0
     for i in range(n_queries - 1):
         if not len(act.idx):
             break
-        p = p_selection(p_init, i, n_queries)
-        u = step(windows, cur_u, act.low, act.high, p)
+        u = step(cur_u, i)
         if repair is not None:
             u_best[act.idx] = cur_u
             if repair.groups:  # windows redraw categories
