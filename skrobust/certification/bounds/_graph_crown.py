@@ -18,6 +18,7 @@ from ..._torch import torch
 from . import _patches
 from ._alpha import optimized_lower
 from ._boxes import lines_of, prepare, take
+from ._conv_pairs import pair_of
 from ._graph_ibp import exact_by_ibp, finish_on_boxes, fold, propagate, transpose
 from ._graph_rules import Spec
 from ._layers import ConvBound, LinearBound
@@ -162,6 +163,11 @@ def refine(graph, boxes, region, i, *, max_elements=None):
     k = int(counts.max()) if n else 0
     if k == 0:
         return
+    max_elements = max_elements or chunk_elements(low.device)
+    prepare(graph, boxes, i)
+    pair = _pair(graph, boxes, i, counts)
+    if pair is not None:
+        return _refine_pair(graph, boxes, region, pair, mask, max_elements)
     # per sample, the indices of its unstable units first (padded)
     index = torch.topk(mask.to(torch.int8), k, dim=1, sorted=True).indices
     valid = torch.arange(k, device=low.device) < counts.unsqueeze(1)
@@ -171,10 +177,8 @@ def refine(graph, boxes, region, i, *, max_elements=None):
     if all(isinstance(A, Patches) for A in probe.values()):
         window = max(A.values[0, 0, 0].numel() for A in probe.values())
         widest = min(widest, 4 * window)
-    max_elements = max_elements or chunk_elements(low.device)
     step = max(1, max_elements // (2 * k * widest))
     new_low, new_high = low.reshape(n, -1).clone(), high.reshape(n, -1).clone()
-    prepare(graph, boxes, i)
     for first in range(0, n, step):
         rows = slice(first, first + step)
         sub = take(boxes, rows, i)
@@ -191,6 +195,47 @@ def refine(graph, boxes, region, i, *, max_elements=None):
         new_low[rows] = cur_low.scatter_reduce(1, idx, lower, "amax")
         new_high[rows] = cur_high.scatter_reduce(1, idx, upper, "amin")
     boxes[i] = (new_low.reshape(low.shape), new_high.reshape(high.shape))
+
+
+def _pair(graph, boxes, i, counts):
+    """The :class:`~._conv_pairs.ConvPair` ending at ``i`` where bounding
+    every unit at once beats windows for the unstable ones (a fifth of the
+    units or more: the pair's products are dense), else None."""
+    node = graph.nodes[i]
+    if len(node.inputs) != 1 or 5 * int(counts.sum()) < counts.numel() * (
+        math.prod(node.shape)
+    ):
+        return None
+    inputs = graph.nodes[node.inputs[0]].inputs
+    if len(inputs) != 1 or boxes[inputs[0]] is None:
+        return None
+    relax = getattr(graph.nodes[node.inputs[0]].rule, "relaxation", None)
+    if relax is None:
+        return None
+    return pair_of(graph, i, lines_of(graph, boxes, node.inputs[0]))
+
+
+def _refine_pair(graph, boxes, region, pair, mask, max_elements):
+    """:func:`refine` with a :class:`~._conv_pairs.ConvPair`: every unit of
+    every sample bounded, the unstable ones updated."""
+    i = pair.i
+    low, high = boxes[i]
+    n = len(low)
+    lines = lines_of(graph, boxes, pair.j).lines
+    step = max(1, max_elements // pair.elements)
+    lower, upper = [], []
+    for first in range(0, n, step):
+        rows = slice(first, first + step)
+        sub = take(boxes, rows, i)
+        windows, bias = pair.rows([t[rows] for t in lines])
+        both = backward(graph, sub, region[rows], {pair.source: windows}) + bias
+        chunk = pair.units(both)
+        lower.append(chunk[0])
+        upper.append(chunk[1])
+    flat_low, flat_high = low.reshape(n, -1), high.reshape(n, -1)
+    lower = torch.where(mask, torch.maximum(torch.cat(lower), flat_low), flat_low)
+    upper = torch.where(mask, torch.minimum(torch.cat(upper), flat_high), flat_high)
+    boxes[i] = (lower.reshape(low.shape), upper.reshape(high.shape))
 
 
 def _start(graph, i, index, dtype):
