@@ -194,10 +194,17 @@ class Constraints:
             return
         if x0.numel() == 0:
             return
-        low, high = self._tensor("low", x0), self._tensor("high", x0)
-        # tolerate rounding (a min-max scaled 1.0000000000000002, say)
-        low, high = low - 1e-9 * (1 + low.abs()), high + 1e-9 * (1 + high.abs())
-        least, most = torch.aminmax(x0, dim=0)  # one pass, then per feature
+        cache = self.__dict__.setdefault("_tensors", {})
+        key = ("tolerant", x0.device, x0.dtype)
+        if key not in cache:  # tolerate rounding (a min-max scaled 1.0000000000000002)
+            low, high = self._tensor("low", x0), self._tensor("high", x0)
+            low, high = low - 1e-9 * (1 + low.abs()), high + 1e-9 * (1 + high.abs())
+            cache[key] = low, high, float(low.max()), float(high.min())
+        low, high, lowest, highest = cache[key]
+        least, most = torch.aminmax(x0)  # one pass over all, then per feature
+        if float(least) >= lowest and float(most) <= highest:
+            return
+        least, most = torch.aminmax(x0, dim=0)
         if bool(((least < low) | (most > high)).any()):
             bad = (x0 < low) | (x0 > high)
             flat = bad.reshape(len(bad), -1)
@@ -310,6 +317,9 @@ def resolve_bounds(bounds, sample_shape, data_min=None, data_max=None):
 
 def check_eps(eps):
     """Validate ``eps`` (a non-negative finite scalar or array)."""
+    if type(eps) is float or type(eps) is int:  # the common case, quickly
+        if 0 <= eps < float("inf"):
+            return
     if isinstance(eps, dict):
         values = np.asarray(list(eps.values()), dtype=float)
     elif isinstance(eps, numbers.Real) or np.ndim(eps) == 0:

@@ -235,21 +235,35 @@ class DifferentiableModel:
         flag and every parameter's ``requires_grad`` are put back as they
         were, even on error.
         """
-        modes = [(m, m.training) for m in self.module.modules()]
+        modules, stack = [], [self.module]
+        while stack:  # the modules' own dictionaries: faster than modules()
+            m = stack.pop()
+            modules.append((m, m.training))
+            stack.extend(c for c in m._modules.values() if c is not None)
         # lazy parameters (materialized by a first forward) cannot be touched
         params = [
-            (p, p.requires_grad) for p in self.module.parameters() if not is_lazy(p)
+            p
+            for m, _ in modules
+            for p in m._parameters.values()
+            if p is not None and p.requires_grad and not is_lazy(p)
         ]
         try:
-            self.module.eval()
-            for p, _ in params:
+            if not any(training for _, training in modules):
+                pass
+            elif all(type(m).train is _TRAIN for m, _ in modules):
+                for m, _ in modules:  # what eval() does, without its recursion
+                    object.__setattr__(m, "training", False)
+            else:  # a module with its own train()
+                self.module.eval()
+            for p in params:
                 p.requires_grad_(False)
             yield self
         finally:
-            for m, training in modes:
-                m.training = training
-            for p, flag in params:
-                p.requires_grad_(flag)
+            for m, training in modules:
+                if m.training != training:
+                    object.__setattr__(m, "training", training)
+            for p in params:
+                p.requires_grad_(True)
 
     def to_input(self, X, *, in_space=False):
         """``X`` (array-like or DataFrame) as a tensor in the view's space.
@@ -332,6 +346,9 @@ class DifferentiableModel:
         """
         logits = self.logits(X, in_space=in_space, batch_size=batch_size)
         return self.classes_[logits.argmax(axis=1)]
+
+
+_TRAIN = torch.nn.Module.train
 
 
 def is_lazy(tensor):

@@ -18,6 +18,7 @@ from ..utils import check_samples, encode_labels, resolve_batch_size
 from ._batch_run import JOB_BATCH, BatchRun, batch_seeds
 from ._call_cache import (
     FLOATS,
+    cached_constraints,
     cached_view,
     check_input,
     param_names,
@@ -192,7 +193,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         columns = getattr(Xw, "columns", None)
         if columns is None and getattr(self, "feature_names_in_", None) is not None:
             columns = self.feature_names_in_
-        constraints = self._constraints(Xa.shape[1:], columns, layout=layout, **threat)
+        constraints = cached_constraints(self, Xa.shape[1:], columns, layout, threat)
         if self._budgeted:
             warn_frozen_discrete(
                 constraints, self.norm, coordinate_names(columns, layout)
@@ -231,8 +232,11 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 delayed(run)(start, stop, seed)
                 for (start, stop), seed in zip(slices, seeds)
             )
+        if len(results) == 1:  # one batch: its array (a new one) is the output
+            out = results[0][0]
         for (start, stop), (x_adv, more) in zip(slices, results):
-            out[start:stop] = x_adv
+            if x_adv is not out:
+                out[start:stop] = x_adv
             for key, value in more.items():
                 extras.setdefault(key, []).append(value)
         for key, values in extras.items():

@@ -17,6 +17,7 @@ from .._models import as_differentiable, fitted_state
 FLOATS = (np.float64, np.float32, np.float16)
 _VIEWS = weakref.WeakKeyDictionary()  # attack -> _Entry
 _VALID = weakref.WeakKeyDictionary()  # attack -> parameter values validated
+_THREATS = weakref.WeakKeyDictionary()  # attack -> (key, constraints)
 _PARAM_NAMES = {}  # attack class -> its __init__ parameters
 _REGISTRY = {}  # of the warnings given again ("default" shows each once)
 
@@ -93,6 +94,76 @@ def validate_params(attack):
         _VALID[attack] = (key, values)  # the values keep their ids unique
     except TypeError:
         pass
+
+
+def cached_constraints(attack, sample_shape, columns, layout, threat):
+    """``attack._constraints(...)``, resolved once per content of the
+    attack's parameters, data statistics, sample shape and columns.
+
+    The key holds every parameter by value (arrays by their bytes, lists and
+    dicts item by item; an estimator or a generator by identity): an in-place
+    change of an ``eps`` array makes a new threat model. Raw tabular data
+    (``layout``) and parameters of other types are resolved on every call.
+    """
+    key = None
+    if layout is None:
+        try:
+            key = _threat_key(attack, sample_shape, columns, threat)
+        except _Unfrozen:
+            pass
+    if key is not None:
+        try:
+            entry = _THREATS.get(attack)
+        except TypeError:  # an unhashable attack
+            key = entry = None
+        if entry is not None and entry[0] == key:
+            return entry[1]
+    constraints = attack._constraints(sample_shape, columns, layout=layout, **threat)
+    if key is not None:
+        _THREATS[attack] = (key, constraints)
+    return constraints
+
+
+class _Unfrozen(Exception):
+    """A value without a content key."""
+
+
+_OPAQUE = ("estimator", "random_state")  # by identity: they shape no threat
+
+
+def _threat_key(attack, sample_shape, columns, threat):
+    params = attack.get_params(deep=False)
+    stats = tuple(
+        _freeze(getattr(attack, name, None))
+        for name in ("data_min_", "data_max_", "data_std_")
+    )
+    return (
+        tuple(sample_shape),
+        None if columns is None else _freeze(list(columns)),
+        tuple(
+            (name, ("id", id(v)) if name in _OPAQUE else _freeze(v))
+            for name, v in params.items()
+        ),
+        _freeze(threat),
+        stats,
+        # identities stay valid while the values are alive
+        tuple(v for name, v in params.items() if name in _OPAQUE),
+    )
+
+
+def _freeze(value):
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
+        return (kind, value)
+    if isinstance(value, np.generic):
+        return (kind, value.item())
+    if kind is np.ndarray and not value.dtype.hasobject and value.nbytes <= 1 << 16:
+        return (kind, value.shape, value.dtype.str, value.tobytes())
+    if kind in (list, tuple) or (kind is np.ndarray and value.size <= 1 << 12):
+        return (kind, tuple(map(_freeze, value)))
+    if kind is dict:
+        return (kind, tuple((_freeze(k), _freeze(v)) for k, v in value.items()))
+    raise _Unfrozen
 
 
 def check_input(attack, Xw):

@@ -137,6 +137,10 @@ def relative_step(step_size, eps, default):
     """
     if step_size is None:
         return default
+    if isinstance(step_size, numbers.Real) and eps.size:  # one budget: quickly
+        first = float(eps.flat[0])
+        if first > 0 and bool((eps == first).all()):
+            return float(step_size) / first
     step = per_feature(step_size, eps.shape, "step_size")
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(eps > 0, step / np.where(eps > 0, eps, 1.0), 0.0)

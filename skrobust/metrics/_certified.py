@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ..utils import check_samples, store_params
+from ..utils import check_samples
 from ._routing import ScoreRequestMixin, check_chunking, map_chunks
 
 
@@ -133,7 +133,9 @@ class CertifiedScorer(ScoreRequestMixin):
     """
 
     def __init__(self, radius, n_jobs=None, chunk_size=1024):
-        store_params(self, locals())
+        self.radius = radius
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
 
     @property
     def __name__(self):

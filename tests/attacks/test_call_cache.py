@@ -236,3 +236,35 @@ def test_conversion_warnings_come_on_every_call(iris):
     assert attack._view() is attack._view()
     with pytest.warns(PartiallyDifferentiableWarning):
         np.testing.assert_array_equal(out, _fresh(attack, X, y))
+
+
+def _linf(out, X):
+    return np.abs(out - X).max(axis=1)
+
+
+def test_threat_model_is_resolved_again_when_its_content_changes(iris):
+    """The resolved threat model is kept between calls only while every
+    parameter and data statistic it reads has the same content."""
+    X, y = iris
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    eps = np.full(4, 0.4)
+    attack = PGD(clf, eps=eps, n_iter=5, random_state=0)
+    attack.generate(X, y)
+    kept = _call_cache._THREATS[attack][1]
+    attack.generate(X, y)
+    assert _call_cache._THREATS[attack][1] is kept  # nothing changed: kept
+    eps[:] = 0.05  # in place: a new budget
+    assert _linf(attack.generate(X, y), X).max() <= 0.05 + 1e-12
+    attack.set_params(eps={1: 0.2})  # a dict: by item
+    out = attack.generate(X, y)
+    assert np.all(out[:, [0, 2, 3]] == X[:, [0, 2, 3]])
+    attack.eps[1] = 0.0  # in place again
+    np.testing.assert_array_equal(attack.generate(X, y), X)
+    # bounds learned by fit: a refit on other data moves them
+    attack.set_params(eps=5.0, bounds="data").fit(X)
+    assert attack.generate(X, y).max() <= X.max()
+    attack.fit(X / 2)
+    assert attack.generate(X / 2, y).max() <= (X / 2).max()
+    # and the examples are those of a fresh attack
+    fresh = _new(attack).fit(X / 2).generate(X / 2, y)
+    np.testing.assert_array_equal(attack.generate(X / 2, y), fresh)

@@ -94,3 +94,74 @@ def test_nan_entries_are_returned_clean_and_warned():
     assert out.dtype == torch.float32
     expected = np.array([[0.5, 0.55], [0.25, 0.35]], dtype=np.float32)
     np.testing.assert_array_equal(out.numpy(), expected)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_exact_box_is_inside_and_tight(dtype, discrete):
+    """Every number of the dtype in ``exact_box`` lies in the box and the
+    l-inf ball measured exactly; the box loses at most a rounding (a step of
+    the dtype at the largest value for continuous features, none where an
+    edge is exact for discrete ones)."""
+    from skrobust.attacks._functional._repair import exact_box
+
+    clf = LogisticRegression().fit([[0.0] * 5, [1.0] * 5], [0, 1])
+    rng = np.random.default_rng(0)
+    x0 = torch.as_tensor(rng.uniform(0, 1, (64, 5))).to(dtype)
+    x0[:4, :2] = torch.tensor([[0.0], [1.0], [0.5], [0.1]], dtype=dtype)  # at bounds
+    x0[:, 2] = x0[:, 2] / 2 + 0.5
+    x0[:, 4] = torch.as_tensor(rng.integers(0, 8, 64), dtype=dtype)  # counts
+    # feature 2: a budget below a step of any dtype; 4: exact edges
+    eps = np.array([0.15, 0.1, 1e-20, 0.3, 2.0])
+    attack = PGD(
+        clf,
+        eps=eps,
+        bounds=(-0.1, 9.5),
+        direction=[0, 0, 0, 1, 0],  # feature 3 may only increase
+        integer_features=[4] if discrete else None,
+    )
+    constraints = attack.threat_model((5,))
+    low, high = exact_box(x0, constraints, "linf")
+    assert low.dtype == high.dtype == dtype
+    clean, lo, hi = (t.double().numpy() for t in (x0, low, high))
+    assert np.all(lo <= clean) and np.all(clean <= hi)
+    # inside, exactly (float64 differences of these numbers are exact)
+    assert lo.min() >= -0.1 and hi.max() <= 9.5
+    assert np.all(np.abs(lo - clean) <= eps) and np.all(np.abs(hi - clean) <= eps)
+    assert np.all(lo[:, 3] == clean[:, 3])
+    assert np.all(lo[:, 2] == clean[:, 2]) and np.all(hi[:, 2] == clean[:, 2])
+    # tight
+    np_dtype = x0.numpy().dtype
+    largest = np.abs(clean).max() + eps.max()
+    for j in (0, 1, 3, 4):
+        slack = np.spacing(np.float64(eps[j]).astype(np_dtype)).astype(np.float64)
+        if not discrete:
+            slack += 2 * np.spacing(np.array(largest).astype(np_dtype))
+        for edge, end, sign in (
+            (np.maximum(-0.1, clean[:, j] - eps[j]), lo, 1),
+            (np.minimum(9.5, clean[:, j] + eps[j]), hi, -1),
+        ):
+            if j == 3 and sign == 1:
+                continue  # the direction constraint: lo is the clean value
+            step = np.spacing(np.abs(end[:, j]).astype(np_dtype)).astype(np.float64)
+            assert np.all(sign * (end[:, j] - edge) <= slack + step)
+            if discrete and j == 4:  # exact edges stay: whole steps
+                whole = np.abs(edge - clean[:, j]) == eps[j]
+                assert whole.sum() > 10
+                np.testing.assert_array_equal(end[whole, j], edge[whole])
+
+
+def test_cast_inside_clamps_far_outside_entries_into_the_ball():
+    """Entries far outside the ball and the bounds come back on their edge,
+    not beyond it, in the returned dtype."""
+    from skrobust.attacks._functional import cast_inside
+
+    clf = LogisticRegression().fit([[0.0, 0.0], [1.0, 1.0]], [0, 1])
+    constraints = PGD(clf, eps=0.1, bounds=(0, 1)).threat_model((2,))
+    x0 = torch.tensor([[0.5, 0.05], [0.95, 0.3]], dtype=torch.float64)
+    x_adv = torch.tensor([[0.9, -1.0], [2.0, 0.3]], dtype=torch.float64)
+    out = cast_inside(x_adv, x0, constraints, "linf", torch.float32)
+    exact = out.double().numpy()
+    clean = x0.float().double().numpy()
+    assert np.abs(exact - clean).max() <= 0.1 and exact.min() >= 0 and exact.max() <= 1
+    np.testing.assert_allclose(exact, [[0.6, 0.0], [1.0, 0.3]], atol=1e-7)

@@ -103,7 +103,8 @@ def projected_gradient(
     n = len(x0)
     linf = norm.name == "linf"
     mobile = scale > 0
-    safe_scale = torch.where(mobile, scale, torch.ones_like(scale))
+    if not linf:
+        safe_scale = torch.where(mobile, scale, torch.ones_like(scale))
     step = rel_step * scale  # in input units; zero for immutable features
     x_low, x_high = low, high
     if linf:  # the ball is a box too: one clamp projects onto both
@@ -152,12 +153,17 @@ def projected_gradient(
         best_loss[i[better]] = loss[better].to(best_loss.dtype)
         found[i[hit]] = True
 
-    best = x0.clone()
-    best_loss = torch.full((n,), float("-inf"), device=x0.device, dtype=x0.dtype)
     found = torch.zeros(n, dtype=torch.bool, device=x0.device)
     evaluate = evaluate or n_restarts > 1 or repair is not None
+    # one pass over every sample, nothing to merge: the last iterate
+    plain = not evaluate and not early_stop
+    if not plain:
+        best = x0.clone()
+        best_loss = torch.full((n,), float("-inf"), device=x0.device, dtype=x0.dtype)
     for restart in range(n_restarts):
-        if restart == 0:  # every sample: no gathering
+        if plain:  # no bookkeeping per sample
+            b = _Batch(x0=x0, labels=labels, low=x_low, high=x_high)
+        elif restart == 0:  # every sample: no gathering
             index = torch.arange(n, device=x0.device)
             b = _Batch(index=index, x0=x0, labels=labels, low=x_low, high=x_high)
         else:
@@ -171,13 +177,15 @@ def projected_gradient(
                 low=x_low[index],
                 high=x_high[index],
             )
-        b.done = torch.zeros(len(index), dtype=torch.bool, device=x0.device)
+        if not plain:
+            b.done = torch.zeros(len(index), dtype=torch.bool, device=x0.device)
         if true_labels is not None:
-            b.true_labels = true_labels[index]
+            b.true_labels = true_labels if plain else true_labels[index]
         if callable(random_init) and restart == 0:
             x = project(b.x0 + random_init(b.x0, generator) * mobile, b)
         elif random_init or restart > 0:
-            u = norm.random(b.x0, generator) * mobile
+            # scale is 0 where a feature may not move: u counts nowhere there
+            u = norm.random(b.x0, generator)
             x = project(torch.addcmul(b.x0, scale, u), b)
         else:
             x = b.x0.clone()
@@ -214,8 +222,8 @@ def projected_gradient(
                         if len(x) == 0:
                             break
             x = project(advance(x, grad), b)
-        if not evaluate and len(x) == n and not early_stop:
-            best = x  # one pass over every sample: nothing to merge
+        if plain:
+            best = x
             continue
         rest = ~b.done
         if not bool(rest.any()):

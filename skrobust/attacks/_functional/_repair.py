@@ -1,7 +1,10 @@
 """Discrete constraints (integers, categories, one-hot groups), restored after
 an attack's search; the loops also apply them at every step."""
 
+import math
 import warnings
+
+import numpy as np
 
 from ..._repair import Repair
 from ..._torch import torch
@@ -34,33 +37,121 @@ def inside(x_adv, x0, constraints, norm):
     return frozen_ok & in_box & (get_norm(norm).size(u) <= 1 + 1e-9)
 
 
+_NUMPY = {
+    t: np.dtype(str(t).split(".")[1])
+    for t in (torch.float16, torch.float32, torch.float64)
+}
+
+
+def _rounded(value, dtype, up):
+    """``value`` (float64 array) in numpy ``dtype``, rounded up (``up``) or
+    down: never past ``value`` in that direction."""
+    with np.errstate(over="ignore"):
+        out = np.array(value, dtype=dtype)
+    wrong = out < value if up else out > value
+    out[wrong] = np.nextafter(out[wrong], np.inf if up else -np.inf, dtype=dtype)
+    return out
+
+
+def exact_box(clean, constraints, norm):
+    """``(low, high)`` in ``clean``'s dtype: every number of that dtype
+    between them lies in the box (and the l-inf ball) measured exactly.
+
+    ``clean`` must be exact in its dtype. The bounds are rounded inward.
+    Continuous features take ``clean -/+ eps`` computed in the dtype, with
+    ``eps`` less one step of the dtype at the largest ``|clean| + eps``
+    (a step more than any rounding of the difference), so the box costs a
+    few tensor operations; discrete constraints (integers, one-hot groups,
+    categories, pinned entries) keep every exact edge (``clean + 2``, say):
+    each edge is computed, measured in float64 and moved one step inward
+    where it is outside.
+    """
+    dtype = _NUMPY[clean.dtype]
+    cache = constraints.__dict__.setdefault("_tensors", {})
+    if ("reach", norm) not in cache:  # the largest finite budget, if shrunk
+        scale = np.asarray(constraints.scale, dtype=np.float64)
+        mobile = np.isfinite(scale) & (scale > 0)
+        shrunk = norm == "linf" and not constraints.needs_repair and mobile.any()
+        cache["reach", norm] = float(scale[mobile].max()) if shrunk else None
+    step, overflow = 0.0, False
+    if cache["reach", norm] is not None:
+        largest = cache["reach", norm]
+        if clean.numel():
+            least, most = torch.aminmax(clean)
+            largest += max(-float(least), float(most))
+        top = np.finfo(dtype).max
+        overflow = not largest < float(top)  # clean -/+ eps may be inf
+        if overflow:  # a step in the top binade
+            step = float(top) - float(np.nextafter(top, dtype.type(0)))
+        else:
+            step = float(np.spacing(dtype.type(largest)))
+    key = ("exact", clean.device, clean.dtype, norm, step)
+    if key not in cache:
+        cache[key] = _per_feature_box(constraints, norm, dtype, step, clean.device)
+    low, high, below, above, eps = cache[key]
+    if constraints.lenient:
+        low, high = torch.minimum(low, clean), torch.maximum(high, clean)
+    if eps is None:  # continuous: every edge inside by construction
+        edges = clean - below, clean + above
+        if overflow:
+            big = float(np.finfo(dtype).max)
+            edges = tuple(e.clamp(-big, big) for e in edges)
+        return torch.maximum(low, edges[0]), torch.minimum(high, edges[1])
+    edges = []
+    for edge, inward in ((clean - below, np.inf), (clean + above, -np.inf)):
+        out = (edge.double() - clean.double()).abs() > eps
+        way = torch.tensor(inward, dtype=clean.dtype, device=clean.device)
+        edges.append(torch.where(out, torch.nextafter(edge, way), edge))
+    low, high = torch.maximum(low, edges[0]), torch.minimum(high, edges[1])
+    # the clean point, within check_inside's tolerance of a bound
+    return torch.minimum(low, clean), torch.maximum(high, clean)
+
+
+def _per_feature_box(constraints, norm, dtype, step, device):
+    """The per-feature pieces of :func:`exact_box`: the bounds rounded
+    inward, the reach below and above ``clean`` (0 where a feature may not
+    move that way, ``inf`` where only the bounds limit it), and the exact
+    budget (float64) where edges are measured, else None."""
+    scale = np.asarray(constraints.scale, dtype=np.float64)
+    shape = np.shape(constraints.low)
+    if norm == "linf":
+        reach = _rounded(np.maximum(scale - step, 0.0), dtype, up=False)
+    else:  # the ball is no box: only the bounds limit a coordinate
+        reach = np.where(scale > 0, np.inf, 0.0).astype(dtype)
+    reach = np.broadcast_to(reach, shape)
+    below = above = reach
+    if constraints.direction is not None:
+        d = np.asarray(constraints.direction)
+        below, above = np.where(d > 0, 0, reach), np.where(d < 0, 0, reach)
+    eps = None
+    if norm == "linf" and constraints.needs_repair:
+        eps = torch.as_tensor(np.broadcast_to(scale, shape).copy(), device=device)
+    pieces = (
+        _rounded(np.asarray(constraints.low, dtype=np.float64), dtype, up=True),
+        _rounded(np.asarray(constraints.high, dtype=np.float64), dtype, up=False),
+        np.asarray(below, dtype=dtype),
+        np.asarray(above, dtype=dtype),
+    )
+    return (*(torch.as_tensor(p.copy(), device=device) for p in pieces), eps)
+
+
 def cast_inside(x_adv, x0, constraints, norm, dtype):
     """``x_adv`` in ``dtype``, inside the box and the ball measured exactly.
 
     Rounding to ``dtype`` (or a loop's own rounding in a low precision) can
     leave the bounds or the budget by part of a step of ``dtype`` (a float16
-    ``0.15 + x0`` lies 2e-5 past the budget 0.15). Each entry outside the box
-    (or the l-inf ball) moves toward its clean value by one representable
-    step, twice at most, else takes the clean value; a sample still outside
-    an l2 / l1 ball is shrunk toward ``x0`` until inside. ``x0`` must be
-    exact in ``dtype`` (it comes from the caller's array). Sizes and bounds
-    are compared in float64, where a float16 / float32 difference is exact.
+    ``0.15 + x0`` lies 2e-5 past the budget 0.15). The entries are clamped
+    into :func:`exact_box` (NaN entries take their clean values, with a
+    warning); a sample still outside an l2 / l1 ball is shrunk toward
+    ``x0`` until inside. ``x0`` must be exact in ``dtype`` (it comes from
+    the caller's array). l2 / l1 sizes are compared in float64, where a
+    float16 / float32 difference is exact.
     """
-    x0d = x0.double()
-    scale, low, high = constraints.box(x0d, torch.float64, shared=True)
     clean = x0.to(dtype)
     y = x_adv.to(dtype)
-
-    def entries_ok(y):
-        yd = y.double()
-        ok = (yd >= low) & (yd <= high)
-        if norm == "linf":
-            ok &= (yd - x0d).abs() <= scale
-        return ok
-
-    ok = entries_ok(y)  # False at NaN entries too
-    if not bool(ok.all()):
-        n_nan = int(torch.isnan(x_adv).reshape(len(x_adv), -1).any(dim=1).sum())
+    if math.isnan(float(y.sum())):  # a NaN entry makes the sum NaN
+        nan = torch.isnan(y)
+        n_nan = int(nan.reshape(len(y), -1).any(dim=1).sum())
         if n_nan:  # loud: clean rows make the robust accuracy look higher
             warnings.warn(
                 f"{n_nan} adversarial examples had NaN entries (the model or the "
@@ -68,14 +159,12 @@ def cast_inside(x_adv, x0, constraints, norm, dtype):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        for _ in range(2):  # one representable step toward x0, twice at most
-            y = torch.where(ok, y, torch.nextafter(y, clean))
-            ok = entries_ok(y)
-            if bool(ok.all()):
-                break
-        y = torch.where(ok, y, clean)
+            y = torch.where(nan, clean, y)
+    y = torch.clamp(y, *exact_box(clean, constraints, norm))
     if norm == "linf":
         return y
+    x0d = clean.double()
+    scale = constraints.box(x0d, torch.float64, shared=True)[0]
     step = torch.finfo(dtype).eps
     for attempt in range(4):
         size = weighted_size(y.double() - x0d, scale, norm)

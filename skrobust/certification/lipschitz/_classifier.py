@@ -15,7 +15,6 @@ from ..._skorch import (
     fit_objective_net,
 )
 from ..._torch import torch
-from ...utils import store_params
 from ._certify import certified_radius, certify
 from ._parametrize import CONSTRAINTS
 from ._training import LipschitzObjective
@@ -136,7 +135,16 @@ class LipschitzClassifier(
         random_state=None,
         verbose=0,
     ):
-        store_params(self, locals())
+        self.estimator = estimator
+        self.margin = margin
+        self.loss = loss
+        self.constraint = constraint
+        self.group_sort = group_sort
+        self.temperature = temperature
+        self.alpha = alpha
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X, y, sample_weight=None):
         """Train a copy of the network under the Lipschitz constraint.

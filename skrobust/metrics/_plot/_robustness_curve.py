@@ -4,7 +4,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...utils import store_params
 from .._curve import robustness_curve
 from .._robust import _as_attacks
 from ._base import (
@@ -91,7 +90,11 @@ class RobustnessCurveDisplay:
     def __init__(
         self, *, epsilons, robust_accuracy, name=None, attack_name=None, norm=None
     ):
-        store_params(self, locals())
+        self.epsilons = epsilons
+        self.robust_accuracy = robust_accuracy
+        self.name = name
+        self.attack_name = attack_name
+        self.norm = norm
 
     def _curves(self):
         accuracy = self.robust_accuracy

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...utils import store_params
 from ._base import _validate_style_kwargs, axes_and_figure, format_value
 
 
@@ -128,7 +127,14 @@ class RobustnessTradeoffDisplay:
         robust_name="robust",
         name=None,
     ):
-        store_params(self, locals())
+        self.clean_score = clean_score
+        self.robust_score = robust_score
+        self.labels = labels
+        self.clean_std = clean_std
+        self.robust_std = robust_std
+        self.clean_name = clean_name
+        self.robust_name = robust_name
+        self.name = name
 
     def plot(
         self,
