@@ -20,8 +20,9 @@ machine slows them alike:
 * torchattacks: ``AutoAttack`` (standard version; its APGD and APGD-T run 10
   steps, not the reference's 100).
 
-Printed: the median time of each, the ratios to the reference, every robust
-accuracy (lower is stronger) and the load average. Peers are skipped, with
+Printed: the median time of each (wall clock, and CPU seconds of the
+process), the ratios to the reference, every robust accuracy (lower is
+stronger), each stage's seconds and the load average. Peers are skipped, with
 the reason, when they are not importable; ``--peer-site DIR`` adds a
 directory (a scratch environment's site-packages) to the import path for
 them. ``--fast`` also measures the gap of ``AutoAttack(version="fast")`` to
@@ -116,20 +117,28 @@ def models(device, n, eps, names):
 
 
 def timed(fn, device):
+    """Result, wall-clock seconds and CPU seconds of this process."""
     synchronize(device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
     synchronize(device)
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - start, time.process_time() - cpu
 
 
-def interleaved(fns, repeat, device):
-    """Median time, the last result and all times of each function, in turn."""
-    times, results = [[] for _ in fns], [None] * len(fns)
+def interleaved(fns, repeat, device, cpu=None):
+    """Median time, the last result and all times of each function, in turn.
+
+    ``cpu``: a list that receives the median CPU seconds of each function
+    (on a shared machine less moved by the other jobs than the wall clock).
+    """
+    times, cpus, results = [[] for _ in fns], [[] for _ in fns], [None] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
-            results[i], t = timed(fn, device)
+            results[i], t, c = timed(fn, device)
             times[i].append(t)
+            cpus[i].append(c)
+    if cpu is not None:
+        cpu.extend(statistics.median(c) for c in cpus)
     return [statistics.median(t) for t in times], results, times
 
 
@@ -183,7 +192,8 @@ def compare(name, clf, X, y, eps, args, peers):
         )
         labels_.append(f"torchattacks {ta.__version__}")
     print(f"\n{name}: {len(X)} test points, linf eps {eps} ({load()})")
-    times, results, runs = interleaved(fns, args.repeat, device)
+    cpu = []
+    times, results, runs = interleaved(fns, args.repeat, device, cpu)
     report = results[0]
     robust = [report.robust_accuracy["square"]]
     robust += [accuracy(model, out, labels) for out in results[1:]]
@@ -196,17 +206,31 @@ def compare(name, clf, X, y, eps, args, peers):
             if "robust accuracy after" in line
         ]
         print(f"pyautoattack per stage: {', '.join(ref_stages)}")
+        totals = [0.0] + [
+            float(line.split("total time ")[1].split(" s")[0])
+            for line in ref_log.getvalue().splitlines()
+            if "robust accuracy after" in line
+        ]
+        ref_times = ", ".join(
+            f"{stage.split(':')[0]} {b - a:.1f}"
+            for stage, a, b in zip(ref_stages, totals, totals[1:])
+        )
+        print(f"pyautoattack stage seconds (last run): {ref_times}")
     stage_times = ", ".join(f"{k} {v:.1f}" for k, v in report.times.items())
     print(f"skrobust stage seconds (last run): {stage_times}")
     base = times[1] if aa is not None else None
     print(
         f"{'library':<22} {'robust acc':>10} {'median s':>9} {'x reference':>11}"
-        "  runs s"
+        f" {'cpu s':>7} {'cpu x ref':>9}  runs s"
     )
-    for lib, acc, t, each in zip(labels_, robust, times, runs):
+    for lib, acc, t, c, each in zip(labels_, robust, times, cpu, runs):
         ratio = "-" if base is None else f"{t / base:.2f}"
+        cpu_ratio = "-" if base is None else f"{c / cpu[1]:.2f}"
         each = ", ".join(f"{v:.1f}" for v in each)
-        print(f"{lib:<22} {acc:>10.3f} {t:>9.2f} {ratio:>11}  {each}")
+        print(
+            f"{lib:<22} {acc:>10.3f} {t:>9.2f} {ratio:>11} {c:>7.2f} {cpu_ratio:>9}"
+            f"  {each}"
+        )
     print(f"({args.repeat} interleaved runs each; {load()})")
 
 

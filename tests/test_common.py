@@ -272,9 +272,10 @@ ESTIMATORS += [
 
 # Carlini-Wagner, black-box and exact attacks
 RANDOM_QUERIES_PER_POSITION = (
-    "the random windows and signs (Square) or probe directions (HopSkipJump) are "
-    "drawn per batch position from one seeded generator, so reordering or "
-    "subsetting the samples changes each one's (equally valid) random search"
+    "the random start (Square: its windows are shared by the batch, drawn after "
+    "it) or probe directions (HopSkipJump) are drawn per batch position from one "
+    "seeded generator, so reordering or subsetting the samples changes each "
+    "one's (equally valid) random search"
 )
 BATCH_STARTING_POINTS = (
     "HopSkipJump starts each point from the nearest differently-labelled sample "

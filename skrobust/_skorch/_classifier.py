@@ -14,6 +14,7 @@ from skorch import NeuralNetBinaryClassifier
 
 from .._models import check_converted_fitted, to_torch
 from .._torch import torch
+from ..utils import store_params
 from ._objective_net import AdversarialTrainingMixin, objective_net
 from ._utils import (
     SKORCH_NETS,
@@ -123,9 +124,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, net, *, dtype="float32", random_state=None):
-        self.net = net
-        self.dtype = dtype
-        self.random_state = random_state
+        store_params(self, locals())
 
     # -- fitting ---------------------------------------------------------------
 

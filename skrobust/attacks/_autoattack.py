@@ -24,6 +24,59 @@ VERSIONS = {
 # the fast preset: a quarter of the iterations, at most 3 targets
 FAST_ITER_DIVISOR, FAST_TARGETS = 4, 3
 
+# on a CPU, a batch whose activations overflow the caches runs faster in
+# pieces of at most this many activations (4 MB of float32)
+PIECE_ACTIVATIONS = 1 << 20
+
+
+class _Pieces:
+    """A view that runs batches of more than ``rows`` samples in pieces.
+
+    The joined APGD-T and FAB-T batches (9 targets of every point) overflow
+    a CPU's caches on a convolutional network: on the digits SmallCNN a
+    forward and backward pass on 927 images costs 1.35x, and a forward pass
+    3x, what the same images cost in pieces of 232. The rows are independent
+    (eval mode), so the logits and gradients are the whole batch's.
+    """
+
+    def __init__(self, view, rows):
+        self.view, self.rows = view, rows
+
+    def __call__(self, x):
+        if len(x) <= self.rows:
+            return self.view(x)
+        pieces = x.tensor_split(-(-len(x) // self.rows))
+        return torch.cat([self.view(piece) for piece in pieces])
+
+    def __getattr__(self, name):
+        return getattr(self.view, name)
+
+
+def piece_rows(view, x0):
+    """Rows per piece for ``view`` on a CPU, from its activations on one sample.
+
+    ``None`` (no pieces) off the CPU or for a model that is not a torch
+    module.
+    """
+    module = getattr(view, "module", None)
+    if x0.device.type != "cpu" or not isinstance(module, torch.nn.Module):
+        return None
+    sizes = []
+    hooks = [
+        m.register_forward_hook(
+            lambda m, i, out: sizes.append(out.numel() if torch.is_tensor(out) else 0)
+        )
+        for m in module.modules()
+        if next(m.children(), None) is None
+    ]
+    try:
+        with torch.no_grad():
+            view(x0[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(PIECE_ACTIVATIONS // max(sum(sizes), 1), 64)
+
 
 @Substitution(**ATTACK_DOCS)
 class AutoAttack(BaseAttack):
@@ -188,6 +241,8 @@ class AutoAttack(BaseAttack):
                 )
         correct = clean.argmax(dim=1) == true_labels
         robust = correct.clone()
+        rows = piece_rows(view, x0) if len(x0) else None
+        pieced = view if rows is None else _Pieces(view, rows)
         broken_by = torch.full((len(x0),), -1, device=x0.device)
         x_adv = x0.clone()
         times = []
@@ -198,7 +253,7 @@ class AutoAttack(BaseAttack):
             index = torch.nonzero(robust)[:, 0]
             if len(index):
                 out, _ = stage._attack_batch(
-                    view,
+                    pieced,
                     x0[index],
                     true_labels[index],
                     in_budget if isinstance(stage, FAB) else constraints,

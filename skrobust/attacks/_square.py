@@ -28,10 +28,12 @@ class SquareAttack(BlackBoxAttack):
     features that shrinks with the reference schedule from ``p_init``. A
     point stops once it is adversarial or has used ``n_queries`` queries.
 
-    Images (samples of two or more dimensions) get the reference's squares.
-    Flat tabular vectors have no spatial order: a window is a random subset
-    of the mutable features (the same fraction ``p`` of them), with an
-    independent sign per feature.
+    As in the reference, one window and one set of signs per step are
+    shared by the whole batch; each point keeps or drops the change on its
+    own loss. Images (samples of two or more dimensions) get the reference's
+    squares, one sign per channel. Flat tabular vectors have no spatial
+    order: a window is a random subset of the mutable features (the same
+    fraction ``p`` of them), with an independent sign per feature.
 
     Parameters
     ----------

@@ -21,6 +21,7 @@ from .._skorch import FittedModelMixin, fit_objective_net, is_skorch
 from .._threat import check_eps
 from .._torch import torch
 from ..attacks import PGD, GradientAttack
+from ..utils import store_params
 from ._augmentation import concat_rows, fit_augmented
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
@@ -194,19 +195,7 @@ class AdversarialTrainingClassifier(
         random_state=None,
         verbose=0,
     ):
-        self.estimator = estimator
-        self.attack = attack
-        self.loss = loss
-        self.beta = beta
-        self.clean_ratio = clean_ratio
-        self.gradient_penalty = gradient_penalty
-        self.eps_warmup = eps_warmup
-        self.overfitting_guard = overfitting_guard
-        self.n_rounds = n_rounds
-        self.surrogate = surrogate
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Train a copy of ``estimator`` adversarially.

@@ -11,6 +11,7 @@ from .._models import as_differentiable
 from .._skorch import Objective, batch_mean, split_weights
 from .._torch import torch
 from ..attacks import PGD
+from ..utils import store_params
 
 F = torch.nn.functional
 
@@ -75,13 +76,7 @@ class AdversarialObjective(Objective):
         eps_warmup=0,
         guard=True,
     ):
-        self.guard = guard
-        self.attack = attack
-        self.loss = loss
-        self.beta = beta
-        self.clean_ratio = clean_ratio
-        self.gradient_penalty = gradient_penalty
-        self.eps_warmup = eps_warmup
+        store_params(self, locals())
 
     def threat_model(self, sample_shape):
         """The attack's resolved threat model for samples of ``sample_shape``."""
@@ -232,10 +227,7 @@ class CatastrophicOverfittingGuard(Callback):
     """
 
     def __init__(self, objective, n_samples=128, n_iter=5, drop=0.2):
-        self.objective = objective
-        self.n_samples = n_samples
-        self.n_iter = n_iter
-        self.drop = drop
+        store_params(self, locals())
 
     def initialize(self):
         self.best_, self.state_, self.batch_ = -1.0, None, None

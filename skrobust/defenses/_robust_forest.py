@@ -13,6 +13,7 @@ from sklearn.utils.validation import (
 )
 
 from .._models import ModelTrees, read_trees
+from ..utils import store_params
 from ._robust_tree import (
     GROWTH_PARAMETERS,
     THREAT_PARAMETERS,
@@ -106,19 +107,7 @@ class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
         n_jobs=None,
         random_state=None,
     ):
-        self.n_estimators = n_estimators
-        self.eps = eps
-        self.eps_units = eps_units
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.max_depth = max_depth
-        self.min_samples_split = min_samples_split
-        self.min_samples_leaf = min_samples_leaf
-        self.max_features = max_features
-        self.bootstrap = bootstrap
-        self.max_samples = max_samples
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Grow ``n_estimators`` robust trees on bootstrap samples.

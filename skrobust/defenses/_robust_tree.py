@@ -15,6 +15,7 @@ from sklearn.utils.validation import (
 
 from .._models import ModelTrees, Tree, read_trees
 from .._threat import resolve_constraints
+from ..utils import store_params
 from ._groot import adversarial_gini, split_counts, weighted_gini
 
 THREAT_PARAMETERS = {
@@ -153,16 +154,7 @@ class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
         min_impurity_decrease=0.0,
         random_state=None,
     ):
-        self.eps = eps
-        self.eps_units = eps_units
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.max_depth = max_depth
-        self.min_samples_split = min_samples_split
-        self.min_samples_leaf = min_samples_leaf
-        self.max_features = max_features
-        self.min_impurity_decrease = min_impurity_decrease
-        self.random_state = random_state
+        store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Grow the tree on ``(X, y)``.

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ..utils import check_samples
+from ..utils import check_samples, store_params
 from ._routing import ScoreRequestMixin, check_chunking, map_chunks
 
 
@@ -133,9 +133,7 @@ class CertifiedScorer(ScoreRequestMixin):
     """
 
     def __init__(self, radius, n_jobs=None, chunk_size=1024):
-        self.radius = radius
-        self.n_jobs = n_jobs
-        self.chunk_size = chunk_size
+        store_params(self, locals())
 
     @property
     def __name__(self):

@@ -6,6 +6,7 @@ from sklearn.metrics import get_scorer
 
 from .._threat import needs_data_statistics
 from ..attacks import BaseAttack, BlackBoxModel
+from ..utils import store_params
 from ._inputs import (
     _check_data,
     _outputs,
@@ -151,10 +152,7 @@ class RobustScorer(ScoreRequestMixin):
     """
 
     def __init__(self, attacks, metric="accuracy", n_jobs=None, chunk_size=1024):
-        self.attacks = attacks
-        self.metric = metric
-        self.n_jobs = n_jobs
-        self.chunk_size = chunk_size
+        store_params(self, locals())
 
     @property
     def __name__(self):

@@ -3,6 +3,7 @@
 from ._batching import AUTO_BATCH_VALUES, resolve_batch_size
 from ._docstring import ATTACK_DOCS, Substitution
 from ._labels import encode_labels
+from ._params import store_params
 from ._samples import check_samples
 from ._weights import fit_weighted
 
@@ -14,4 +15,5 @@ __all__ = [
     "encode_labels",
     "fit_weighted",
     "resolve_batch_size",
+    "store_params",
 ]

@@ -281,3 +281,60 @@ def test_on_the_gpu(digits_data):
     assert np.abs(out - X).reshape(len(X), -1).sum(axis=1).max() <= 2.0 + 1e-4
     norms = FAB(clf, norm="l2", n_iter=10, bounds=(0, 1)).minimal_norms(X, y)
     assert np.isfinite(norms).mean() > 0.9
+
+
+class _View:
+    """The least a view needs here: a torch module called on tensors."""
+
+    n_classes = 3
+
+    def __init__(self, module):
+        self.module = module
+
+    def __call__(self, x):
+        return self.module(x)
+
+
+def test_pieces_give_the_whole_batch_logits_and_gradients():
+    from skrobust.attacks._autoattack import _Pieces, piece_rows
+
+    torch.manual_seed(0)
+    conv = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten()
+    ).double()
+    view = _View(torch.nn.Sequential(*conv, torch.nn.Linear(4 * 4 * 4, 3)).double())
+    x = torch.rand(20, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+    pieced = _Pieces(view, rows=7)
+    whole, parts = view(x), pieced(x)
+    torch.testing.assert_close(parts, whole, rtol=0, atol=1e-12)
+    (g_whole,) = torch.autograd.grad(whole[:, 1].sum(), x)
+    (g_parts,) = torch.autograd.grad(parts[:, 1].sum(), x)
+    torch.testing.assert_close(g_parts, g_whole, rtol=0, atol=1e-12)
+    assert pieced.n_classes == 3
+    # rows from the activations of one sample: 64 + 64 + 64 + 3 per row
+    assert piece_rows(view, x.detach()) == 2**20 // 195
+    wide = _View(torch.nn.Linear(36, 100_000).double())
+    assert piece_rows(wide, x.detach().flatten(1)) == 64  # at least 64 rows
+    assert piece_rows(lambda x: x, x) is None  # no torch module: no pieces
+
+
+def test_pieces_leave_every_stage_unchanged(digits_mlp, digits_data, monkeypatch):
+    import skrobust.attacks._autoattack as autoattack_module
+
+    X, y = digits_data.X_test[:40], digits_data.y_test[:40]
+    attack = AutoAttack(digits_mlp, eps=0.05, bounds=(0, 1), **FAST)
+    monkeypatch.setattr(autoattack_module, "PIECE_ACTIVATIONS", 1)  # 64 rows
+    calls = []
+    pieces = autoattack_module._Pieces.__call__
+    monkeypatch.setattr(
+        autoattack_module._Pieces,
+        "__call__",
+        lambda self, x: calls.append(len(x) > self.rows) or pieces(self, x),
+    )
+    pieced = attack.evaluate(X, y)
+    assert any(calls)  # the joined batches ran in pieces
+    monkeypatch.setattr(autoattack_module, "piece_rows", lambda view, x0: None)
+    whole = attack.evaluate(X, y)
+    assert pieced.robust_accuracy == whole.robust_accuracy
+    np.testing.assert_array_equal(pieced.broken_by, whole.broken_by)
+    np.testing.assert_allclose(pieced.X_adv, whole.X_adv, rtol=0, atol=1e-6)

@@ -1,10 +1,14 @@
-"""Full CROWN on a residual net equals a hand-written dense back-substitution.
+"""Full CROWN equals a hand-written dense back-substitution.
 
-The engine bounds only the unstable units of each node, carries convolutions
-as windows through the skip additions, caches the relaxation lines and goes
-in chunks of samples; the reference below does none of that: every layer is a
-dense matrix, every pre-activation unit is bounded by one backward pass per
-sample, and the result is intersected with interval bounds the same way.
+On a residual net and on a small CNN (a stride-2 convolution over a ReLU of a
+convolution, as ``skrobust.nn.SmallCNN``). The engine bounds only the
+unstable units of each node, carries convolutions as windows through the
+skip additions, bounds every unit of a convolution over a ReLU of a
+convolution with one matrix product per position, caches the relaxation
+lines and goes in chunks of samples; the reference below does none of that:
+every layer is a dense matrix, every pre-activation unit is bounded by one
+backward pass per sample, and the result is intersected with interval
+bounds the same way.
 """
 
 import math
@@ -72,6 +76,37 @@ def _network(net, shape):
         h = relu(affine([(r, m2), (h, eye)], b2))
     out = affine([(h, net.head.weight)], net.head.bias)
     return nodes, out
+
+
+class TinyCNN(nn.Sequential):
+    """conv (stride 1) -> ReLU -> conv (stride 2) -> ReLU -> linear, on 6x6."""
+
+    def __init__(self):
+        super().__init__(
+            nn.Conv2d(1, 3, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(3, 4, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(4 * 3 * 3, 3),
+        )
+
+
+def _chain(net, shape):
+    """:func:`_network` of a sequential net of convolutions, ReLUs, a head."""
+    nodes, h = [("input",)], 0
+    for layer in net:
+        if isinstance(layer, nn.ReLU):
+            nodes.append(("relu", h))
+        elif isinstance(layer, (nn.Conv2d, nn.Linear)):
+            matrix, bias = _matrix(layer, shape)
+            nodes.append(("affine", [(h, matrix)], bias))
+            shape = tuple(layer(torch.zeros(1, *shape, dtype=F64)).shape[1:])
+        else:  # flatten: the nodes are flat already
+            shape = (math.prod(shape),)
+            continue
+        h = len(nodes) - 1
+    return nodes, h
 
 
 def _lines(low, high):
@@ -164,6 +199,19 @@ def problem():
     return net, x, y, nodes, out
 
 
+@pytest.fixture(scope="module")
+def small_cnn():
+    torch.manual_seed(2)
+    net = TinyCNN().double().eval().requires_grad_(False)
+    with torch.no_grad():
+        net[0].bias.add_(0.2)
+        net[2].bias.add_(0.1)
+    x = torch.rand(4, 1, 6, 6, dtype=F64)
+    y = torch.tensor([0, 1, 2, 0])
+    nodes, out = _chain(net, (1, 6, 6))
+    return net, x, y, nodes, out
+
+
 def _engine(net, x, eps, spec=None, method="crown"):
     graph = bound_graph(net, tuple(x.shape[1:]), F64, x.device)
     zero, one = torch.tensor(0.0, dtype=F64), torch.tensor(1.0, dtype=F64)
@@ -193,3 +241,32 @@ def test_crown_equals_a_dense_back_substitution(problem, monkeypatch, chunk):
     # not a trivial case: CROWN is tighter than CROWN-IBP (intermediate bounds)
     low_ibp, high_ibp = _engine(net, x, eps, method="crown-ibp")
     assert bool(((upper - lower) < 0.5 * (high_ibp - low_ibp)).all())
+
+
+def test_small_cnn_crown_equals_a_dense_back_substitution(small_cnn, monkeypatch):
+    """The second convolution's units all come from one product per position
+    (the pair path), in two chunks of samples; bounds and margins equal the
+    reference."""
+    net, x, y, nodes, out = small_cnn
+    pairs = []
+    pair = _graph_crown._refine_pair
+    monkeypatch.setattr(
+        _graph_crown, "_refine_pair", lambda *a: pairs.append(1) or pair(*a)
+    )
+    n_rows = 3 * 3 * 2 * 4 * 7 * 7  # 2 samples: positions x signs x channels x window
+    monkeypatch.setattr(_graph_crown, "chunk_elements", lambda device: n_rows)
+    eps = 0.08
+    lower, upper = _engine(net, x, eps)
+    spec = margin_spec(y, 3, F64)
+    margins, _ = _engine(net, x, eps, spec=spec)
+    assert pairs, "the pair path was not taken"
+    for s in range(len(x)):
+        low = (x[s] - eps).clamp(0, 1).flatten()
+        high = (x[s] + eps).clamp(0, 1).flatten()
+        ref_low, ref_high = reference(nodes, out, low, high)
+        np.testing.assert_allclose(lower[s], ref_low, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(upper[s], ref_high, rtol=0, atol=1e-9)
+        ref_margins = reference(nodes, out, low, high, spec=spec.dense()[s])
+        np.testing.assert_allclose(margins[s], ref_margins, rtol=0, atol=1e-9)
+    low_ibp, high_ibp = _engine(net, x, eps, method="crown-ibp")
+    assert bool(((upper - lower) < (high_ibp - low_ibp)).all())

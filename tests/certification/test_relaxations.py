@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from skrobust.certification import bound_layer
+from skrobust.certification.bounds import _relaxations
 
 ACTIVATIONS = {
     "relu": torch.nn.ReLU(),
@@ -54,3 +55,19 @@ def test_relu_relaxation_is_crowns():
     torch.testing.assert_close(a_u, torch.tensor([0.75, 0.25, 1.0, 0.0]))
     torch.testing.assert_close(b_u, torch.tensor([0.75, 0.75, 0.0, 0.0]))
     assert b_l.abs().max() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_relu_lines_equal_the_general_formula_bit_for_bit(dtype):
+    """The ReLU's lines, from arithmetic alone, are the leaky formula's at
+    slope 0 exactly: stable units on either side, ends at 0, a point
+    interval at 0, widths below the smallest normal number."""
+    lower, upper = _intervals(seed=1)
+    tiny = torch.finfo(dtype).tiny
+    edge = torch.tensor([[0.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [-tiny, tiny]])
+    lower = torch.cat([lower, edge[:, 0]]).to(dtype)
+    upper = torch.cat([upper, edge[:, 1]]).to(dtype)
+    fast = _relaxations._relu_lines(lower, upper)
+    general = _relaxations._piecewise_lines(lower, upper, 0.0)
+    for a, b in zip(fast, general):
+        assert torch.equal(a, b)

@@ -3,13 +3,15 @@
 Queries only: no gradient flows. Works in unit coordinates ``u`` (``delta =
 scale * u``) inside the box ``[u_low, u_high]``; images (samples of two or
 more dimensions) get the reference's squares, flat tabular vectors a random
-subset of their mutable features (see :class:`_Windows`).
+subset of their mutable features, one window per step for the whole batch
+(see :class:`_Windows`).
 """
 
 import math
 
 from ..._torch import torch
 from ._losses import success
+from ._square_linf import LinfPlan, search_linf, step_linf
 
 
 def p_selection(p_init, it, n_iters):
@@ -58,11 +60,14 @@ def pseudo_gaussian(s, generator):
 class _Windows:
     """Where Square's updates go, in samples reshaped to ``(n, c, h, w)``.
 
-    Images (samples of 2 or more dimensions): squares of side ``s`` over the
-    last two dimensions, shared by all channels, with one sign per channel
-    (the reference). Flat tabular vectors have no spatial order, so a
-    "square" is a random subset of the mutable features covering the same
-    fraction of them, with one sign per feature.
+    As in the reference, one window per step is shared by the whole batch
+    (each point keeps or drops it on its own loss): images (samples of 2 or
+    more dimensions) get a square of side ``s`` over the last two
+    dimensions, shared by all channels. Flat tabular vectors have no spatial
+    order, so their "square" is a random subset of the mutable features
+    covering the same fraction of them. Each point's sequence of windows has
+    the same law as with a window per point, so the expected robust accuracy
+    is the same; a step is then a slice (images) or one broadcast mask.
     """
 
     def __init__(self, shape, mobile, generator):
@@ -87,38 +92,33 @@ class _Windows:
         g = self.generator
         return torch.rand(shape, generator=g, device=g.device, dtype=dtype)
 
-    def draw(self, n, s):
-        """A boolean window per sample, ``(n, c, h, w)``; also its corners."""
-        dev = self.generator.device
-        if not self.image and s == 1 and self.d:  # one mobile feature
-            pick = torch.randint(
-                0, self.d, (n, 1), generator=self.generator, device=dev
-            )
-            at = self.positions[pick]
-            window = torch.zeros(n, self.w, dtype=torch.bool, device=dev)
-            return window.scatter_(1, at, True).reshape(n, 1, 1, self.w), None
-        if not self.image:
-            keys = self._rand(n, self.w).masked_fill(~self.mobile.reshape(1, -1), 2)
-            cut = keys.kthvalue(s, dim=1, keepdim=True).values
-            return (keys <= cut).reshape(n, 1, 1, self.w), None
-        top = torch.randint(
-            0, self.h - s + 1, (n, 1), generator=self.generator, device=dev
-        )
-        left = torch.randint(
-            0, self.w - s + 1, (n, 1), generator=self.generator, device=dev
-        )
-        rows = torch.arange(self.h, device=dev) - top
-        cols = torch.arange(self.w, device=dev) - left
-        inside = ((rows >= 0) & (rows < s))[:, :, None] & ((cols >= 0) & (cols < s))[
-            :, None, :
-        ]
-        return inside[:, None].expand(n, self.c, self.h, self.w), (rows, cols)
+    def corner(self, s):
+        """A square's top-left corner, uniform over all ``(h-s+1) (w-s+1)``.
 
-    def positive(self, n):
-        """Random signs as booleans (True: +1), shaped as :meth:`signs`."""
-        shape = (n, self.c, 1, 1) if self.image else (n, 1, 1, self.w)
+        (The reference draws it from ``[0, h - s)``: never the last row or
+        column of positions.)
+        """
         g = self.generator
-        return torch.rand(shape, generator=g, device=g.device) < 0.5
+        at = torch.randint(0, 2**62, (2,), generator=g, device=g.device).tolist()
+        return at[0] % (self.h - s + 1), at[1] % (self.w - s + 1)
+
+    def draw(self, s):
+        """The batch's window as a boolean mask ``(1, c, h, w)``; images also
+        give its corner (vectors ``None``)."""
+        dev = self.generator.device
+        if self.image:
+            top, left = self.corner(s)
+            window = torch.zeros(1, self.c, self.h, self.w, dtype=torch.bool)
+            window[..., top : top + s, left : left + s] = True
+            return window.to(dev), (top, left)
+        if s == 1 and self.d:  # one mobile feature
+            pick = torch.randint(0, self.d, (1,), generator=self.generator, device=dev)
+            window = torch.zeros(self.w, dtype=torch.bool, device=dev)
+            window[self.positions[pick]] = True
+            return window.reshape(1, 1, 1, self.w), None
+        keys = self._rand(1, self.w).masked_fill(~self.mobile.reshape(1, -1), 2)
+        cut = keys.kthvalue(s, dim=1, keepdim=True).values
+        return (keys <= cut).reshape(1, 1, 1, self.w), None
 
     def signs(self, n, dtype):
         """Random +-1: one per channel (images) or per feature (vectors)."""
@@ -127,15 +127,16 @@ class _Windows:
         draws = torch.randint(0, 2, shape, generator=g, device=g.device)
         return draws.to(dtype).mul_(2).sub_(1)
 
-    def profile(self, n, s, corners, dtype):
-        """The l2 update's shape inside each window (ones for vectors)."""
+    def profile(self, s, corner, dtype):
+        """The l2 update's shape inside the window (ones for vectors)."""
+        dev = self.generator.device
         if not self.image:
-            return torch.ones(
-                n, 1, 1, self.w, dtype=dtype, device=self.generator.device
-            )
-        prof = pseudo_gaussian(s, self.generator).to(self.generator.device, dtype)
-        rows, cols = (t.clamp(0, s - 1) for t in corners)
-        return prof[rows[:, :, None], cols[:, None, :]][:, None]
+            return torch.ones(1, 1, 1, self.w, dtype=dtype, device=dev)
+        prof = pseudo_gaussian(s, self.generator).to(dev, dtype)
+        top, left = corner
+        out = torch.zeros(1, 1, self.h, self.w, dtype=dtype, device=dev)
+        out[..., top : top + s, left : left + s] = prof
+        return out
 
 
 def _norm(t, dims):
@@ -168,37 +169,21 @@ def _init(windows, n, dtype, norm):
     return u / _norm(u, (1, 2, 3)).clamp_min(1e-12)
 
 
-def _step_linf(windows, u_best, low, high, p):
-    """Each window's coordinates jump to random vertices of the l-inf ball.
-
-    A window the signs would leave unchanged (every coordinate already at
-    its vertex) takes the opposite signs instead, which changes it unless no
-    sign can (the reference redraws the signs until the window changes: the
-    same for one coordinate or channel).
-    """
-    n = len(u_best)
-    window, _ = windows.draw(n, windows.side(p))
-    sign = windows.positive(n)
-    u = torch.where(window, torch.where(sign, high, low), u_best)
-    same = (u == u_best).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
-    sign = sign ^ same
-    return torch.where(window, torch.where(sign, high, low), u_best)
-
-
 def _step_l2(windows, u_best, low, high, p):
-    """l2 mass moves from a second window into the first (the reference)."""
+    """l2 mass moves from a second window into the first (the reference):
+    both windows shared by the batch, the signs drawn per point."""
     n = len(u_best)
     s = windows.side(p, minimum=3)
     if windows.image and s % 2 == 0:
         s = s + 1 if s < min(windows.h, windows.w) else s - 1
-    w1, corners = windows.draw(n, s)
-    w2, _ = windows.draw(n, s)
+    w1, corner = windows.draw(s)
+    w2, _ = windows.draw(s)
     dims = (2, 3)  # per channel, within the window
     w1f, both = w1.to(u_best.dtype), (w1 | w2).to(u_best.dtype)
     norm_w1 = _norm(u_best * w1f, dims)
     norm_all = _norm(u_best, (1, 2, 3))
     norm_both = _norm(u_best * both, dims)
-    new = windows.profile(n, s, corners, u_best.dtype) * windows.signs(n, u_best.dtype)
+    new = windows.profile(s, corner, u_best.dtype) * windows.signs(n, u_best.dtype)
     new = (new + u_best / (norm_w1 + 1e-10)) * w1f
     budget = (1.0 - norm_all.square()).clamp_min(0) / windows.c
     new = new / _norm(new, dims).clamp_min(1e-12) * (budget + norm_both.square()).sqrt()
@@ -237,6 +222,11 @@ def square(
     repair=None,
 ):
     """The Square attack on a batch: random window updates kept when they help.
+
+    Each step draws one window for the whole batch, as the reference does
+    (l-infinity: also one sign per channel, or per feature of a vector;
+    l2: a second window, and signs per point), and queries the points not
+    yet adversarial; each keeps the step only if its loss improves.
 
     Parameters
     ----------
@@ -324,13 +314,34 @@ def square(
         u_best[act.idx], best[act.idx], done[act.idx] = u, loss, hit
         queries[act.idx] += 1
         act = Active(act.idx[~hit])
-    step = _step_linf if norm == "linf" else _step_l2
+    x_adv = torch.addcmul(x0f, scale, u_best).clamp(box[0], box[1])
+    if norm == "linf" and repair is None:  # the search in x: one less step
+        ends = (act.low, act.high)
+        vertex = [torch.addcmul(act.x0, scale, t).clamp(*act.box) for t in ends]
+        plan = LinfPlan(windows, p_init, n_queries, p_selection)
+        rows = (act.idx, x_adv[act.idx], best[act.idx], *vertex, act.labels)
+        out, _, _, spent = search_linf(
+            model, shape, plan, n_queries, rows, loss_fn, targeted
+        )
+        x_adv[act.idx] = out
+        queries[act.idx] += spent
+        return x_adv.reshape(x0.shape), queries
+    if norm == "linf":
+        plan = LinfPlan(windows, p_init, n_queries, p_selection)
+
+        def step(u, i):
+            return step_linf(plan(i), u, act.low, act.high)
+    else:
+
+        def step(u, i):
+            p = p_selection(p_init, i, n_queries)
+            return _step_l2(windows, u, act.low, act.high, p)
+
     cur_u, cur_best, spent = u_best[act.idx], best[act.idx], 0
     for i in range(n_queries - 1):
         if not len(act.idx):
             break
-        p = p_selection(p_init, i, n_queries)
-        u = step(windows, cur_u, act.low, act.high, p)
+        u = step(cur_u, i)
         if repair is not None:
             u_best[act.idx] = cur_u
             if repair.groups:  # windows redraw categories

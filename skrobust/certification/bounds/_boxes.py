@@ -3,87 +3,47 @@
 CROWN crosses an activation with the relaxation lines of its input's box,
 and the same box is crossed by many backward passes: the intermediate
 bounds of every later node, the specification rows in rounds and chunks.
-:class:`Boxes` computes each activation's lines once per box (and, for
-dense coefficients, the units of each sample where the two lines differ);
-a subset of the samples takes the matching rows of both.
+:class:`Boxes` computes each activation's lines once per box; a subset of
+the samples takes the matching rows.
 """
 
 from ..._torch import torch
 
 
 class Lines:
-    """Relaxation lines ``(a_l, b_l, a_u, b_u)`` of an activation's units.
+    """Relaxation lines ``(a_l, b_l, a_u, b_u)`` of an activation's units."""
 
-    :attr:`sparse` lists, per sample, the units whose lower and upper lines
-    differ (unstable ReLUs): crossing dense coefficients takes the upper
-    line everywhere and corrects only those (see
-    ``_graph_crown.through``).
-    """
+    __slots__ = ("lines", "_offset", "_stacked")
 
-    __slots__ = ("lines", "_sparse", "_stacked")
-
-    def __init__(self, lines, sparse=None, stacked=None):
-        self.lines, self._sparse = tuple(lines), sparse
+    def __init__(self, lines, offset=None, stacked=None):
+        self.lines, self._offset = tuple(lines), offset
         self._stacked = stacked
+
+    @property
+    def offset(self):
+        """Whether ``b_l`` has a nonzero entry (a ReLU's lower lines have none)."""
+        if self._offset is None:
+            self._offset = bool(self.lines[1].any())
+        return self._offset
 
     @property
     def stacked(self):
         """``a_l``, ``a_u - a_l`` and ``b_u`` of an image node stacked on the
-        channels (windows read them in one gather), and whether ``b_l`` has
-        a nonzero entry."""
+        channels (windows read them in one gather), and :attr:`offset`."""
         if self._stacked is None:
             a_l, b_l, a_u, b_u = self.lines
-            self._stacked = (torch.cat([a_l, a_u - a_l, b_u], 1), bool(b_l.any()))
+            self._stacked = (torch.cat([a_l, a_u - a_l, b_u], 1), self.offset)
         return self._stacked
-
-    @property
-    def sparse(self):
-        """``None`` when most units differ, else ``(index, pad, picked,
-        b_stable)``: the indices ``(n, k)`` of each sample's differing units
-        (padded with its first one, ``pad`` true there), the four lines at
-        them ``(n, 1, k)`` and the upper intercepts of the other units
-        (``None`` when all zero)."""
-        if self._sparse is None:
-            self._sparse = _differing(self.lines)
-        return self._sparse or None
-
-    @property
-    def ready(self):
-        """Whether :attr:`sparse` is computed."""
-        return self._sparse is not None
 
     def take(self, rows):
         """The lines of the samples ``rows``, or None (not per sample)."""
         n = len(self.lines[0])
         if not all(torch.is_tensor(t) and t.dim() and len(t) == n for t in self.lines):
             return None
-        sparse = self._sparse
-        if sparse:
-            index, pad, picked, b_stable = sparse
-            picked = tuple(t[rows] for t in picked)
-            b_stable = None if b_stable is None else b_stable[rows]
-            sparse = (index[rows], pad[rows], picked, b_stable)
         stacked = self._stacked
         if stacked is not None:
             stacked = (stacked[0][rows], stacked[1])
-        return Lines([t[rows] for t in self.lines], sparse, stacked)
-
-
-def _differing(lines):
-    a_l, b_l, a_u, b_u = lines
-    n, units = len(a_l), a_l[0].numel()
-    differ = ((a_l != a_u) | (b_l != b_u)).reshape(n, units)
-    counts = differ.sum(1)
-    k = int(counts.max()) if n else 0
-    if 2 * k > units:  # most units differ: the plain formula
-        return False
-    b_stable = b_u.reshape(n, units).masked_fill(differ, 0)
-    b_stable = b_stable if bool(b_stable.any()) else None
-    index = torch.topk(differ.to(torch.int8), k, dim=1, sorted=True).indices
-    pad = torch.arange(k, device=index.device) >= counts[:, None]
-    index = torch.where(pad, index[:, :1], index)
-    picked = tuple(t.reshape(n, units).gather(1, index).unsqueeze(1) for t in lines)
-    return index, pad, picked, b_stable
+        return Lines([t[rows] for t in self.lines], self._offset, stacked)
 
 
 class Boxes(list):

@@ -89,16 +89,21 @@ def _stage(graph, boxes, region, rows, labels, clean, proven, todo, method):
     ok = rows_lower(graph, boxes, region, rows, index, method)[:, 0] > 0
     proven[todo[ok], first[ok]] = True
     # round 2: the other open margins of the samples that passed, grouped by
-    # their number
+    # their number (sorted by it: each group's boxes are a slice of one take)
     alive = torch.nonzero(ok).flatten()
+    counts = (~proven[todo[alive]]).sum(1)
+    counts, order = torch.sort(counts, stable=True)
+    alive = alive[order]
     open_ = ~proven[todo[alive]]
-    counts = open_.sum(1)
-    for count in torch.unique(counts).tolist():
-        if count == 0:
+    alive_boxes, alive_region = _samples(boxes, alive), region[alive]
+    start = 0
+    for count, size in enumerate(torch.bincount(counts).tolist()):
+        group = slice(start, start + size)
+        start += size
+        if count == 0 or size == 0:
             continue
-        group = alive[counts == count]
-        k = torch.topk(open_[counts == count].to(torch.int8), count, dim=1).indices
-        index = labels[group].unsqueeze(1) * n_classes + k
-        sub = _samples(boxes, group)
-        lower = rows_lower(graph, sub, region[group], rows, index, method)
-        proven[todo[group].unsqueeze(1), k] = lower > 0
+        k = torch.topk(open_[group].to(torch.int8), count, dim=1).indices
+        index = labels[alive[group]].unsqueeze(1) * n_classes + k
+        sub = _samples(alive_boxes, group)
+        lower = rows_lower(graph, sub, alive_region[group], rows, index, method)
+        proven[todo[alive[group]].unsqueeze(1), k] = lower > 0

@@ -18,6 +18,7 @@ from ..._torch import torch
 from . import _patches
 from ._alpha import optimized_lower
 from ._boxes import lines_of, prepare, take
+from ._conv_pairs import pair_of
 from ._graph_ibp import exact_by_ibp, finish_on_boxes, fold, propagate, transpose
 from ._graph_rules import Spec
 from ._layers import ConvBound, LinearBound
@@ -29,37 +30,26 @@ def through(A, lines):
     """``A . f(x)`` bounded below: the lower line where ``A >= 0``, else the upper.
 
     ``lines``: :class:`~._boxes.Lines`. Returns the bias and the
-    coefficients of ``x``. Where few units have two different lines
-    (unstable ReLUs), every unit takes the upper line (one pass over ``A``)
-    and only those units are gathered and corrected where ``A >= 0``.
+    coefficients of ``x``. Only elementwise arithmetic and one batched
+    matrix-vector product per intercept (gathers, scatters and ``where``
+    are several times slower per element on a CPU): ``A`` splits into its
+    positive and negative parts, each taking its line's slope exactly.
     """
-    few_rows = A.shape[1] < 4 and not lines.ready  # preparing costs more
-    sparse = None if few_rows else lines.sparse
-    if sparse is None:  # most units differ: the plain formula
-        a_l, b_l, a_u, b_u = (t.unsqueeze(1) for t in lines.lines)
-        neg = A.clamp(max=0)
-        coef = torch.addcmul(a_l * A, a_u - a_l, neg)
-        bias = (b_l * (A - neg) + b_u * neg).flatten(2).sum(-1)
-        return bias, coef
-    index, pad, (low_a, low_b, up_a, up_b), b_stable = sparse
-    n = len(A)
-    coef = A * lines.lines[2].unsqueeze(1)
-    flat_a = A.reshape(n, A.shape[1], -1)
-    bias = 0
-    if b_stable is not None:
-        bias = torch.bmm(flat_a, b_stable.unsqueeze(-1)).squeeze(-1)
-    if index.shape[1] == 0:
-        return bias, coef
-    rows = index.unsqueeze(1).expand(-1, A.shape[1], -1)
-    a = flat_a.gather(2, rows)
-    positive = a >= 0
-    slope = torch.where(positive, low_a, up_a)
-    # duplicates of a row's first unit (padding) write the same value again
-    flat_c = coef.reshape(n, A.shape[1], -1)
-    flat_c.scatter_(2, rows, a * slope)
-    lines_b = torch.where(positive, low_b, up_b)
-    bias = bias + (a * lines_b).masked_fill(pad.unsqueeze(1), 0).sum(-1)
+    a_l, b_l, a_u, b_u = lines.lines
+    neg = A.clamp(max=0)
+    pos = A - neg
+    coef = torch.addcmul(a_l.unsqueeze(1) * pos, a_u.unsqueeze(1), neg)
+    bias = _dot(neg, b_u)
+    if lines.offset:
+        bias = bias + _dot(pos, b_l)
     return bias, coef
+
+
+def _dot(A, b):
+    """``sum A . b`` per sample and row, ``b`` (one per sample) shared by the rows."""
+    n, rows = A.shape[:2]
+    b = b.expand(n, *A.shape[2:]).reshape(n, -1, 1)
+    return torch.bmm(A.reshape(n, rows, -1), b).squeeze(-1)
 
 
 def backward(graph, boxes, region, pending, *, relax=True, alpha=None):
@@ -173,6 +163,11 @@ def refine(graph, boxes, region, i, *, max_elements=None):
     k = int(counts.max()) if n else 0
     if k == 0:
         return
+    max_elements = max_elements or chunk_elements(low.device)
+    prepare(graph, boxes, i)
+    pair = _pair(graph, boxes, i, counts)
+    if pair is not None:
+        return _refine_pair(graph, boxes, region, pair, mask, max_elements)
     # per sample, the indices of its unstable units first (padded)
     index = torch.topk(mask.to(torch.int8), k, dim=1, sorted=True).indices
     valid = torch.arange(k, device=low.device) < counts.unsqueeze(1)
@@ -182,10 +177,8 @@ def refine(graph, boxes, region, i, *, max_elements=None):
     if all(isinstance(A, Patches) for A in probe.values()):
         window = max(A.values[0, 0, 0].numel() for A in probe.values())
         widest = min(widest, 4 * window)
-    max_elements = max_elements or chunk_elements(low.device)
     step = max(1, max_elements // (2 * k * widest))
     new_low, new_high = low.reshape(n, -1).clone(), high.reshape(n, -1).clone()
-    prepare(graph, boxes, i)
     for first in range(0, n, step):
         rows = slice(first, first + step)
         sub = take(boxes, rows, i)
@@ -202,6 +195,47 @@ def refine(graph, boxes, region, i, *, max_elements=None):
         new_low[rows] = cur_low.scatter_reduce(1, idx, lower, "amax")
         new_high[rows] = cur_high.scatter_reduce(1, idx, upper, "amin")
     boxes[i] = (new_low.reshape(low.shape), new_high.reshape(high.shape))
+
+
+def _pair(graph, boxes, i, counts):
+    """The :class:`~._conv_pairs.ConvPair` ending at ``i`` where bounding
+    every unit at once beats windows for the unstable ones (a fifth of the
+    units or more: the pair's products are dense), else None."""
+    node = graph.nodes[i]
+    if len(node.inputs) != 1 or 5 * int(counts.sum()) < counts.numel() * (
+        math.prod(node.shape)
+    ):
+        return None
+    inputs = graph.nodes[node.inputs[0]].inputs
+    if len(inputs) != 1 or boxes[inputs[0]] is None:
+        return None
+    relax = getattr(graph.nodes[node.inputs[0]].rule, "relaxation", None)
+    if relax is None:
+        return None
+    return pair_of(graph, i, lines_of(graph, boxes, node.inputs[0]))
+
+
+def _refine_pair(graph, boxes, region, pair, mask, max_elements):
+    """:func:`refine` with a :class:`~._conv_pairs.ConvPair`: every unit of
+    every sample bounded, the unstable ones updated."""
+    i = pair.i
+    low, high = boxes[i]
+    n = len(low)
+    lines = lines_of(graph, boxes, pair.j).lines
+    step = max(1, max_elements // pair.elements)
+    lower, upper = [], []
+    for first in range(0, n, step):
+        rows = slice(first, first + step)
+        sub = take(boxes, rows, i)
+        windows, bias = pair.rows([t[rows] for t in lines])
+        both = backward(graph, sub, region[rows], {pair.source: windows}) + bias
+        chunk = pair.units(both)
+        lower.append(chunk[0])
+        upper.append(chunk[1])
+    flat_low, flat_high = low.reshape(n, -1), high.reshape(n, -1)
+    lower = torch.where(mask, torch.maximum(torch.cat(lower), flat_low), flat_low)
+    upper = torch.where(mask, torch.minimum(torch.cat(upper), flat_high), flat_high)
+    boxes[i] = (lower.reshape(low.shape), upper.reshape(high.shape))
 
 
 def _start(graph, i, index, dtype):

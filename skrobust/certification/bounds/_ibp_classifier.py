@@ -21,6 +21,7 @@ from ..._threat import (
     resolve_constraints,
 )
 from ..._torch import torch
+from ...utils import store_params
 from ._bounds import METHODS
 from ._certify import certified_radius, certify
 from ._training import CertifiedObjective
@@ -182,24 +183,7 @@ class IBPClassifier(
         random_state=None,
         verbose=0,
     ):
-        self.estimator = estimator
-        self.eps = eps
-        self.norm = norm
-        self.bounds = bounds
-        self.feature_mask = feature_mask
-        self.direction = direction
-        self.method = method
-        self.warmup_epochs = warmup_epochs
-        self.ramp_epochs = ramp_epochs
-        self.kappa_start = kappa_start
-        self.kappa_end = kappa_end
-        self.eps_train_factor = eps_train_factor
-        self.beta_start = beta_start
-        self.beta_end = beta_end
-        self.certify_method = certify_method
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _schedule_epochs(self, net):
         max_epochs = int(net.max_epochs)

@@ -15,6 +15,7 @@ from ..._skorch import (
     fit_objective_net,
 )
 from ..._torch import torch
+from ...utils import store_params
 from ._certify import certified_radius, certify
 from ._parametrize import CONSTRAINTS
 from ._training import LipschitzObjective
@@ -135,16 +136,7 @@ class LipschitzClassifier(
         random_state=None,
         verbose=0,
     ):
-        self.estimator = estimator
-        self.margin = margin
-        self.loss = loss
-        self.constraint = constraint
-        self.group_sort = group_sort
-        self.temperature = temperature
-        self.alpha = alpha
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Train a copy of the network under the Lipschitz constraint.

@@ -13,6 +13,7 @@ from skorch.utils import to_tensor
 
 from ..._skorch import Objective, batch_mean
 from ..._torch import torch
+from ...utils import store_params
 from ._parametrize import bake, constrain, use_group_sort
 
 F = torch.nn.functional
@@ -77,12 +78,7 @@ class LipschitzObjective(Objective):
     """
 
     def __init__(self, *, loss, margin, temperature, alpha, constraint, group_sort):
-        self.loss = loss
-        self.margin = margin
-        self.temperature = temperature
-        self.alpha = alpha
-        self.constraint = constraint
-        self.group_sort = group_sort
+        store_params(self, locals())
 
     def __repr__(self):
         return (

@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
 from ..._models import to_torch
 from ..._skorch import as_classifier, is_skorch
 from ...attacks import GradientAttack
+from ...utils import store_params
 from ._attack import smoothed_module
 from ._counts import torch_view
 from ._smoothed import _MAX_SEED, SmoothedClassifierMixin
@@ -221,22 +222,7 @@ class RandomizedSmoothingClassifier(
         verbose=0,
         n_jobs=None,
     ):
-        self.estimator = estimator
-        self.sigma = sigma
-        self.n_samples = n_samples
-        self.n_samples_select = n_samples_select
-        self.n_samples_predict = n_samples_predict
-        self.alpha = alpha
-        self.training = training
-        self.attack = attack
-        self.n_noise_attack = n_noise_attack
-        self.n_noise_copies = n_noise_copies
-        self.prefit = prefit
-        self.batch_size = batch_size
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-        self.n_jobs = n_jobs
+        store_params(self, locals())
 
     # -- fitting ---------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from ..._skorch import Objective, fit_objective_net
 from ..._threat import needs_data_statistics
 from ..._torch import torch
 from ...attacks import PGD
-from ...utils import fit_weighted
+from ...utils import fit_weighted, store_params
 from ._attack import GaussianSmoothing
 
 
@@ -51,10 +51,7 @@ class SmoothingObjective(Objective):
     """
 
     def __init__(self, sigma, training="noise", attack=None, n_noise=1):
-        self.sigma = sigma
-        self.training = training
-        self.attack = attack
-        self.n_noise = n_noise
+        store_params(self, locals())
 
     def __repr__(self):
         return (

@@ -7,7 +7,7 @@ from sklearn.utils import check_consistent_length
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
 from ..._models import as_differentiable
-from ...utils import Substitution
+from ...utils import Substitution, store_params
 from .._robust import attack_for
 from ._base import describe_attack
 from ._images import ROWS, _as_images, _grid_axes, check_n_examples
@@ -90,13 +90,7 @@ class AdversarialExamplesDisplay:
     def __init__(
         self, *, X, X_adv, y_true, y_pred_clean, y_pred_adv, image_shape=None, name=None
     ):
-        self.X = X
-        self.X_adv = X_adv
-        self.y_true = y_true
-        self.y_pred_clean = y_pred_clean
-        self.y_pred_adv = y_pred_adv
-        self.image_shape = image_shape
-        self.name = name
+        store_params(self, locals())
 
     def plot(
         self, ax=None, *, name=None, cmap="gray", perturbation_cmap="RdBu_r", **kwargs

@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.utils import check_consistent_length
 
+from ...utils import store_params
 from .._certified import certified_radii
 from ._base import _validate_style_kwargs, axes_and_figure, check_curve
 
@@ -90,10 +91,7 @@ class CertifiedAccuracyDisplay:
     """
 
     def __init__(self, *, radii, certified_accuracy, name=None, norm=None):
-        self.radii = radii
-        self.certified_accuracy = certified_accuracy
-        self.name = name
-        self.norm = norm
+        store_params(self, locals())
 
     def plot(self, ax=None, *, name=None, **kwargs):
         """Plot certified accuracy against the radius.

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ...utils import store_params
 from .._curve import robustness_curve
 from .._robust import _as_attacks
 from ._base import (
@@ -90,11 +91,7 @@ class RobustnessCurveDisplay:
     def __init__(
         self, *, epsilons, robust_accuracy, name=None, attack_name=None, norm=None
     ):
-        self.epsilons = epsilons
-        self.robust_accuracy = robust_accuracy
-        self.name = name
-        self.attack_name = attack_name
-        self.norm = norm
+        store_params(self, locals())
 
     def _curves(self):
         accuracy = self.robust_accuracy

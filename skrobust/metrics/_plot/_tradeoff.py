@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ...utils import store_params
 from ._base import _validate_style_kwargs, axes_and_figure, format_value
 
 
@@ -127,14 +128,7 @@ class RobustnessTradeoffDisplay:
         robust_name="robust",
         name=None,
     ):
-        self.clean_score = clean_score
-        self.robust_score = robust_score
-        self.labels = labels
-        self.clean_std = clean_std
-        self.robust_std = robust_std
-        self.clean_name = clean_name
-        self.robust_name = robust_name
-        self.name = name
+        store_params(self, locals())
 
     def plot(
         self,

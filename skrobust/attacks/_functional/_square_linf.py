@@ -1,0 +1,131 @@
+"""Square's l-infinity steps: windows and signs drawn in blocks, and the loop.
+
+A step moves one window, shared by the batch, to the vertex its signs pick
+(see :class:`._square._Windows`). The same step function serves the unit
+coordinates ``u`` (with discrete repairs) and the inputs ``x`` themselves
+(:func:`search_linf`, the loop without repairs: no conversion per query).
+"""
+
+from ..._torch import torch
+from ._losses import success
+
+BLOCK = 256  # steps whose windows and signs are drawn at once
+
+
+class LinfPlan:
+    """The windows and signs of the l-inf steps, drawn ``BLOCK`` steps at a time.
+
+    ``plan(i)`` is step ``i``'s ``(window, sign)``: for images ``window`` is
+    the square's ``(top, left, side)`` and ``sign`` one boolean per channel,
+    shape ``(1, c, 1, 1)`` (a Python bool with one channel); for vectors
+    ``window`` is a boolean mask of the mutable features, shape ``(1, 1, 1,
+    w)``, and ``sign`` one boolean per feature (True: the upper vertex).
+    """
+
+    def __init__(self, windows, p_init, n_queries, schedule):
+        self.windows, self.generator = windows, windows.generator
+        self.sides = [
+            windows.side(schedule(p_init, i, n_queries)) for i in range(n_queries)
+        ]
+        self.start, self.stop = 0, 0
+
+    def __call__(self, i):
+        if not self.start <= i < self.stop:
+            self._draw(i)
+        j = i - self.start
+        if self.windows.image:
+            return self.corners[j], self.signs[j]
+        return self.masks[j : j + 1].reshape(1, 1, 1, -1), self.signs[j].reshape(
+            1, 1, 1, -1
+        )
+
+    def _rand(self, *shape, dtype=torch.float32):
+        g = self.generator
+        return torch.rand(shape, generator=g, device=g.device, dtype=dtype)
+
+    def _draw(self, i):
+        win = self.windows
+        sides = self.sides[i : i + max(BLOCK if win.image else BLOCK * 64 // win.w, 1)]
+        self.start, self.stop, n = i, i + len(sides), len(sides)
+        if win.image:
+            at = self._rand(n, 2, dtype=torch.float64).tolist()
+            self.corners = [
+                (int(a * (win.h - s + 1)), int(b * (win.w - s + 1)), s)
+                for (a, b), s in zip(at, sides)
+            ]
+            signs = self._rand(n, win.c) < 0.5
+            self.signs = (
+                signs[:, 0].tolist() if win.c == 1 else signs.reshape(n, 1, win.c, 1, 1)
+            )
+            return
+        keys = self._rand(n, win.w, dtype=torch.float64)
+        keys = keys.masked_fill(~win.mobile.reshape(1, -1), 2.0)
+        ranks = keys.argsort(dim=1).argsort(dim=1)
+        self.masks = ranks < torch.tensor(sides, device=keys.device)[:, None]
+        self.signs = self._rand(n, win.w) < 0.5
+
+
+def step_linf(step, best, low, high):
+    """The step's window in every point jumps to the vertex its signs pick.
+
+    ``best``, ``low`` and ``high``: the current points and the two vertices
+    of each coordinate, shaped ``(n, c, h, w)``, in ``u`` or in ``x``. A point
+    whose window the signs would leave unchanged (already at that vertex)
+    takes the opposite signs, so that no query is wasted (the reference
+    queries the unchanged point).
+    """
+    window, sign = step
+    if isinstance(window, tuple):  # a square: a slice of the batch
+        top, left, s = window
+        at = (..., slice(top, top + s), slice(left, left + s))
+        hi, lo, old = high[at], low[at], best[at]
+        if isinstance(sign, bool):
+            new, other = (hi, lo) if sign else (lo, hi)
+            same = (new == old).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
+            out = best.clone()
+            out[at] = torch.where(same, other, new)
+            return out
+        same = (torch.where(sign, hi, lo) == old).flatten(1).all(dim=1)
+        out = best.clone()
+        out[at] = torch.where(sign ^ same.reshape(-1, 1, 1, 1), hi, lo)
+        return out
+    new = torch.where(window, torch.where(sign, high, low), best)
+    same = (new == best).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
+    return torch.where(window, torch.where(sign ^ same, high, low), best)
+
+
+def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
+    """The l-inf random search after the first query, in the inputs ``x``.
+
+    ``rows``: the points still robust, as ``(index, x_best, best_loss, x_low,
+    x_high, labels)`` (``x_low`` / ``x_high``: the vertices inside the box).
+    Returns, for those points, ``x_best``, its loss, whether it is
+    adversarial and the queries spent, written back at each compaction.
+    """
+    idx, x_best, best, low, high, labels = rows
+    x_out, best_out = x_best.clone(), best.clone()
+    hit_out = torch.zeros(len(idx), dtype=torch.bool, device=idx.device)
+    spent_out = torch.zeros(len(idx), dtype=torch.long, device=idx.device)
+    pos = torch.arange(len(idx), device=idx.device)  # rows of the outputs
+    spent = 0
+    for i in range(n_queries - 1):
+        if not len(pos):
+            break
+        x = step_linf(plan(i), x_best, low, high)
+        with torch.inference_mode():  # queries only
+            scores = model(x.reshape(-1, *shape))
+        loss = loss_fn(scores, labels, targeted)
+        hit = success(scores, labels, targeted)
+        better = (loss > best) | hit
+        x_best = torch.where(better.reshape(-1, 1, 1, 1), x, x_best)
+        best = torch.where(better, loss, best)
+        spent += 1
+        if bool(hit.any()):  # write back, and drop the broken points
+            x_out[pos], best_out[pos], hit_out[pos] = x_best, best, hit
+            spent_out[pos] += spent
+            spent, keep = 0, ~hit
+            pos, x_best, best = pos[keep], x_best[keep], best[keep]
+            low, high, labels = low[keep], high[keep], labels[keep]
+    x_out[pos], best_out[pos] = x_best, best
+    spent_out[pos] += spent
+    return x_out, best_out, hit_out, spent_out

@@ -1,0 +1,200 @@
+"""Square's steps: one window and one set of signs per step, shared by the batch."""
+
+import numpy as np
+import pytest
+import torch
+
+from skrobust.attacks._functional import cw_margin, square
+from skrobust.attacks._functional._square import _Windows
+from skrobust.attacks._functional._square_linf import LinfPlan, search_linf, step_linf
+
+EPS = 0.3
+
+
+def _ball(x0, eps=EPS):
+    """The l-inf ball of radius ``eps`` in [0, 1], in unit coordinates."""
+    low = ((0 - x0) / eps).clamp_min(-1.0)
+    high = ((1 - x0) / eps).clamp_max(1.0)
+    return low, high
+
+
+@pytest.mark.parametrize("c", [1, 2])
+def test_linf_image_step_equals_the_reference_slice_step(c):
+    n, h, w, s = 5, 6, 6, 3
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.rand(n, c, h, w, generator=gen, dtype=torch.float64)
+    low, high = _ball(x0)
+    u_best = torch.where(torch.rand(n, c, h, w, generator=gen) < 0.5, low, high)
+    top, left = 1, 2
+    sign = torch.tensor([True, False][:c]).reshape(1, c, 1, 1)
+    # point 0 already sits at the vertex these signs pick: it must flip
+    at = (0, slice(None), slice(top, top + s), slice(left, left + s))
+    u_best[at] = torch.where(sign[0], high[at], low[at])
+    step = ((top, left, s), True if c == 1 else sign)
+    got = x0 + EPS * step_linf(step, u_best, low, high)
+
+    # the reference (pyautoattack's l-inf step), written out, plus the flip
+    x_best = x0 + EPS * u_best
+    deltas = torch.zeros(c, h, w, dtype=torch.float64)
+    signs = torch.where(sign[0], 1.0, -1.0).to(torch.float64)
+    expected = []
+    for i in range(n):
+        for flip in (1.0, -1.0):
+            deltas[:, top : top + s, left : left + s] = 2 * EPS * flip * signs
+            new = torch.min(torch.max(x_best[i] + deltas, x0[i] - EPS), x0[i] + EPS)
+            new = new.clamp(0.0, 1.0)
+            if not torch.allclose(new, x_best[i], rtol=0, atol=1e-12):
+                break
+        expected.append(new)
+    torch.testing.assert_close(got, torch.stack(expected), rtol=0, atol=1e-12)
+    assert not torch.allclose(got[0], x_best[0])  # the flip changed point 0
+
+
+def _plan(shape, mobile, p, n_queries=900, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    windows = _Windows(shape, mobile, gen)
+    return LinfPlan(windows, p, n_queries, lambda p_init, i, n: p_init)
+
+
+def test_square_corners_cover_every_position_uniformly():
+    plan = _plan((2, 6, 6), torch.ones(2, 6, 6, dtype=torch.bool), p=16 / 36)
+    steps = [plan(i) for i in range(900)]
+    corners = np.array([window for window, _ in steps])
+    assert (corners[:, 2] == 4).all()  # side sqrt(p h w)
+    # every position 0..2 (the reference's [0, h - s) never draws the last)
+    for axis in range(2):
+        counts = np.bincount(corners[:, axis], minlength=3)
+        assert len(counts) == 3 and counts.min() > 240
+    signs = torch.cat([sign.reshape(1, 2) for _, sign in steps]).float()
+    assert 0.45 < float(signs.mean()) < 0.55  # one fair sign per channel
+
+
+def test_linf_vector_plan_draws_shared_subsets_of_the_mobile_features():
+    n, d = 8, 12
+    mobile = torch.ones(d, dtype=torch.bool)
+    mobile[[0, 5]] = False
+    plan = _plan((d,), mobile, p=0.4, n_queries=600)
+    masks = torch.cat([plan(i)[0].reshape(1, d) for i in range(600)])
+    assert (masks.sum(dim=1) == round(0.4 * 10)).all()  # of the 10 mobile
+    assert not masks[:, ~mobile].any()
+    freq = masks[:, mobile].float().mean(dim=0)  # uniform over the mobile
+    assert ((freq - 0.4).abs() < 0.07).all()
+
+    gen = torch.Generator().manual_seed(1)
+    x0 = torch.rand(n, d, dtype=torch.float64, generator=gen).reshape(n, 1, 1, d)
+    low, high = _ball(x0)
+    low, high = low * mobile, high * mobile
+    u_best = torch.where(torch.rand(n, 1, 1, d, generator=gen) < 0.5, low, high)
+    window, sign = plan(3)
+    u = step_linf((window, sign), u_best, low, high)
+    pick = torch.where(sign, high, low)
+    same = ((pick == u_best) | ~window).flatten(1).all(1).reshape(-1, 1, 1, 1)
+    expected = torch.where(window, torch.where(sign ^ same, high, low), u_best)
+    torch.testing.assert_close(u, expected, rtol=0, atol=0)
+    assert (u != u_best).any(dim=(1, 2, 3)).all()  # every point moved
+
+
+def test_linf_search_equals_a_per_point_loop_on_the_same_windows():
+    model = _model(True)
+    n, shape, n_queries, eps = 6, (1, 6, 6), 30, 0.1
+    x0 = torch.rand(n, *shape, dtype=torch.float64, generator=torch.Generator())
+    with torch.no_grad():
+        labels = model(x0).argmax(1)
+    low, high = (x0 - eps).clamp_min(0), (x0 + eps).clamp_max(1)
+    start = torch.where(torch.rand(n, *shape) < 0.5, low, high)
+    with torch.no_grad():
+        loss0 = cw_margin(model(start), labels)
+    plan = _plan(shape, torch.ones(shape, dtype=torch.bool), p=0.2, n_queries=60)
+    drawn = []
+
+    def recorded(i):
+        drawn.append(plan(i))
+        return drawn[-1]
+
+    rows = (torch.arange(n), start, loss0, low, high, labels)
+    x_out, best_out, hit_out, spent = search_linf(
+        model, shape, recorded, n_queries, rows, cw_margin, False
+    )
+
+    # by hand: one point at a time, the same windows and signs
+    for k in range(n):
+        x, best, queries, hit = start[k], loss0[k], 0, False
+        for (top, left, s), sign in drawn:
+            if hit:
+                break
+            for flip in (False, True):
+                new = x.clone()
+                at = (slice(None), slice(top, top + s), slice(left, left + s))
+                new[at] = (high if sign ^ flip else low)[k][at]
+                if not torch.equal(new, x):
+                    break
+            with torch.no_grad():
+                scores = model(new[None])
+            loss, queries = float(cw_margin(scores, labels[k : k + 1])), queries + 1
+            hit = bool(scores.argmax(1) != labels[k])
+            if loss > best or hit:
+                x, best = new, loss
+        torch.testing.assert_close(x_out[k], x, rtol=0, atol=1e-12)
+        assert float(best_out[k]) == pytest.approx(best, abs=1e-12)
+        assert (bool(hit_out[k]), int(spent[k])) == (hit, queries)
+    assert 0 < int(hit_out.sum()) < n  # some points broken, some not
+
+
+def _model(image):
+    torch.manual_seed(0)
+    if image:
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * 6 * 6, 3),
+        )
+    else:
+        net = torch.nn.Sequential(
+            torch.nn.Linear(12, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)
+        )
+    torch.nn.init.zeros_(net[-1].bias)  # the input decides the class
+    return net.double()
+
+
+@pytest.mark.parametrize("image", [True, False])
+def test_square_is_sound_deterministic_and_leaves_its_input(image):
+    model = _model(image)
+    shape = (1, 6, 6) if image else (12,)
+    x0 = torch.rand(40, *shape, dtype=torch.float64, generator=torch.Generator())
+    with torch.no_grad():
+        labels = model(x0).argmax(1)
+    eps = 0.1
+    low, high = _ball(x0, eps)
+    box = (torch.zeros_like(x0), torch.ones_like(x0))
+    scale = torch.full(shape, eps, dtype=torch.float64)
+    before = x0.clone()
+
+    def run(seed):
+        return square(
+            model,
+            x0,
+            labels,
+            scale=scale,
+            u_low=low,
+            u_high=high,
+            box=box,
+            loss_fn=cw_margin,
+            norm="linf",
+            targeted=False,
+            n_queries=60,
+            p_init=0.8,
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    x_adv, queries = run(0)
+    torch.testing.assert_close(x0, before, rtol=0, atol=0)
+    assert (x_adv - x0).abs().max() <= eps + 1e-12
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    broken = queries < 60  # stopped early: reported adversarial
+    assert 0 < int(broken.sum()) < len(x0)
+    assert (model(x_adv).argmax(1)[broken] != labels[broken]).all()
+    again, queries_again = run(0)
+    torch.testing.assert_close(again, x_adv, rtol=0, atol=0)
+    assert torch.equal(queries, queries_again)
+    assert not torch.equal(run(1)[0], x_adv)
