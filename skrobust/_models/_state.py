@@ -39,6 +39,33 @@ _LAZY = torch.nn.parameter.UninitializedTensorMixin
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
 
 
+#: what :meth:`_Walker.token` does with a value, by its exact type
+_CATEGORY = {}
+
+
+def _categorize(kind):
+    """The category of values of type ``kind`` (as the ``isinstance`` tests
+    in :meth:`_Walker.token` would find it), kept for the next one."""
+    if kind is list or kind is tuple:
+        category = "seq"
+    elif kind is dict:
+        category = "dict"
+    elif issubclass(kind, _SCALARS):
+        category = "scalar"
+    elif issubclass(kind, np.ndarray):
+        category = "array"
+    elif issubclass(kind, torch.Tensor):
+        category = "tensor"
+    elif issubclass(kind, torch.nn.Module):
+        category = "module"
+    elif issubclass(kind, BaseEstimator):
+        category = "estimator"
+    else:  # sparse matrices, estimator-like objects, anything else
+        category = "other"
+    _CATEGORY[kind] = category
+    return category
+
+
 class _Uncacheable(Exception):
     """The state is too large or too deep to summarise."""
 
@@ -98,25 +125,26 @@ class _Walker:
             return (kind, value)
         if depth > 12:
             raise _Uncacheable
-        if (kind is list or kind is tuple) and all(type(v) in _PLAIN for v in value):
+        category = _CATEGORY.get(kind) or _categorize(kind)
+        if category == "seq" and all(type(v) in _PLAIN for v in value):
             return (kind, tuple(value), tuple(map(type, value)))
-        if isinstance(value, _SCALARS):
-            return (type(value), value)
-        if isinstance(value, np.ndarray):
+        if category == "scalar":
+            return (kind, value)
+        if category == "array":
             return self.array(value, depth)
-        if sp.issparse(value):
+        if category == "tensor":
+            return self.tensor(value)
+        if category == "module":
+            return self.module(value)
+        if category == "other" and sp.issparse(value):
             parts = [getattr(value, n, None) for n in ("data", "indices", "indptr")]
             return (self.identity(value), value.shape, *map(self.token_of, parts))
-        if torch.is_tensor(value):
-            return self.tensor(value)
-        if isinstance(value, torch.nn.Module):
-            return self.module(value)
         if id(value) in self.seen:  # a cycle, or an object met before
             return self.identity(value)
         self.seen.add(id(value))
-        if type(value) in (list, tuple):
-            return (type(value), tuple(self.token(v, depth + 1) for v in value))
-        if type(value) is dict:
+        if category == "seq":
+            return (kind, tuple(self.token(v, depth + 1) for v in value))
+        if category == "dict":
             return (
                 dict,
                 tuple(
@@ -124,7 +152,7 @@ class _Walker:
                     for k, v in value.items()
                 ),
             )
-        if isinstance(value, BaseEstimator) or (
+        if category == "estimator" or (
             hasattr(value, "get_params") and hasattr(value, "__dict__")
         ):  # estimators, skorch nets and callbacks: their attributes
             state = vars(value)
