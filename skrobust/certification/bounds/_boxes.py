@@ -42,8 +42,8 @@ class Lines:
             return None
         stacked = self._stacked
         if stacked is not None:
-            stacked = (stacked[0][rows], stacked[1])
-        return Lines([t[rows] for t in self.lines], self._offset, stacked)
+            stacked = (pick(stacked[0], rows), stacked[1])
+        return Lines([pick(t, rows) for t in self.lines], self._offset, stacked)
 
 
 class Boxes(list):
@@ -69,7 +69,9 @@ class Boxes(list):
         """The boxes of nodes ``[0, stop)`` and the cached lines, for the
         samples ``rows`` (a slice or an index tensor)."""
         part = self[:stop] if stop is not None else self
-        out = Boxes(None if b is None else (b[0][rows], b[1][rows]) for b in part)
+        out = Boxes(
+            None if b is None else (pick(b[0], rows), pick(b[1], rows)) for b in part
+        )
         for i, (j, box, lines) in self.cache.items():
             if j < len(out) and self[j] is box and out[j] is not None:
                 taken = None if lines is None else lines.take(rows)
@@ -78,12 +80,19 @@ class Boxes(list):
         return out
 
 
+def pick(tensor, rows):
+    """``tensor[rows]`` (``index_select`` for indices: twice as fast on a CPU)."""
+    if torch.is_tensor(rows) and rows.dim() == 1 and rows.dtype != torch.bool:
+        return tensor.index_select(0, rows)
+    return tensor[rows]
+
+
 def take(boxes, rows, stop=None):
     """:meth:`Boxes.take` for any list of boxes."""
     if isinstance(boxes, Boxes):
         return boxes.take(rows, stop)
     part = boxes[:stop] if stop is not None else boxes
-    return [None if b is None else (b[0][rows], b[1][rows]) for b in part]
+    return [None if b is None else (pick(b[0], rows), pick(b[1], rows)) for b in part]
 
 
 def lines_of(graph, boxes, i):

@@ -37,11 +37,11 @@ def through(A, lines):
     """
     a_l, b_l, a_u, b_u = lines.lines
     neg = A.clamp(max=0)
-    pos = A - neg
-    coef = torch.addcmul(a_l.unsqueeze(1) * pos, a_u.unsqueeze(1), neg)
     bias = _dot(neg, b_u)
+    coef = A - neg  # the positive part, then (in place) the coefficients
     if lines.offset:
-        bias = bias + _dot(pos, b_l)
+        bias = bias + _dot(coef, b_l)
+    coef.mul_(a_l.unsqueeze(1)).addcmul_(a_u.unsqueeze(1), neg)
     return bias, coef
 
 
