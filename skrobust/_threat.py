@@ -270,7 +270,9 @@ class Constraints:
 
         ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
         """
-        scale = self._tensor("scale", x0).to(dtype) * factor
+        scale = self._tensor("scale", x0).to(dtype)
+        if factor != 1 or not shared:  # else the cached tensor, only read
+            scale = scale * factor
         return (scale, *self.input_box(x0, shared=shared))
 
     def tensors(self, x0, dtype, factor=1.0):

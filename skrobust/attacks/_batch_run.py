@@ -56,9 +56,9 @@ class BatchRun:
             generator=generator,
         )
         x_adv = repair(x_adv, x0, c, self.attack.norm)
-        # loops that move x0 + delta may miss a bound by a rounding
-        x_adv = torch.clamp(x_adv, *c.input_box(x0, shared=True))
-        # and the cast to the caller's dtype by half a step of it
+        # loops that move x0 + delta may miss a bound by a rounding, and the
+        # cast to the caller's dtype by half a step of it: one clamp into a
+        # box exact in that dtype (inside the input box)
         norm = self.attack.norm
         x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype)
         if "norms" in more:  # minimal-norm attacks: measured on what is returned

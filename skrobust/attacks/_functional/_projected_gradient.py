@@ -102,7 +102,7 @@ def projected_gradient(
     """
     n = len(x0)
     linf = norm.name == "linf"
-    mobile = scale > 0
+    mobile = scale > 0 if not linf or callable(random_init) else None
     if not linf:
         safe_scale = torch.where(mobile, scale, torch.ones_like(scale))
     step = rel_step * scale  # in input units; zero for immutable features
