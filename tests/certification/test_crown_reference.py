@@ -270,3 +270,27 @@ def test_small_cnn_crown_equals_a_dense_back_substitution(small_cnn, monkeypatch
         np.testing.assert_allclose(margins[s], ref_margins, rtol=0, atol=1e-9)
     low_ibp, high_ibp = _engine(net, x, eps, method="crown-ibp")
     assert bool(((upper - lower) < (high_ibp - low_ibp)).all())
+
+
+@pytest.mark.parametrize("norm", ["l2", "l1"])
+def test_small_cnn_pair_path_equals_windows_on_balls(small_cnn, monkeypatch, norm):
+    """Over l2 / l1 balls (cut by the box) the pair path's bounds equal those
+    of the per-unit windows it replaces."""
+    net, x, *_ = small_cnn
+    graph = bound_graph(net, tuple(x.shape[1:]), F64, x.device)
+    zero, one = torch.tensor(0.0, dtype=F64), torch.tensor(1.0, dtype=F64)
+    region = Region(x, torch.tensor(0.3, dtype=F64), norm, low=zero, high=one)
+    pairs = []
+    refine_pair = _graph_crown._refine_pair
+    monkeypatch.setattr(
+        _graph_crown, "_refine_pair", lambda *a: pairs.append(1) or refine_pair(*a)
+    )
+    with torch.no_grad():
+        pair = bound_tensors(graph, region, method="crown")
+        assert pairs, "the pair path was not taken"
+        monkeypatch.setattr(_graph_crown, "_pair", lambda *a: None)
+        windows = bound_tensors(graph, region, method="crown")
+    for a, b in zip(pair, windows):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+    low_ibp, high_ibp = bound_tensors(graph, region, method="crown-ibp")
+    assert bool(((pair[1] - pair[0]) < (high_ibp - low_ibp)).any())
