@@ -220,6 +220,18 @@ def _engine(net, x, eps, spec=None, method="crown"):
         return bound_tensors(graph, region, method=method, spec=spec)
 
 
+def _assert_equal_to_reference(nodes, out, x, eps, spec, lower, upper, margins):
+    """Each sample's logit bounds and margins equal the dense reference's."""
+    for s in range(len(x)):
+        low = (x[s] - eps).clamp(0, 1).flatten()
+        high = (x[s] + eps).clamp(0, 1).flatten()
+        ref_low, ref_high = reference(nodes, out, low, high)
+        np.testing.assert_allclose(lower[s], ref_low, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(upper[s], ref_high, rtol=0, atol=1e-9)
+        ref_margins = reference(nodes, out, low, high, spec=spec.dense()[s])
+        np.testing.assert_allclose(margins[s], ref_margins, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("chunk", [None, 64], ids=["one chunk", "many chunks"])
 def test_crown_equals_a_dense_back_substitution(problem, monkeypatch, chunk):
     net, x, y, nodes, out = problem
@@ -229,15 +241,7 @@ def test_crown_equals_a_dense_back_substitution(problem, monkeypatch, chunk):
     lower, upper = _engine(net, x, eps)
     spec = margin_spec(y, 3, F64)
     margins, _ = _engine(net, x, eps, spec=spec)
-    for s in range(len(x)):
-        low = (x[s] - eps).clamp(0, 1).flatten()
-        high = (x[s] + eps).clamp(0, 1).flatten()
-        ref_low, ref_high = reference(nodes, out, low, high)
-        np.testing.assert_allclose(lower[s], ref_low, rtol=0, atol=1e-9)
-        np.testing.assert_allclose(upper[s], ref_high, rtol=0, atol=1e-9)
-        ref_margins = reference(nodes, out, low, high, spec=spec.dense()[s])
-        np.testing.assert_allclose(margins[s], ref_margins, rtol=0, atol=1e-9)
-        # the case is not trivial: CROWN beats IBP on some logit
+    _assert_equal_to_reference(nodes, out, x, eps, spec, lower, upper, margins)
     # not a trivial case: CROWN is tighter than CROWN-IBP (intermediate bounds)
     low_ibp, high_ibp = _engine(net, x, eps, method="crown-ibp")
     assert bool(((upper - lower) < 0.5 * (high_ibp - low_ibp)).all())
@@ -260,14 +264,7 @@ def test_small_cnn_crown_equals_a_dense_back_substitution(small_cnn, monkeypatch
     spec = margin_spec(y, 3, F64)
     margins, _ = _engine(net, x, eps, spec=spec)
     assert pairs, "the pair path was not taken"
-    for s in range(len(x)):
-        low = (x[s] - eps).clamp(0, 1).flatten()
-        high = (x[s] + eps).clamp(0, 1).flatten()
-        ref_low, ref_high = reference(nodes, out, low, high)
-        np.testing.assert_allclose(lower[s], ref_low, rtol=0, atol=1e-9)
-        np.testing.assert_allclose(upper[s], ref_high, rtol=0, atol=1e-9)
-        ref_margins = reference(nodes, out, low, high, spec=spec.dense()[s])
-        np.testing.assert_allclose(margins[s], ref_margins, rtol=0, atol=1e-9)
+    _assert_equal_to_reference(nodes, out, x, eps, spec, lower, upper, margins)
     low_ibp, high_ibp = _engine(net, x, eps, method="crown-ibp")
     assert bool(((upper - lower) < (high_ibp - low_ibp)).all())
 
