@@ -132,6 +132,48 @@ def test_half_space_out_of_reach_gives_the_corner_that_gains_most():
         torch.testing.assert_close(d[m > down], corner)
 
 
+def _linf_by_breakpoints(c, m, low, high):
+    """One row, by hand: walk the sorted rooms until the gain reaches m."""
+    gain = np.abs(c)
+    room = np.where(c > 0, high, np.where(c < 0, -low, 0.0))
+    if m <= 0:
+        return np.zeros_like(c)
+    if np.where(gain > 0, gain * room, 0.0).sum() < m:
+        return np.sign(c) * np.where(gain > 0, room, 0.0)  # the corner
+    used, rest = 0.0, gain.sum()
+    for j in np.argsort(room, kind="stable"):
+        if gain[j] == 0:
+            continue
+        if used + room[j] * rest >= m:  # the root lies below this room
+            break
+        used, rest = used + gain[j] * room[j], rest - gain[j]
+    t = (m - used) / rest
+    return np.sign(c) * np.minimum(t, room) * (gain > 0)
+
+
+def test_linf_half_space_equals_a_breakpoint_walk_on_fab_sized_rows():
+    # 64 features with pinned (zero-room), unbounded and tied rooms, zero
+    # gains and targets out of reach: the sort-free Newton search must land
+    # on the same point as a walk over the sorted breakpoints
+    rng = np.random.default_rng(1)
+    n, d = 300, 64
+    c = rng.normal(size=(n, d)) * (rng.random((n, d)) > 0.1)
+    low = -np.round(rng.exponential(size=(n, d)), 1)
+    high = np.round(rng.exponential(size=(n, d)), 1)
+    low[rng.random((n, d)) < 0.3] = 0.0
+    high[rng.random((n, d)) < 0.05] = np.inf
+    reach = np.where(c > 0, c * high, np.where(c < 0, c * low, 0.0)).sum(axis=1)
+    m = np.minimum(reach, 40.0) * rng.uniform(0.05, 1.3, size=n)
+    m[:5] = 0.0
+    u, size = smallest_step(*map(torch.tensor, (c, m, low, high)), "linf")
+    expected = np.stack([_linf_by_breakpoints(*row) for row in zip(c, m, low, high)])
+    np.testing.assert_allclose(u.numpy(), expected, rtol=1e-9, atol=1e-12)
+    out = m > reach
+    assert 10 < out.sum() < 100
+    assert np.isinf(size[out]).all()
+    np.testing.assert_allclose(size[~out], np.abs(expected[~out]).max(axis=1))
+
+
 def test_tensor_loops_import_no_scikit_learn():
     import ast
     from pathlib import Path
