@@ -61,11 +61,11 @@ class ConvPair:
         def spread(M):  # (C2, Q) -> (Q, C2 * R): each channel's window
             return (M.unsqueeze(2) * compose).transpose(0, 1).reshape(Q, -1)
 
-        # [a_l; a_u] @ coef: + sign, then - sign, of each channel
-        plus_lo, plus_up = spread(pos), spread(neg)
-        self.coef = torch.cat(
-            [torch.cat([plus_lo, -plus_up], 1), torch.cat([plus_up, -plus_lo], 1)]
-        )
+        # + sign, then - sign, of each channel: a_l @ plus_lo + a_u @ plus_up
+        # and -(a_l @ plus_up + a_u @ plus_lo), with a_u = a_l + rise: one
+        # product with a_l (the kernel's), one with rise (zero on stable units)
+        self.common = spread(V)
+        self.coef = torch.cat([spread(neg), -spread(pos)], 1)
         # [a_l; a_u; b_l; b_u] @ bias: k's bias through the slopes; intercepts
         b1 = inner.bias
         if b1 is None:
@@ -105,7 +105,12 @@ class ConvPair:
         Q = a_l.shape[1] * math.prod(self.kernel)
         table = F.unfold(maps, self.kernel, padding=self.padding, stride=self.stride)
         table = table.transpose(1, 2).reshape(n * self.positions, 4 * Q)
-        values = table[:, : 2 * Q] @ self.coef
+        a_l = table[:, :Q]
+        values = (table[:, Q : 2 * Q] - a_l) @ self.coef
+        common = a_l @ self.common
+        half = values.shape[1] // 2
+        values[:, :half] += common
+        values[:, half:] -= common
         bias = (table @ self.bias + self.offset).reshape(n, -1)
         C2 = self.shape[0]
         values = values.reshape(n, self.positions, 2 * C2, *self.window)

@@ -63,7 +63,7 @@ def certify_margins(graph, region, labels, method, *, clean=None):
         if not len(todo):
             break
         if stage == "crown-ibp":
-            sub = _samples(boxes, todo)
+            sub = boxes if len(todo) == len(region) else _samples(boxes, todo)
         elif stage == "crown":
             sub = propagate(graph, region[todo], refine, skip_trailing=True)
             crown_boxes, crown_samples = sub, todo
@@ -80,13 +80,18 @@ def _samples(boxes, index):
 
 
 def _stage(graph, boxes, region, rows, labels, clean, proven, todo, method):
-    """Bound the open margins of the samples ``todo``; update ``proven``."""
+    """Bound the open margins of the samples ``todo``; update ``proven``.
+
+    A CROWN-IBP stage runs on IBP's own boxes, where IBP left these margins
+    unproven, so only CROWN's bound can prove them: IBP's is not recomputed.
+    """
     n_classes = proven.shape[1]
+    ibp = method != "crown-ibp"
     open_ = ~proven[todo]
     # round 1: each sample's hardest open margin
     first = clean.masked_fill(~open_, torch.inf).argmin(1)
     index = (labels * n_classes + first).unsqueeze(1)
-    ok = rows_lower(graph, boxes, region, rows, index, method)[:, 0] > 0
+    ok = rows_lower(graph, boxes, region, rows, index, method, ibp=ibp)[:, 0] > 0
     proven[todo[ok], first[ok]] = True
     # round 2: the other open margins of the samples that passed, grouped by
     # their number (sorted by it: each group's boxes are a slice of one take)
@@ -105,5 +110,7 @@ def _stage(graph, boxes, region, rows, labels, clean, proven, todo, method):
         k = torch.topk(open_[group].to(torch.int8), count, dim=1).indices
         index = labels[alive[group]].unsqueeze(1) * n_classes + k
         sub = _samples(alive_boxes, group)
-        lower = rows_lower(graph, sub, alive_region[group], rows, index, method)
+        lower = rows_lower(
+            graph, sub, alive_region[group], rows, index, method, ibp=ibp
+        )
         proven[todo[alive[group]].unsqueeze(1), k] = lower > 0

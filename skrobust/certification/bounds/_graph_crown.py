@@ -328,19 +328,21 @@ def bound_tensors(graph, region, *, method="ibp", spec=None, upper=True, beta=No
     return lower, None
 
 
-def rows_lower(graph, boxes, region, rows, index, method, beta=None):
+def rows_lower(graph, boxes, region, rows, index, method, beta=None, ibp=True):
     """Lower bounds of ``rows[index] @ output`` (a shared specification).
 
     ``boxes`` come from :func:`propagate` (the trailing affine nodes may be
     left out: the rows are folded into them). ``index`` has shape
     ``(n, n_spec)``; CROWN methods keep the better of their bound and IBP's
-    (``beta=None``) or mix them.
+    (``beta=None``) or mix them; ``ibp=False``: CROWN's bound alone (the
+    caller has IBP's on these boxes).
     """
     out = graph.output
     shape = graph.nodes[out].shape
     A = rows.reshape(1, len(rows), *shape).to(graph.nodes[out].dtype)
     frontier, bias = fold(graph, {out: A})
-    ibp = _ibp_on_rows(graph, boxes, region, frontier, bias, rows, index)
+    if method == "ibp" or ibp:
+        ibp = _ibp_on_rows(graph, boxes, region, frontier, bias, rows, index)
     if method == "ibp":
         return ibp
 
@@ -348,6 +350,8 @@ def rows_lower(graph, boxes, region, rows, index, method, beta=None):
         return {f: A[0][index[rows]] for f, A in frontier.items()}
 
     crown = chunked(graph, boxes, region, start, index.shape[1], method)
+    if ibp is False:
+        return crown + bias[0][index]
     return _mix(crown + bias[0][index], ibp, beta)
 
 
