@@ -178,6 +178,14 @@ class Constraints:
         return copy
 
     @property
+    def any_mobile(self):
+        """Whether some feature may move (a positive budget)."""
+        cache = self.__dict__.setdefault("_tensors", {})  # dropped with scale
+        if "any_mobile" not in cache:
+            cache["any_mobile"] = bool(np.any(np.asarray(self.scale) > 0))
+        return cache["any_mobile"]
+
+    @property
     def needs_repair(self):
         """Whether outputs need rounding, one-hot or category repair."""
         if self.categorical or self.max_changes is not None:
@@ -188,8 +196,11 @@ class Constraints:
             self.integer is not None and bool(self.integer.any())
         )
 
-    def check_inside(self, x0, offset=0):
-        """Raise if clean samples (a batch tensor) lie outside strict bounds."""
+    def check_inside(self, x0, offset=0, extremes=None):
+        """Raise if clean samples (a batch tensor) lie outside strict bounds.
+
+        ``extremes``: ``(min, max)`` of ``x0`` if known (floats).
+        """
         if self.lenient:
             return
         if x0.numel() == 0:
@@ -201,8 +212,9 @@ class Constraints:
             low, high = low - 1e-9 * (1 + low.abs()), high + 1e-9 * (1 + high.abs())
             cache[key] = low, high, float(low.max()), float(high.min())
         low, high, lowest, highest = cache[key]
-        least, most = torch.aminmax(x0)  # one pass over all, then per feature
-        if float(least) >= lowest and float(most) <= highest:
+        if extremes is None:  # one pass over all, then per feature
+            extremes = tuple(map(float, torch.aminmax(x0)))
+        if extremes[0] >= lowest and extremes[1] <= highest:
             return
         least, most = torch.aminmax(x0, dim=0)
         if bool(((least < low) | (most > high)).any()):

@@ -23,6 +23,9 @@ from .._torch import torch
 
 #: above this many array bytes in all, a state is not worth computing
 MAX_BYTES = 1 << 26
+#: arrays of at most this many bytes are summarised by their bytes (cheaper
+#: than a digest)
+_SMALL = 256
 _SCALARS = (type(None), bool, numbers.Number, str, bytes, np.generic)
 #: what a skorch net's view reads (its module by reference: a refit or
 #: ``initialize`` makes new modules)
@@ -158,9 +161,10 @@ class _Walker:
             state = vars(value)
             if isinstance(value, NeuralNet):
                 state = {k: state.get(k) for k in _SKORCH_READS}
+            depth += 1
             return (
                 self.identity(value),
-                tuple((k, self.token(v, depth + 1)) for k, v in state.items()),
+                tuple([(k, self.token(v, depth)) for k, v in state.items()]),
             )
         return self.identity(value)  # classes, functions, other objects
 
@@ -176,9 +180,11 @@ class _Walker:
         self.nbytes += value.nbytes
         if self.nbytes > MAX_BYTES:
             raise _Uncacheable
+        if value.nbytes <= _SMALL:  # by content: the bytes themselves
+            return (np.ndarray, value.shape, value.dtype, value.tobytes())
         data = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
         digest = hashlib.blake2b(data, digest_size=16).digest()
-        return (np.ndarray, value.shape, value.dtype.str, digest)  # by content
+        return (np.ndarray, value.shape, value.dtype, digest)  # by content
 
     def tensor(self, value):
         if isinstance(value, _LAZY):

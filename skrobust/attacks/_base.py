@@ -1,5 +1,6 @@
 """Attacks as scikit-learn transformers: the shared base class."""
 
+import math
 import numbers
 
 import numpy as np
@@ -14,13 +15,14 @@ from .._discrete import coordinate_names, warn_frozen_discrete
 from .._models import check_columns
 from .._threat import NORMS, check_eps, needs_data_statistics, resolve_constraints
 from .._torch import torch
-from ..utils import check_samples, encode_labels, resolve_batch_size
+from ..utils import check_samples, resolve_batch_size
 from ._batch_run import JOB_BATCH, BatchRun, batch_seeds
 from ._call_cache import (
     FLOATS,
     cached_constraints,
     cached_view,
     check_input,
+    encode_cached,
     param_names,
     validate_params,
 )
@@ -179,7 +181,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_samples(X, type(self).__name__)
         codec = getattr(view, "codec", None)
         if codec is None:  # scikit-learn's error for renamed / reordered columns
-            check_columns(self._fitted_estimator(), X)
+            check_columns(self._estimator_or_none(), X)
             Xw, pinned, layout = working_space(X, view.preprocess), None, None
         else:  # raw tabular data: numbers and one-hot categories, by name
             (Xw, pinned), layout = codec.encode(X), codec.layout(X)
@@ -208,10 +210,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         work = torch.promote_types(view.dtype, _TORCH_DTYPE[np.dtype(out_dtype)])
         model = view if work == view.dtype else CastView(view, work)
         extras = {}
-        if not np.any(constraints.scale > 0):
+        if not constraints.any_mobile:
             return as_output(np.array(Xa, dtype=out_dtype), X, Xw, codec), extras
-        out = np.empty(Xa.shape, dtype=out_dtype)
-        n_features = int(np.prod(Xa.shape[1:]))
+        n_features = math.prod(Xa.shape[1:])
         size = resolve_batch_size(
             self.batch_size, n, self._values_per_sample(view, n_features)
         )
@@ -234,6 +235,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         if len(results) == 1:  # one batch: its array (a new one) is the output
             out = results[0][0]
+        else:
+            out = np.empty(Xa.shape, dtype=out_dtype)
         for (start, stop), (x_adv, more) in zip(slices, results):
             if x_adv is not out:
                 out[start:stop] = x_adv
@@ -300,7 +303,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return estimator
 
     def _view(self):
-        return cached_view(self, self._fitted_estimator())
+        return cached_view(
+            self, self._estimator_or_none(), lambda _: self._fitted_estimator()
+        )
 
     @staticmethod
     def _preprocess_of(estimator):
@@ -334,8 +339,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     @staticmethod
     def _encode(view, labels, n, name):
         """Labels (values of ``classes_``) -> class indices as a tensor."""
-        index = encode_labels(labels, view.classes_, name=name, n_samples=n)
-        return torch.as_tensor(index, dtype=torch.long)
+        return encode_cached(view, labels, n, name)
 
     def threat_model(self, sample_shape, columns=None, layout=None):
         """The resolved threat model for samples of ``sample_shape``.

@@ -36,8 +36,16 @@ class BatchRun:
             with model.evaluating():
                 return self(start, stop, generator)
         batch = np.ascontiguousarray(self.Xa[start:stop])  # reversed views too
-        x0 = torch.tensor(batch, device=device, dtype=self.work)
-        self.constraints.check_inside(x0, start)
+        if batch.flags.writeable:  # one copy, never the caller's array
+            x0 = torch.from_numpy(batch)
+            same = x0.dtype == self.work and x0.device == device
+            x0 = x0.clone() if same else x0.to(device, self.work)
+        else:  # torch reads no read-only array
+            x0 = torch.tensor(batch, device=device, dtype=self.work)
+        extremes = None  # read by the input check and the output box
+        if x0.numel():
+            extremes = tuple(map(float, torch.aminmax(x0)))
+        self.constraints.check_inside(x0, start, extremes)
         pinned = None if self.pinned is None else self.pinned[start:stop]
         c = self.constraints.with_pinned(pinned)
         if self.true is None:
@@ -60,7 +68,7 @@ class BatchRun:
         # cast to the caller's dtype by half a step of it: one clamp into a
         # box exact in that dtype (inside the input box)
         norm = self.attack.norm
-        x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype)
+        x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype, extremes)
         if "norms" in more:  # minimal-norm attacks: measured on what is returned
             more["norms"] = self.attack._returned_norms(x_adv, x0, c, more["norms"])
         x_adv = x_adv.cpu().numpy()

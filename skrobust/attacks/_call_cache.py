@@ -13,13 +13,17 @@ import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
 from .._models import as_differentiable, fitted_state
+from .._torch import torch
+from ..utils import encode_labels
 
 FLOATS = (np.float64, np.float32, np.float16)
 _VIEWS = weakref.WeakKeyDictionary()  # attack -> _Entry
 _VALID = weakref.WeakKeyDictionary()  # attack -> parameter values validated
 _THREATS = weakref.WeakKeyDictionary()  # attack -> (key, constraints)
+_RANGES = weakref.WeakKeyDictionary()  # view -> its classes are 0, ..., k - 1
 _PARAM_NAMES = {}  # attack class -> its __init__ parameters
 _REGISTRY = {}  # of the warnings given again ("default" shows each once)
+_UNSEEN = object()
 
 
 class _Entry:
@@ -30,29 +34,34 @@ class _Entry:
         self.view, self.caught = view, caught
 
 
-def cached_view(attack, estimator):
+def cached_view(attack, estimator, check=None):
     """``as_differentiable(estimator)``, built once per fitted state.
 
     The view is kept per attack and used again while ``estimator`` is the
     same object in the same :func:`~skrobust._models.fitted_state` (a refit,
     a ``partial_fit``, a changed parameter or an in-place change of a
     fitted array or a network's weights makes a new one). The warnings the
-    conversion gave are given again on every use.
+    conversion gave are given again on every use. ``check(estimator)``
+    (raising for an estimator that cannot be attacked) runs before a view is
+    built: a kept view passed it in the same state.
     """
     try:
         entry = _VIEWS.get(attack)
     except TypeError:  # an unhashable attack: no cache
+        entry, attack = None, None
+    state = _UNSEEN
+    if entry is not None and entry.estimator is estimator:
+        state = fitted_state(estimator)
+        if state is not None and entry.state == state:
+            _replay(entry.caught)
+            return entry.view
+    if check is not None:
+        check(estimator)
+    if attack is None:
         return as_differentiable(estimator)
-    state = fitted_state(estimator)
-    if (
-        entry is not None
-        and entry.estimator is estimator
-        and state is not None
-        and entry.state == state
-    ):
-        _replay(entry.caught)
-        return entry.view
     _VIEWS.pop(attack, None)
+    if state is _UNSEEN:
+        state = fitted_state(estimator)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         view = as_differentiable(estimator)
@@ -67,6 +76,48 @@ def _replay(caught):
         warnings.warn_explicit(
             w.message, w.category, w.filename, w.lineno, registry=_REGISTRY
         )
+
+
+def encode_cached(view, labels, n, name):
+    """``encode_labels(labels, view.classes_, ...)`` as a long tensor.
+
+    Whether the view's classes are the integers ``0, ..., k - 1`` is kept per
+    view (a refit makes a new view); integer labels of such classes are
+    their own indices, checked in one pass. Anything else, and any label out
+    of range, goes through :func:`~skrobust.utils.encode_labels` (and its
+    errors).
+    """
+    try:
+        k = _RANGES.get(view)
+    except TypeError:  # not weakly referable: no cache
+        k = None
+    else:
+        if k is None:
+            classes = np.asarray(view.classes_)
+            k = len(classes)
+            if classes.dtype.kind not in "iu" or not np.array_equal(
+                classes, np.arange(k)
+            ):
+                k = 0
+            _RANGES[view] = k
+    if (
+        k
+        and type(labels) is np.ndarray
+        and labels.dtype.kind in "iu"
+        and labels.shape == (n,)
+        and n
+    ):
+        own = labels.flags.c_contiguous and labels.flags.writeable
+        index = torch.from_numpy(labels if own else labels.copy())
+        if index.dtype != torch.long:  # a new tensor
+            index = index.long()
+        elif own:  # never y itself
+            index = index.clone()
+        least, most = torch.aminmax(index)
+        if int(least) >= 0 and int(most) < k:
+            return index
+    index = encode_labels(labels, view.classes_, name=name, n_samples=n)
+    return torch.as_tensor(index, dtype=torch.long)
 
 
 def param_names(cls, names):

@@ -268,3 +268,48 @@ def test_threat_model_is_resolved_again_when_its_content_changes(iris):
     # and the examples are those of a fresh attack
     fresh = _new(attack).fit(X / 2).generate(X / 2, y)
     np.testing.assert_array_equal(attack.generate(X / 2, y), fresh)
+
+
+def test_labels_are_encoded_for_the_classes_of_the_current_fit(iris):
+    """The label encoding kept per fitted state: a refit with other classes
+    or other weights gives the examples of a fresh attack, and labels the
+    new fit does not know are refused as before."""
+    X, y = iris
+    clf = LogisticRegression(max_iter=500).fit(X, y)  # classes 0, 1, 2
+    attack = _pgd(clf)
+    attack.generate(X, y)
+    clf.fit(X, y + 1)  # classes 1, 2, 3: label 1 is now index 0
+    out = attack.generate(X, y + 1)
+    np.testing.assert_array_equal(out, _fresh(attack, X, y + 1))
+    with pytest.raises(ValueError, match="not one of the model's classes"):
+        attack.generate(X, y)  # 0 is no class any more
+    clf.fit(X, y % 2)  # classes 0, 1 again: 2 is out of their range
+    with pytest.raises(ValueError, match=r"holds .*2.*, which is not one of"):
+        attack.generate(X, y)
+    before = attack.generate(X, y % 2)
+    np.testing.assert_array_equal(before, _fresh(attack, X, y % 2))
+    clf.set_params(C=1e-3).fit(X, y % 2)  # same classes, other weights
+    after = attack.generate(X, y % 2)
+    np.testing.assert_array_equal(after, _fresh(attack, X, y % 2))
+    assert not np.array_equal(after, before)
+
+
+def test_quick_label_encoding_equals_encode_labels(iris):
+    X, y = iris
+    view = _pgd(LogisticRegression(max_iter=500).fit(X, y))._view()
+    for labels in (y, y.astype(np.int32), y[::-1], y.astype(np.uint8)):
+        frozen = labels.copy()
+        frozen.flags.writeable = False
+        for given in (labels, frozen):
+            got = _call_cache.encode_cached(view, given, len(y), "y")
+            assert got.dtype == torch.long
+            np.testing.assert_array_equal(got.numpy(), given)
+            got[0] = 7  # never the caller's array
+            assert given[0] != 7
+    for bad, match in (
+        (np.append(y[1:], -1), r"holds .*-1"),
+        (np.append(y[1:], 3), r"holds .*3"),
+        (y[:-1], "has 49 entries for 50 samples"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            _call_cache.encode_cached(view, bad, len(y), "y")

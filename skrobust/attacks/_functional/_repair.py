@@ -53,7 +53,7 @@ def _rounded(value, dtype, up):
     return out
 
 
-def exact_box(clean, constraints, norm):
+def exact_box(clean, constraints, norm, extremes=None):
     """``(low, high)`` in ``clean``'s dtype: every number of that dtype
     between them lies in the box (and the l-inf ball) measured exactly.
 
@@ -64,7 +64,7 @@ def exact_box(clean, constraints, norm):
     few tensor operations; discrete constraints (integers, one-hot groups,
     categories, pinned entries) keep every exact edge (``clean + 2``, say):
     each edge is computed, measured in float64 and moved one step inward
-    where it is outside.
+    where it is outside. ``extremes``: ``(min, max)`` of ``clean`` if known.
     """
     dtype = _NUMPY[clean.dtype]
     cache = constraints.__dict__.setdefault("_tensors", {})
@@ -77,14 +77,20 @@ def exact_box(clean, constraints, norm):
     if cache["reach", norm] is not None:
         largest = cache["reach", norm]
         if clean.numel():
-            least, most = torch.aminmax(clean)
-            largest += max(-float(least), float(most))
-        top = np.finfo(dtype).max
-        overflow = not largest < float(top)  # clean -/+ eps may be inf
-        if overflow:  # a step in the top binade
-            step = float(top) - float(np.nextafter(top, dtype.type(0)))
+            if extremes is None:
+                extremes = tuple(map(float, torch.aminmax(clean)))
+            largest += max(-extremes[0], extremes[1])
+        last = cache.get("step")  # the last call's: the same data again
+        if last is not None and last[:2] == (dtype, largest):
+            step, overflow = last[2:]
         else:
-            step = float(np.spacing(dtype.type(largest)))
+            top = np.finfo(dtype).max
+            overflow = not largest < float(top)  # clean -/+ eps may be inf
+            if overflow:  # a step in the top binade
+                step = float(top) - float(np.nextafter(top, dtype.type(0)))
+            else:
+                step = float(np.spacing(dtype.type(largest)))
+            cache["step"] = (dtype, largest, step, overflow)
     key = ("exact", clean.device, clean.dtype, norm, step)
     if key not in cache:
         cache[key] = _per_feature_box(constraints, norm, dtype, step, clean.device)
@@ -135,7 +141,7 @@ def _per_feature_box(constraints, norm, dtype, step, device):
     return (*(torch.as_tensor(p.copy(), device=device) for p in pieces), eps)
 
 
-def cast_inside(x_adv, x0, constraints, norm, dtype):
+def cast_inside(x_adv, x0, constraints, norm, dtype, extremes=None):
     """``x_adv`` in ``dtype``, inside the box and the ball measured exactly.
 
     Rounding to ``dtype`` (or a loop's own rounding in a low precision) can
@@ -145,7 +151,8 @@ def cast_inside(x_adv, x0, constraints, norm, dtype):
     warning); a sample still outside an l2 / l1 ball is shrunk toward
     ``x0`` until inside. ``x0`` must be exact in ``dtype`` (it comes from
     the caller's array). l2 / l1 sizes are compared in float64, where a
-    float16 / float32 difference is exact.
+    float16 / float32 difference is exact. ``extremes``: ``(min, max)`` of
+    ``x0`` if known.
     """
     clean = x0.to(dtype)
     y = x_adv.to(dtype)
@@ -160,7 +167,7 @@ def cast_inside(x_adv, x0, constraints, norm, dtype):
                 stacklevel=2,
             )
             y = torch.where(nan, clean, y)
-    y = torch.clamp(y, *exact_box(clean, constraints, norm))
+    y = torch.clamp(y, *exact_box(clean, constraints, norm, extremes))
     if norm == "linf":
         return y
     x0d = clean.double()
