@@ -140,6 +140,53 @@ def test_linf_search_equals_a_per_point_loop_on_the_same_windows():
     assert 0 < int(hit_out.sum()) < n  # some points broken, some not
 
 
+class _Counted:
+    """A plan that counts the steps it gives as spins."""
+
+    def __init__(self, plan):
+        self.plan, self.windows, self.spins = plan, plan.windows, 0
+
+    def __call__(self, i):
+        return self.plan(i)
+
+    def spin(self, i):
+        self.spins += 1
+        return self.plan.spin(i)
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_linf_vector_search_as_spins_equals_the_point_search(pinned):
+    # vectors at vertices step as +-1 spins (one matrix-vector product finds
+    # the unchanged points); the search must equal step_linf's, query for
+    # query; a mobile feature pinned (low = high) falls back to step_linf
+    model = _model(False)
+    n, d, n_queries, eps = 30, 12, 80, 0.1
+    gen = torch.Generator().manual_seed(2)
+    x0 = torch.rand(n, 1, 1, d, dtype=torch.float64, generator=gen)
+    mobile = torch.ones(d, dtype=torch.bool)
+    mobile[[1, 7]] = False
+    low = (x0 - eps * mobile).clamp_min(0)
+    high = (x0 + eps * mobile).clamp_max(1)
+    if pinned:
+        high[3, ..., 4] = low[3, ..., 4]
+    start = torch.where(torch.rand(n, 1, 1, d, generator=gen) < 0.5, low, high)
+    with torch.no_grad():
+        labels = model(x0.reshape(n, d)).argmax(1)
+        loss0 = cw_margin(model(start.reshape(n, d)), labels)
+    rows = (torch.arange(n), start, loss0, low, high, labels)
+    # one feature per window: points often sit at the drawn vertex already
+    spins = _Counted(_plan((d,), mobile, p=0.1, n_queries=n_queries, seed=3))
+    points = _plan((d,), mobile, p=0.1, n_queries=n_queries, seed=3)
+    got = search_linf(model, (d,), spins, n_queries, rows, cw_margin, False)
+    expected = search_linf(
+        model, (d,), lambda i: points(i), n_queries, rows, cw_margin, False
+    )
+    for a, b in zip(got, expected):
+        assert torch.equal(a, b)
+    assert (spins.spins == 0) == pinned
+    assert 0 < int(got[2].sum()) < n  # some points broken, some not
+
+
 def _model(image):
     torch.manual_seed(0)
     if image:

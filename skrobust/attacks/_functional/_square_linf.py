@@ -63,6 +63,18 @@ class LinfPlan:
         ranks = keys.argsort(dim=1).argsort(dim=1)
         self.masks = ranks < torch.tensor(sides, device=keys.device)[:, None]
         self.signs = self._rand(n, win.w) < 0.5
+        # the same steps as spins (see _spin_step): +-1 in the window, else 0
+        self.spins = torch.where(self.masks, torch.where(self.signs, 1.0, -1.0), 0.0)
+        self.counts = self.masks.sum(dim=1).to(self.spins.dtype)
+
+    def spin(self, i):
+        """Step ``i`` of a vector plan as ``(spins, count, window)``: the
+        signs as +-1 inside the window and 0 outside (shape ``(w,)``), the
+        window's size, and the window as a boolean mask ``(1, w)``."""
+        if not self.start <= i < self.stop:
+            self._draw(i)
+        j = i - self.start
+        return self.spins[j], self.counts[j], self.masks[j : j + 1]
 
 
 def step_linf(step, best, low, high):
@@ -94,6 +106,21 @@ def step_linf(step, best, low, high):
     return torch.where(window, torch.where(sign ^ same, high, low), best)
 
 
+def _spin_step(step, sigma):
+    """:func:`step_linf` on vectors whose points all sit at vertices.
+
+    ``sigma``, shape ``(n, w)``, is +1 where a point sits at its upper vertex
+    and -1 at the lower one. A window's signs agree with a point's everywhere
+    exactly when ``sigma @ spins`` reaches the window's size (sums of +-1:
+    exact in floating point), so that the test for an unchanged point is one
+    matrix-vector product. Returns the new spins (their points: the upper
+    vertex where positive).
+    """
+    spins, count, window = step
+    flip = torch.where(sigma @ spins == count, -1.0, 1.0)
+    return torch.where(window, flip[:, None] * spins, sigma)
+
+
 def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
     """The l-inf random search after the first query, in the inputs ``x``.
 
@@ -107,25 +134,51 @@ def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
     hit_out = torch.zeros(len(idx), dtype=torch.bool, device=idx.device)
     spent_out = torch.zeros(len(idx), dtype=torch.long, device=idx.device)
     pos = torch.arange(len(idx), device=idx.device)  # rows of the outputs
+    # vectors whose mobile features all sit at one of two distinct vertices
+    # (as the start does) step as spins: no comparison of the points
+    spin = getattr(plan, "spin", None)
+    if spin is not None and plan.windows.image:
+        spin = None
+    if spin is not None:
+        mobile = plan.windows.mobile.reshape(1, 1, 1, -1)
+        at = (x_best == low) | (x_best == high)
+        if not bool((at & ((low < high) | ~mobile)).all()):
+            spin = None
+    if spin is not None:
+        point = x_best.shape[1:]
+        low, high = low.flatten(1), high.flatten(1)
+        sigma = torch.where(x_best.flatten(1) == high, 1.0, -1.0)
     spent = 0
     for i in range(n_queries - 1):
         if not len(pos):
             break
-        x = step_linf(plan(i), x_best, low, high)
+        if spin is not None:
+            cand = _spin_step(spin(i), sigma)
+            x = torch.where(cand > 0, high, low)
+        else:
+            x = step_linf(plan(i), x_best, low, high)
         with torch.inference_mode():  # queries only
             scores = model(x.reshape(-1, *shape))
         loss = loss_fn(scores, labels, targeted)
         hit = success(scores, labels, targeted)
         better = (loss > best) | hit
-        x_best = torch.where(better.reshape(-1, 1, 1, 1), x, x_best)
+        if spin is not None:
+            sigma = torch.where(better[:, None], cand, sigma)
+        else:
+            x_best = torch.where(better.reshape(-1, 1, 1, 1), x, x_best)
         best = torch.where(better, loss, best)
         spent += 1
         if bool(hit.any()):  # write back, and drop the broken points
+            if spin is not None:
+                x_best = torch.where(sigma > 0, high, low).reshape(-1, *point)
+                sigma = sigma[~hit]
             x_out[pos], best_out[pos], hit_out[pos] = x_best, best, hit
             spent_out[pos] += spent
             spent, keep = 0, ~hit
             pos, x_best, best = pos[keep], x_best[keep], best[keep]
             low, high, labels = low[keep], high[keep], labels[keep]
+    if spin is not None:
+        x_best = torch.where(sigma > 0, high, low).reshape(-1, *point)
     x_out[pos], best_out[pos] = x_best, best
     spent_out[pos] += spent
     return x_out, best_out, hit_out, spent_out
