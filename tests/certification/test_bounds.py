@@ -112,6 +112,27 @@ def test_ibp_equals_reference_propagation(digits_mlp, digits_data, bounds):
     np.testing.assert_allclose(upper, ref[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("n_labels", [3, 10])  # label groups, all rows at once
+def test_ibp_margins_equal_the_folded_reference(digits_mlp, digits_data, n_labels):
+    """IBP of ``z_y - z_k``: the rows ``W2_y - W2_k`` over the hidden box."""
+    keep = digits_data.y_test < n_labels
+    X, y = digits_data.X_test[keep][:60], digits_data.y_test[keep][:60]
+    margins = margin_bounds(digits_mlp, X, y, eps=0.03, bounds=(0, 1), method="ibp")
+    (W1, b1), (W2, b2) = _mlp_weights(digits_mlp)
+    box = (np.clip(X - 0.03, 0, 1), np.clip(X + 0.03, 0, 1))
+    lower, upper = _reference_ibp([(W1, b1)], *box)
+    lower, upper = np.maximum(lower, 0), np.maximum(upper, 0)
+    mid, rad = (upper + lower) / 2, (upper - lower) / 2
+    rows = W2[y][:, None, :] - W2[None]  # (n, 10, hidden)
+    expected = (
+        np.einsum("nkh,nh->nk", rows, mid)
+        + (b2[y][:, None] - b2[None])
+        - np.einsum("nkh,nh->nk", np.abs(rows), rad)
+    )
+    expected[np.arange(len(y)), y] = 0
+    np.testing.assert_allclose(margins, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_crown_equals_reference_on_one_hidden_layer(digits_mlp, digits_data):
     """CROWN by hand for ``W2 relu(W1 x + b1) + b2`` (adaptive lower slopes)."""
     X = digits_data.X_test[:30].astype(np.float64)
