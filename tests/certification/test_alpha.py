@@ -9,7 +9,10 @@ from scipy.optimize import linprog
 
 from skrobust.certification.bounds._bounds import margin_spec
 from skrobust.certification.bounds._graph import bound_graph
-from skrobust.certification.bounds._graph_certify import certify_margins
+from skrobust.certification.bounds._graph_certify import (
+    certify_margins,
+    counterexample,
+)
 from skrobust.certification.bounds._graph_crown import bound_tensors
 from skrobust.certification.bounds._region import Region
 
@@ -156,3 +159,42 @@ def test_certificates_margin_by_margin():
         z = net(torch.as_tensor(attacked).reshape(-1, 1, 8, 8)).reshape(40, -1, 10)
     broken = (z.argmax(2) != labels[:, None]).any(1)
     assert not bool((broken & ours).any())
+
+
+def test_counterexamples_drop_only_samples_crown_cannot_certify():
+    """Before full CROWN, samples misclassified at the corner of the box one
+    gradient-sign step points to are dropped: none of them has CROWN-certified
+    margins, the certificates are those of the cascade without the search,
+    and the search is not idle where CROWN certifies more than CROWN-IBP."""
+    from sklearn.datasets import load_digits
+
+    X, _ = load_digits(return_X_y=True)
+    X = X[:60].reshape(-1, 1, 8, 8) / 16.0
+    torch.manual_seed(0)
+    net = FunctionalCNN().double().eval()
+    with torch.no_grad():
+        logits = net(torch.as_tensor(X))
+    y = logits.argmax(1).numpy()
+    eps, bounds = 0.03, (0, 1)
+    region = _region(X, eps, bounds)
+    graph = bound_graph(net, (1, 8, 8), F64, region.x0.device)
+    labels = torch.as_tensor(y)
+    found = counterexample(net, region, labels)
+    assert 0 < int(found.sum()) < len(y)
+    other = np.arange(10)[None] != y[:, None]
+    alone = ((_margins(net, X, y, eps, "crown", bounds).numpy() > 0) | ~other).all(1)
+    assert not np.any(alone & found.numpy())
+    with torch.no_grad():
+        cascade = {
+            method: certify_margins(graph, region, labels, method, clean=logits)
+            for method in ("crown-ibp", "crown", "alpha-crown")
+        }
+        for method in ("crown", "alpha-crown"):
+            searched = certify_margins(
+                graph, region, labels, method, clean=logits, model=net
+            )
+            assert torch.equal(searched, cascade[method])
+    assert cascade["crown"].sum() > cascade["crown-ibp"].sum()
+    # l2 balls: a corner of the box may lie outside, so nothing is searched
+    ball = Region(region.x0, region.eps_feature, "l2", low=region.low, high=region.high)
+    assert not counterexample(net, ball, labels).any()

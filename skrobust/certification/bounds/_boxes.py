@@ -13,11 +13,11 @@ from ..._torch import torch
 class Lines:
     """Relaxation lines ``(a_l, b_l, a_u, b_u)`` of an activation's units."""
 
-    __slots__ = ("lines", "_offset", "_stacked")
+    __slots__ = ("lines", "_offset", "_stacked", "_rise")
 
-    def __init__(self, lines, offset=None, stacked=None):
+    def __init__(self, lines, offset=None, stacked=None, rise=None):
         self.lines, self._offset = tuple(lines), offset
-        self._stacked = stacked
+        self._stacked, self._rise = stacked, rise
 
     @property
     def offset(self):
@@ -25,6 +25,14 @@ class Lines:
         if self._offset is None:
             self._offset = bool(self.lines[1].any())
         return self._offset
+
+    @property
+    def rise(self):
+        """``a_u - a_l``: a crossing takes ``a_l`` on every coefficient and
+        adds ``rise`` on the negative ones (one multiply fewer per element)."""
+        if self._rise is None:
+            self._rise = self.lines[2] - self.lines[0]
+        return self._rise
 
     @property
     def stacked(self):
@@ -40,10 +48,13 @@ class Lines:
         n = len(self.lines[0])
         if not all(torch.is_tensor(t) and t.dim() and len(t) == n for t in self.lines):
             return None
-        stacked = self._stacked
+        stacked, rise = self._stacked, self._rise
         if stacked is not None:
             stacked = (pick(stacked[0], rows), stacked[1])
-        return Lines([pick(t, rows) for t in self.lines], self._offset, stacked)
+        if rise is not None:
+            rise = pick(rise, rows)
+        lines = [pick(t, rows) for t in self.lines]
+        return Lines(lines, self._offset, stacked, rise)
 
 
 class Boxes(list):

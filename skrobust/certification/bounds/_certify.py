@@ -39,7 +39,8 @@ def certify_rows(problem, labels, rows, eps_sample=None):
         sub_eps = None if eps_sample is None else eps_sample[todo]
         region = problem.region(todo + (rows.start or 0), sub_eps)
         graph, method = problem.graph, problem.method
-        ok = certify_margins(graph, region, y[todo], method, clean=clean)
+        view = problem.view
+        ok = certify_margins(graph, region, y[todo], method, clean=clean, model=view)
     result[todo[ok]] = True
     return result
 

@@ -32,16 +32,15 @@ def through(A, lines):
     ``lines``: :class:`~._boxes.Lines`. Returns the bias and the
     coefficients of ``x``. Only elementwise arithmetic and one batched
     matrix-vector product per intercept (gathers, scatters and ``where``
-    are several times slower per element on a CPU): ``A`` splits into its
-    positive and negative parts, each taking its line's slope exactly.
+    are several times slower per element on a CPU): every coefficient takes
+    the lower slope, the negative ones add ``a_u - a_l``.
     """
-    a_l, b_l, a_u, b_u = lines.lines
+    a_l, b_l, _, b_u = lines.lines
     neg = A.clamp(max=0)
     bias = _dot(neg, b_u)
-    coef = A - neg  # the positive part, then (in place) the coefficients
     if lines.offset:
-        bias = bias + _dot(coef, b_l)
-    coef.mul_(a_l.unsqueeze(1)).addcmul_(a_u.unsqueeze(1), neg)
+        bias = bias + _dot(A, b_l) - _dot(neg, b_l)
+    coef = torch.mul(A, a_l.unsqueeze(1)).addcmul_(lines.rise.unsqueeze(1), neg)
     return bias, coef
 
 
