@@ -141,9 +141,12 @@ def fab(
             n_classes,
             reach_target,
         )
-        slope = dual.size(jac.reshape(-1, jac.shape[-1])).reshape(diff.shape)
-        k = (diff.abs() / (slope + 1e-12)).argmin(dim=1)
-        w, f = jac[rows, k], diff[rows, k]
+        if diff.shape[1] == 1:  # FAB-T: one boundary
+            w, f = jac[:, 0], diff[:, 0]
+        else:  # the closest linearised boundary
+            slope = dual.size(jac.reshape(-1, jac.shape[-1])).reshape(diff.shape)
+            k = (diff.abs() / (slope + 1e-12)).argmin(dim=1)
+            w, f = jac[rows, k], diff[rows, k]
         d1 = hyperplane_projection(name, w, -f, b.low - u, b.high - u)
         d2 = hyperplane_projection(name, w, (w * u).sum(dim=1) - f, b.low, b.high)
         a1 = norm.size(d1).clamp_min(1e-8)

@@ -67,7 +67,7 @@ def _linf(gain, room, m):
         saturated = free & (room < t[..., None])
         if not bool(saturated.any()):
             break
-        free = free & ~saturated
+        free = free ^ saturated  # (saturated within free)
         used = torch.where(free, 0.0, full).sum(dim=-1)
         rest = torch.where(free, gain, 0.0).sum(dim=-1)
     # where m is out of reach: the corner, every coordinate at its room
@@ -112,7 +112,8 @@ def smallest_step(c, m, low, high, norm):
     low, high = low.expand_as(c), high.expand_as(c)
     sign = torch.sign(c)
     gain = c.abs()
-    room = torch.where(c > 0, high, torch.where(c < 0, -low, 0.0)).clamp_min(0)
+    # (a coordinate with c = 0 gains nothing: every solver leaves it at 0)
+    room = torch.where(c > 0, high, -low).clamp_min(0)
     m_pos = m.clamp_min(0)
     if norm == "l1":
         amount, reached = _knapsack(gain, room, m_pos)
@@ -124,13 +125,13 @@ def smallest_step(c, m, low, high, norm):
         step = torch.where(reached, lam, 0.0)[..., None] * gain
         amount = torch.where(reached[..., None], torch.minimum(step, room), room)
         amount = torch.where(gain > 0, amount, 0.0)
-    u = torch.where(torch.isfinite(m)[..., None], sign * amount, 0.0)
+    zero = m <= 0
+    moved = torch.isfinite(m) & ~zero
+    u = torch.where(moved[..., None], sign * amount, 0.0)
     size = {"linf": lambda a: a.amax(dim=-1), "l2": lambda a: a.norm(dim=-1)}.get(
         norm, lambda a: a.sum(dim=-1)
     )(amount)
     size = torch.where(reached, size, torch.inf)
-    zero = m <= 0
-    u = torch.where(zero[..., None], 0.0, u)
     return u, torch.where(zero, 0.0, size)
 
 
