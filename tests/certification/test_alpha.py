@@ -198,3 +198,45 @@ def test_counterexamples_drop_only_samples_crown_cannot_certify():
     # l2 balls: a corner of the box may lie outside, so nothing is searched
     ball = Region(region.x0, region.eps_feature, "l2", low=region.low, high=region.high)
     assert not counterexample(net, ball, labels).any()
+
+
+def test_one_hidden_layer_skips_the_crown_stage(monkeypatch):
+    """With one hidden layer no intermediate box can be tightened, so full
+    CROWN is CROWN-IBP: its stage is skipped (no refinement runs) and the
+    certificates equal those with the stage run."""
+    from sklearn.datasets import load_digits
+
+    from skrobust.certification.bounds import _graph_certify
+
+    X, _ = load_digits(return_X_y=True)
+    X = X[:60] / 16.0
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+    ).double()
+    with torch.no_grad():
+        logits = net(torch.as_tensor(X))
+    labels = logits.argmax(1)
+    region = _region(X, 0.02, (0, 1))
+    graph = bound_graph(net, (64,), F64, region.x0.device)
+    refined = []
+    propagate = _graph_certify.propagate
+    monkeypatch.setattr(
+        _graph_certify,
+        "propagate",
+        lambda *a, **k: refined.append(a[2:]) or propagate(*a, **k),
+    )
+    results = {}
+    with torch.no_grad():
+        for method in ("crown-ibp", "crown", "alpha-crown"):
+            results[method] = certify_margins(
+                graph, region, labels, method, clean=logits
+            )
+        assert not any(args for args in refined), "a refinement ran"
+        assert 0 < int(results["crown"].sum()) < len(X)
+        monkeypatch.setattr(_graph_certify, "_refines", lambda *a: True)
+        for method in ("crown", "alpha-crown"):
+            staged = certify_margins(graph, region, labels, method, clean=logits)
+            assert torch.equal(staged, results[method])
+    assert any(args for args in refined)
+    assert torch.equal(results["crown"], results["crown-ibp"])
