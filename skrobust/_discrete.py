@@ -276,6 +276,8 @@ def discrete_units(constraints):
 def frozen_discrete(constraints, norm):
     """Names (indices) of mobile discrete features whose budget is below one
     step, so that no valid example can change them."""
+    if constraints.integer is None and not constraints.one_hot:
+        return []  # no discrete feature
     scale = np.asarray(constraints.scale, dtype=float).ravel()
     out = []
     if constraints.integer is not None:

@@ -39,6 +39,7 @@ _SKORCH_READS = (
     "device",
 )
 _LAZY = torch.nn.parameter.UninitializedTensorMixin
+_DENSE = frozenset({torch.Tensor, torch.nn.Parameter})  # never lazy
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
 
 
@@ -164,7 +165,12 @@ class _Walker:
             depth += 1
             return (
                 self.identity(value),
-                tuple([(k, self.token(v, depth)) for k, v in state.items()]),
+                tuple(
+                    [
+                        (k, (type(v), v) if type(v) in _PLAIN else self.token(v, depth))
+                        for k, v in state.items()
+                    ]
+                ),
             )
         return self.identity(value)  # classes, functions, other objects
 
@@ -187,7 +193,7 @@ class _Walker:
         return (np.ndarray, value.shape, value.dtype, digest)  # by content
 
     def tensor(self, value):
-        if isinstance(value, _LAZY):
+        if type(value) not in _DENSE and isinstance(value, _LAZY):
             return self.identity(value)
         # ``_version`` counts the in-place changes of the tensor's data
         self.keep.append(value)
@@ -196,15 +202,19 @@ class _Walker:
     def module(self, module):
         """Every submodule, parameter and buffer (read from the modules'
         own dictionaries: much faster than ``named_modules``)."""
-        out, stack = [], [module]
+        out, stack, keep, tensor = [], [module], self.keep, self.tensor
         while stack:
             if len(out) > 100_000:
                 raise _Uncacheable
             m = stack.pop()
-            self.keep.append(m)
+            keep.append(m)
             out.append((id(m), type(m)))
             for tensors in (m._parameters, m._buffers):
-                for name, t in tensors.items():
-                    out.append((name, None if t is None else self.tensor(t)))
-            stack.extend(c for c in reversed(m._modules.values()) if c is not None)
+                if tensors:
+                    out += [
+                        (name, None if t is None else tensor(t))
+                        for name, t in tensors.items()
+                    ]
+            if m._modules:
+                stack += [c for c in reversed(m._modules.values()) if c is not None]
         return tuple(out)

@@ -175,7 +175,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ran (nothing may move). ``X`` without samples is refused, as
         scikit-learn's ``check_array`` refuses it.
         """
-        validate_params(self)
+        params = self.get_params(deep=False)
+        validate_params(self, params)
         self._check_budget()
         view = self._view()
         check_samples(X, type(self).__name__)
@@ -185,7 +186,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Xw, pinned, layout = working_space(X, view.preprocess), None, None
         else:  # raw tabular data: numbers and one-hot categories, by name
             (Xw, pinned), layout = codec.encode(X), codec.layout(X)
-        Xa = check_input(self, Xw)
+        Xa = check_input(self, Xw, finite=False)  # values: on each batch
         if view.input_shape is not None and Xa.shape[1:] != view.input_shape:
             raise ValueError(
                 f"X has samples of shape {Xa.shape[1:]}, but the model expects "
@@ -195,7 +196,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         columns = getattr(Xw, "columns", None)
         if columns is None and getattr(self, "feature_names_in_", None) is not None:
             columns = self.feature_names_in_
-        constraints = cached_constraints(self, Xa.shape[1:], columns, layout, threat)
+        constraints = cached_constraints(
+            self, Xa.shape[1:], columns, layout, threat, params
+        )
         if self._budgeted:
             warn_frozen_discrete(
                 constraints, self.norm, coordinate_names(columns, layout)
@@ -211,6 +214,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         model = view if work == view.dtype else CastView(view, work)
         extras = {}
         if not constraints.any_mobile:
+            Xa = check_input(self, Xa)  # its values too
             return as_output(np.array(Xa, dtype=out_dtype), X, Xw, codec), extras
         n_features = math.prod(Xa.shape[1:])
         size = resolve_batch_size(

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._torch import torch
+from ._call_cache import refuse_nonfinite
 from ._functional import cast_inside, repair
 
 #: samples per batch of ``batch_size="auto"`` when an attack runs with ``n_jobs``
@@ -42,9 +43,10 @@ class BatchRun:
             x0 = x0.clone() if same else x0.to(device, self.work)
         else:  # torch reads no read-only array
             x0 = torch.tensor(batch, device=device, dtype=self.work)
-        extremes = None  # read by the input check and the output box
+        extremes = None  # read by the input checks and the output box
         if x0.numel():
-            extremes = tuple(map(float, torch.aminmax(x0)))
+            extremes = tuple(map(float, torch.aminmax(x0)))  # NaN if any is
+            refuse_nonfinite(self.attack, self.Xa, extremes)
         self.constraints.check_inside(x0, start, extremes)
         pinned = None if self.pinned is None else self.pinned[start:stop]
         c = self.constraints.with_pinned(pinned)

@@ -6,6 +6,7 @@ pickled nor cloned, and ``transform`` leaves the attack's attributes as they
 were (scikit-learn checks it).
 """
 
+import math
 import warnings
 import weakref
 
@@ -128,11 +129,14 @@ def param_names(cls, names):
     return list(_PARAM_NAMES[cls])
 
 
-def validate_params(attack):
+def validate_params(attack, params=None):
     """``attack._validate_params()``, skipped when every parameter is the
     object last validated (the constraints read types and immutable values,
-    which an in-place change of an array or a list cannot alter)."""
-    values = list(attack.get_params(deep=False).values())
+    which an in-place change of an array or a list cannot alter).
+    ``params``: ``attack.get_params(deep=False)`` if already read."""
+    if params is None:
+        params = attack.get_params(deep=False)
+    values = list(params.values())
     key = tuple(map(id, values))
     try:
         last = _VALID.get(attack)
@@ -147,7 +151,7 @@ def validate_params(attack):
         pass
 
 
-def cached_constraints(attack, sample_shape, columns, layout, threat):
+def cached_constraints(attack, sample_shape, columns, layout, threat, params=None):
     """``attack._constraints(...)``, resolved once per content of the
     attack's parameters, data statistics, sample shape and columns.
 
@@ -155,11 +159,14 @@ def cached_constraints(attack, sample_shape, columns, layout, threat):
     dicts item by item; an estimator or a generator by identity): an in-place
     change of an ``eps`` array makes a new threat model. Raw tabular data
     (``layout``) and parameters of other types are resolved on every call.
+    ``params``: ``attack.get_params(deep=False)`` if already read.
     """
     key = None
     if layout is None:
+        if params is None:
+            params = attack.get_params(deep=False)
         try:
-            key = _threat_key(attack, sample_shape, columns, threat)
+            key = _threat_key(attack, sample_shape, columns, threat, params)
         except _Unfrozen:
             pass
     if key is not None:
@@ -182,8 +189,7 @@ class _Unfrozen(Exception):
 _OPAQUE = ("estimator", "random_state")  # by identity: they shape no threat
 
 
-def _threat_key(attack, sample_shape, columns, threat):
-    params = attack.get_params(deep=False)
+def _threat_key(attack, sample_shape, columns, threat, params):
     stats = tuple(
         _freeze(getattr(attack, name, None))
         for name in ("data_min_", "data_max_", "data_std_")
@@ -192,8 +198,17 @@ def _threat_key(attack, sample_shape, columns, threat):
         tuple(sample_shape),
         None if columns is None else _freeze(list(columns)),
         tuple(
-            (name, ("id", id(v)) if name in _OPAQUE else _freeze(v))
-            for name, v in params.items()
+            [
+                (
+                    name,
+                    (type(v), v)  # most parameters: a plain value
+                    if type(v) in _PLAIN
+                    else ("id", id(v))
+                    if name in _OPAQUE
+                    else _freeze(v),
+                )
+                for name, v in params.items()
+            ]
         ),
         _freeze(threat),
         stats,
@@ -202,9 +217,12 @@ def _threat_key(attack, sample_shape, columns, threat):
     )
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
 def _freeze(value):
     kind = type(value)
-    if value is None or kind in (bool, int, float, str):
+    if kind in _PLAIN:
         return (kind, value)
     if isinstance(value, np.generic):
         return (kind, value.item())
@@ -217,9 +235,13 @@ def _freeze(value):
     raise _Unfrozen
 
 
-def check_input(attack, Xw):
+def check_input(attack, Xw, finite=True):
     """scikit-learn's validation of an attack's input; a plain float array
-    with finite values and the expected features is returned as is."""
+    with finite values and the expected features is returned as is.
+
+    ``finite=False``: such an array is returned without reading its values;
+    the caller then checks them with :func:`refuse_nonfinite`.
+    """
     fitted = hasattr(attack, "n_features_in_")
     quick = (
         type(Xw) is np.ndarray
@@ -236,9 +258,21 @@ def check_input(attack, Xw):
         )
     )
     if quick:
+        if not finite:
+            return Xw
         with np.errstate(over="ignore"):
             if np.isfinite(Xw.sum()):
                 return Xw
     if fitted:  # sklearn's feature checks
         return validate_data(attack, Xw, reset=False, allow_nd=True, dtype=FLOATS)
     return check_array(Xw, allow_nd=True, dtype=FLOATS)
+
+
+def refuse_nonfinite(attack, Xa, extremes):
+    """scikit-learn's error for NaN or infinite values in an input that
+    :func:`check_input` passed unread, when the ``(min, max)`` of (a batch
+    of) it, read on its tensor, is not finite."""
+    if math.isfinite(extremes[0]) and math.isfinite(extremes[1]):
+        return
+    check_input(attack, Xa)  # raises scikit-learn's error
+    raise ValueError("Input X contains NaN or infinity.")  # pragma: no cover

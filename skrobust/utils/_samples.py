@@ -1,5 +1,6 @@
 """One behaviour for inputs without samples across the library."""
 
+import numpy as np
 from sklearn.utils.validation import _num_samples
 
 
@@ -34,10 +35,13 @@ def check_samples(X, caller=None):
         ...
     ValueError: Found array with 0 sample(s) (shape=(0, 2)) while a minimum ...
     """
-    try:
-        n = _num_samples(X)
-    except TypeError:  # a scalar or no array: the caller's checks say so
-        return None
+    if type(X) is np.ndarray and X.ndim:  # the common case, quickly
+        n = X.shape[0]
+    else:
+        try:
+            n = _num_samples(X)
+        except TypeError:  # a scalar or no array: the caller's checks say so
+            return None
     if n == 0:
         shape = tuple(getattr(X, "shape", (0,)))
         by = f" by {caller}" if caller else ""

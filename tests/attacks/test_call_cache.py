@@ -8,6 +8,7 @@ clone; and the examples are those of an attack that builds the view afresh.
 import copy
 import gc
 import pickle
+import re
 import weakref
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
+from sklearn.utils import check_array
 from skorch import NeuralNetClassifier
 
 from skrobust import PartiallyDifferentiableWarning
@@ -313,3 +315,23 @@ def test_quick_label_encoding_equals_encode_labels(iris):
     ):
         with pytest.raises(ValueError, match=match):
             _call_cache.encode_cached(view, bad, len(y), "y")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs_get_scikit_learns_error_in_any_batch(iris, value):
+    """The values of a valid float array are read once, on each batch's
+    tensor: NaN or infinity anywhere still gets check_array's error, also
+    in the last batch and when nothing may move."""
+    X, y = iris
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    for dtype in (np.float64, np.float32):
+        bad = X.astype(dtype)
+        bad[-1, 2] = value
+        with pytest.raises(ValueError) as expected:
+            check_array(bad)
+        message = re.escape(str(expected.value))
+        for attack in (_pgd(clf), _pgd(clf, batch_size=7), PGD(clf, eps=0.0)):
+            with pytest.raises(ValueError, match=message):
+                attack.generate(bad, y)
+            with pytest.raises(ValueError, match=message):
+                attack.transform(bad)
