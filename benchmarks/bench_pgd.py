@@ -32,13 +32,15 @@ view, label encoding, the output checks -- small next to ten steps) and the
 load average before and after the run: on a shared machine the medians of
 interleaved repeats keep ratios meaningful, not absolute times.
 
-Run: ``python benchmarks/bench_pgd.py [--device cpu] [--repeat 15] [--case cnn]``
+Run: ``python benchmarks/bench_pgd.py [--device cpu] [--repeat 15] [--case cnn]
+[--cpu-time] [--steady-allocator]``
 (the device defaults to cuda when available; from a checkout, put it first on
 ``PYTHONPATH`` to time its code rather than an installed skrobust).
 """
 
 import copy
 import os
+import time
 
 import numpy as np
 import torch
@@ -214,6 +216,8 @@ def main():
         p.error("--repeat: at least 5 interleaved repeats for a median")
     torch.manual_seed(0)
     kw = {"repeat": args.repeat, "warmup": args.warmup}
+    if args.cpu_time:
+        kw["clock"] = time.process_time
     load = _load()
     results = []
     for case in args.case or list(CASES):
@@ -223,6 +227,7 @@ def main():
         title=(
             f"l-infinity PGD, eps {args.eps}, {args.n_iter} steps, one batch; "
             f"{environment(args.device)}; median of {args.repeat} interleaved"
+            f"{', CPU time' if args.cpu_time else ''}"
         ),
     )
     print(f"load average (1, 5, 15 min): before {load}, after {_load()}")

@@ -245,7 +245,9 @@ class DifferentiableModel:
             p
             for m, _ in modules
             for p in m._parameters.values()
-            if p is not None and p.requires_grad and not is_lazy(p)
+            if p is not None
+            and p.requires_grad
+            and (type(p) is _PARAMETER or not is_lazy(p))
         ]
         try:
             if not any(training for _, training in modules):
@@ -349,6 +351,7 @@ class DifferentiableModel:
 
 
 _TRAIN = torch.nn.Module.train
+_PARAMETER = torch.nn.Parameter  # never lazy
 
 
 def is_lazy(tensor):

@@ -161,14 +161,16 @@ class _Walker:
         ):  # estimators, skorch nets and callbacks: their attributes
             state = vars(value)
             if isinstance(value, NeuralNet):
-                state = {k: state.get(k) for k in _SKORCH_READS}
+                items = [(k, state.get(k)) for k in _SKORCH_READS]
+            else:
+                items = state.items()
             depth += 1
             return (
                 self.identity(value),
                 tuple(
                     [
                         (k, (type(v), v) if type(v) in _PLAIN else self.token(v, depth))
-                        for k, v in state.items()
+                        for k, v in items
                     ]
                 ),
             )
