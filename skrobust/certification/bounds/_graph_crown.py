@@ -361,10 +361,11 @@ def _mix(crown, ibp, beta):
 
 
 def chunk_elements(device):
-    """Coefficients handled at once: a CPU reuses blocks under ~32 MB (larger
-    ones are fresh pages, zeroed by the system each time); a GPU wants big
+    """Coefficients handled at once: on a CPU, blocks of a few MB (glibc
+    serves larger ones with fresh pages, zeroed by the system each time, or
+    returns them when freed, as its thresholds move); a GPU wants big
     batches."""
-    return 2**21 if torch.device(device).type == "cpu" else 2**26
+    return 2**20 if torch.device(device).type == "cpu" else 2**26
 
 
 def chunked(graph, boxes, region, start, n_rows, method="crown"):
