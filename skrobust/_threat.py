@@ -188,9 +188,7 @@ class Constraints:
     @property
     def needs_repair(self):
         """Whether outputs need rounding, one-hot or category repair."""
-        if self.categorical or self.max_changes is not None:
-            return True
-        if self.pinned is not None:
+        if self.categorical or self.max_changes is not None or self.pinned is not None:
             return True
         return bool(self.one_hot) or (
             self.integer is not None and bool(self.integer.any())
@@ -201,9 +199,7 @@ class Constraints:
 
         ``extremes``: ``(min, max)`` of ``x0`` if known (floats).
         """
-        if self.lenient:
-            return
-        if x0.numel() == 0:
+        if self.lenient or x0.numel() == 0:
             return
         cache = self.__dict__.setdefault("_tensors", {})
         key = ("tolerant", x0.device, x0.dtype)
