@@ -131,21 +131,27 @@ def test_alpha_crown_is_sound_and_never_looser(cls, flat):
         assert_margins_hold(alpha, points.numpy(), y, atol=1e-9)
 
 
-def test_certificates_margin_by_margin():
-    """Each margin may be proven by another method: at least what each method
-    proves alone, and nothing a PGD attack breaks."""
+def _digits_cnn_problem(n, eps, bounds):
+    """The first ``n`` digits as images, a float64 ``FunctionalCNN`` labelling
+    them by its own predictions, their l-inf region and the traced graph."""
     from sklearn.datasets import load_digits
 
-    X, y = load_digits(return_X_y=True)
-    X = X[:40].reshape(-1, 1, 8, 8) / 16.0
+    X, _ = load_digits(return_X_y=True)
+    X = X[:n].reshape(-1, 1, 8, 8) / 16.0
     torch.manual_seed(0)
     net = FunctionalCNN().double().eval()
     with torch.no_grad():
         logits = net(torch.as_tensor(X))
-    y = logits.argmax(1).numpy()
-    eps, bounds = 0.01, (0, 1)
     region = _region(X, eps, bounds)
     graph = bound_graph(net, (1, 8, 8), F64, region.x0.device)
+    return X, logits.argmax(1).numpy(), net, logits, region, graph
+
+
+def test_certificates_margin_by_margin():
+    """Each margin may be proven by another method: at least what each method
+    proves alone, and nothing a PGD attack breaks."""
+    eps, bounds = 0.01, (0, 1)
+    X, y, net, logits, region, graph = _digits_cnn_problem(40, eps, bounds)
     labels = torch.as_tensor(y)
     other = np.arange(10)[None] != y[:, None]
     for method in ("ibp", "crown-ibp", "crown"):
@@ -166,18 +172,8 @@ def test_counterexamples_drop_only_samples_crown_cannot_certify():
     gradient-sign step points to are dropped: none of them has CROWN-certified
     margins, the certificates are those of the cascade without the search,
     and the search is not idle where CROWN certifies more than CROWN-IBP."""
-    from sklearn.datasets import load_digits
-
-    X, _ = load_digits(return_X_y=True)
-    X = X[:60].reshape(-1, 1, 8, 8) / 16.0
-    torch.manual_seed(0)
-    net = FunctionalCNN().double().eval()
-    with torch.no_grad():
-        logits = net(torch.as_tensor(X))
-    y = logits.argmax(1).numpy()
     eps, bounds = 0.03, (0, 1)
-    region = _region(X, eps, bounds)
-    graph = bound_graph(net, (1, 8, 8), F64, region.x0.device)
+    X, y, net, logits, region, graph = _digits_cnn_problem(60, eps, bounds)
     labels = torch.as_tensor(y)
     found = counterexample(net, region, labels)
     assert 0 < int(found.sum()) < len(y)
