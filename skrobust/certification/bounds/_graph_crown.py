@@ -340,18 +340,18 @@ def rows_lower(graph, boxes, region, rows, index, method, beta=None, ibp=True):
     shape = graph.nodes[out].shape
     A = rows.reshape(1, len(rows), *shape).to(graph.nodes[out].dtype)
     frontier, bias = fold(graph, {out: A})
+    ibp_lower = None
     if method == "ibp" or ibp:
-        ibp = _ibp_on_rows(graph, boxes, region, frontier, bias, rows, index)
+        ibp_lower = _ibp_on_rows(graph, boxes, region, frontier, bias, rows, index)
     if method == "ibp":
-        return ibp
+        return ibp_lower
 
     def start(rows):
         return {f: A[0][index[rows]] for f, A in frontier.items()}
 
     crown = chunked(graph, boxes, region, start, index.shape[1], method)
-    if ibp is False:
-        return crown + bias[0][index]
-    return _mix(crown + bias[0][index], ibp, beta)
+    crown = crown + bias[0][index]
+    return crown if ibp_lower is None else _mix(crown, ibp_lower, beta)
 
 
 def _mix(crown, ibp, beta):
