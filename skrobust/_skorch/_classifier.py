@@ -14,7 +14,7 @@ from skorch import NeuralNetBinaryClassifier
 
 from .._models import check_converted_fitted, to_torch
 from .._torch import torch
-from ..utils import store_params
+from ..utils import SHARED_DOCS, Substitution, store_params
 from ._objective_net import AdversarialTrainingMixin, objective_net
 from ._utils import (
     SKORCH_NETS,
@@ -28,6 +28,7 @@ from ._weights import weighted_input
 __all__ = ["SkorchClassifier"]
 
 
+@Substitution(**SHARED_DOCS)
 class SkorchClassifier(ClassifierMixin, BaseEstimator):
     """A skorch network as a scikit-learn classifier (by composition).
 
@@ -268,9 +269,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, ...)
             Data shaped like the training data.
 
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
+        {proba_returns}
             The net's ``predict_proba`` (softmax of the logits for
             ``CrossEntropyLoss``, sigmoid for ``BCEWithLogitsLoss``), as
             float64.
@@ -303,9 +302,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, ...)
             Data shaped like the training data.
 
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
+        {predict_returns}
             The net's prediction (argmax of ``predict_proba``, or its
             ``threshold`` for a binary net) mapped to the labels.
 
@@ -344,9 +341,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, ...)
             Data shaped like the training data.
 
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        {scores_returns}
             Float64 scores; for more than two classes, their argmax is
             :meth:`predict` and their softmax :meth:`predict_proba`.
 

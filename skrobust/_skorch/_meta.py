@@ -4,6 +4,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
+from ..utils import SHARED_DOCS, Substitution
 from ._classifier import SkorchClassifier
 from ._objective_net import objective_net
 from ._utils import SKORCH_NETS
@@ -40,6 +41,7 @@ def estimator_has(name):
     return check
 
 
+@Substitution(**SHARED_DOCS)
 class FittedModelMixin:
     """``predict``, ``predict_proba`` and ``decision_function`` of ``estimator_``.
 
@@ -76,13 +78,9 @@ class FittedModelMixin:
     def predict(self, X):
         """Class labels predicted by the trained model.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
+        {X_parameters}
 
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
+        {predict_returns}
         """
         X = self._check_X(X)  # checks fitted first
         return self.estimator_.predict(X)
@@ -91,13 +89,9 @@ class FittedModelMixin:
     def predict_proba(self, X):
         """Class probabilities, columns ordered as :attr:`classes_`.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
+        {X_parameters}
 
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
+        {proba_returns}
         """
         X = self._check_X(X)  # checks fitted first
         return self.estimator_.predict_proba(X)
@@ -106,13 +100,9 @@ class FittedModelMixin:
     def decision_function(self, X):
         """Decision scores (logits) of the trained model.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
+        {X_parameters}
 
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        {scores_returns}
         """
         X = self._check_X(X)  # checks fitted first
         return self.estimator_.decision_function(X)

@@ -13,7 +13,7 @@ Adding a family is one entry in :data:`FAMILIES`.
 """
 
 from .._models import tabular_input
-from ..utils import check_samples
+from ..utils import SHARED_DOCS, Substitution, check_samples
 from . import bounds as _bounds
 from . import lipschitz as _lipschitz
 from . import mip as _mip
@@ -56,6 +56,7 @@ def _family(method):
     raise ValueError(f"method must be one of {methods}; got {method!r}.")
 
 
+@Substitution(**SHARED_DOCS)
 def certify(
     estimator,
     X,
@@ -114,21 +115,14 @@ def certify(
     batch_size : int or "auto", default="auto"
         Samples certified together (``"auto"``: see :func:`interval_bounds`).
 
-    Returns
-    -------
-    certified : ndarray of bool of shape (n_samples,)
+    {certified_returns}
 
     See Also
     --------
     certified_radius : the largest certified radius of each sample.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.certification import certify
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> certified = certify(clf, X, y, eps=0.05)
     >>> bool(certified.mean() <= clf.score(X, y))
     True
@@ -141,6 +135,7 @@ def certify(
     return _family(method).certify(**arguments)
 
 
+@Substitution(**SHARED_DOCS)
 def certified_radius(
     estimator,
     X,
@@ -190,20 +185,13 @@ def certified_radius(
         Width of the final bisection interval (bound propagation).
     batch_size : int or "auto", default="auto"
 
-    Returns
-    -------
-    radius : ndarray of float64 of shape (n_samples,)
+    {radius_returns}
         Certified radius; NaN where nothing is certified: a sample
         misclassified at ``x`` itself (when ``y`` is given) or on a tie of
         its top classes.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.certification import certified_radius
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> radius = certified_radius(clf, X[:4], y[:4], max_eps=2.0)
     >>> bool((radius > 0).all())
     True

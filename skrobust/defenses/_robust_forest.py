@@ -13,7 +13,7 @@ from sklearn.utils.validation import (
 )
 
 from .._models import ModelTrees, read_trees
-from ..utils import store_params
+from ..utils import SHARED_DOCS, Substitution, store_params
 from ._robust_tree import (
     GROWTH_PARAMETERS,
     THREAT_PARAMETERS,
@@ -34,6 +34,7 @@ def _fit_tree(tree, X, y, w, bootstrap, max_samples, seed):
     return tree.set_params(random_state=int(rng.integers(2**31 - 1))).fit(X, y, w)
 
 
+@Substitution(**SHARED_DOCS)
 class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
     """A random forest of adversarially grown trees (GROOT forest).
 
@@ -148,13 +149,9 @@ class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """The trees' class fractions, averaged.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {X_tabular_parameters}
 
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
+        {proba_returns}
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -166,9 +163,7 @@ class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """The class of largest averaged fraction.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {X_tabular_parameters}
 
         Returns
         -------

@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
 
 from .._models import ModelTrees, Tree, read_trees
 from .._threat import resolve_constraints
-from ..utils import store_params
+from ..utils import SHARED_DOCS, Substitution, store_params
 from ._groot import adversarial_gini, split_counts, weighted_gini
 
 THREAT_PARAMETERS = {
@@ -74,6 +74,7 @@ def reach(scale, direction, X):
     return lo, hi
 
 
+@Substitution(**SHARED_DOCS)
 class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
     """A decision tree grown against an attacker (GROOT, Vos & Verwer 2021).
 
@@ -263,9 +264,7 @@ class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
     def apply(self, X):
         """Leaf reached by each sample.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {X_tabular_parameters}
 
         Returns
         -------
@@ -286,13 +285,9 @@ class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class fractions of the leaf each sample reaches.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {X_tabular_parameters}
 
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
+        {proba_returns}
         """
         leaves = self.apply(X)
         return self.tree_.value[leaves]
@@ -300,9 +295,7 @@ class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """Most frequent class of the leaf each sample reaches.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {X_tabular_parameters}
 
         Returns
         -------

@@ -2,10 +2,12 @@
 
 import numpy as np
 
+from ..utils import SHARED_DOCS, Substitution
 from ._inputs import _check_data, _outputs, checked_view, warn_undefined
 from ._robust import _as_attacks, _in_space, _take, attack_for
 
 
+@Substitution(**SHARED_DOCS)
 def robustness_curve(estimator, X, y, *, attack, epsilons):
     """Robust accuracy at each budget in ``epsilons``, in one sweep.
 
@@ -40,14 +42,9 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
         The budgets, in the order given.
     robust_accuracy : ndarray of shape (n_epsilons,)
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.attacks import PGD
     >>> from skrobust.metrics import robustness_curve
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
     >>> eps, acc = robustness_curve(clf, X, y, attack=PGD(random_state=0, eps=0),
     ...                             epsilons=[0.0, 0.2, 0.5])
     >>> bool(acc[0] >= acc[1] >= acc[2])

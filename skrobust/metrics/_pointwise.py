@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..utils import SHARED_DOCS, Substitution
 from ._inputs import _check_data
 from ._robust import _as_attacks, worst_case
 from ._routing import check_chunking, map_chunks
@@ -15,6 +16,7 @@ def _worst_inputs(X, y, estimator, attacks):
     return y_pred, X_worst
 
 
+@Substitution(**SHARED_DOCS)
 def robust_predictions(
     estimator, X, y, *, attack, return_inputs=False, n_jobs=None, chunk_size=1024
 ):
@@ -52,14 +54,9 @@ def robust_predictions(
         white-box attack acted after non-differentiable steps of a pipeline
         (its inputs are not raw features there).
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.attacks import PGD
     >>> from skrobust.metrics import robust_accuracy_score, robust_predictions
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
     >>> pgd = PGD(eps=0.3, random_state=0)
     >>> y_adv, X_adv = robust_predictions(clf, X, y, attack=pgd, return_inputs=True)
     >>> bool((y_adv == y).mean() == robust_accuracy_score(clf, X, y, attack=pgd))

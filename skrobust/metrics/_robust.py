@@ -6,7 +6,7 @@ from sklearn.metrics import get_scorer
 
 from .._threat import needs_data_statistics
 from ..attacks import BaseAttack, BlackBoxModel
-from ..utils import store_params
+from ..utils import SHARED_DOCS, Substitution, store_params
 from ._inputs import (
     _check_data,
     _outputs,
@@ -299,6 +299,7 @@ def make_robust_scorer(attack, *, metric="accuracy", n_jobs=None, chunk_size=102
     return RobustScorer(attacks, metric, n_jobs=n_jobs, chunk_size=chunk_size)
 
 
+@Substitution(**SHARED_DOCS)
 def robust_accuracy_score(
     estimator, X, y, *, attack, sample_weight=None, n_jobs=None, chunk_size=1024
 ):
@@ -327,14 +328,9 @@ def robust_accuracy_score(
     -------
     score : float
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.attacks import PGD
     >>> from skrobust.metrics import robust_accuracy_score
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
     >>> clean = clf.score(X, y)
     >>> robust = robust_accuracy_score(clf, X, y, attack=PGD(eps=0.3, random_state=0))
     >>> bool(robust < clean)

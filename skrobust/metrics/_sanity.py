@@ -12,7 +12,7 @@ import numpy as np
 from .._models import as_differentiable
 from .._torch import torch
 from ..attacks import PGD, cross_entropy, get_norm
-from ..utils import check_samples, encode_labels
+from ..utils import SHARED_DOCS, Substitution, check_samples, encode_labels
 from ._robust import _take, attack_for, robust_accuracy_score
 
 
@@ -138,6 +138,7 @@ def _unbounded(attack, X):
     return strong.set_params(eps=width * factor)
 
 
+@Substitution(**SHARED_DOCS)
 def check_robustness_evaluation(
     estimator,
     X,
@@ -205,14 +206,9 @@ def check_robustness_evaluation(
     -------
     report : SanityReport
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.attacks import PGD
     >>> from skrobust.metrics import check_robustness_evaluation
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
     >>> report = check_robustness_evaluation(
     ...     clf, X, y, attack=PGD(eps=0.2, n_iter=10, random_state=0))
     >>> report.passed

@@ -1,7 +1,7 @@
 """Leaf helpers shared by every layer (no skrobust imports here)."""
 
 from ._batching import AUTO_BATCH_VALUES, resolve_batch_size
-from ._docstring import ATTACK_DOCS, Substitution
+from ._docstring import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._labels import encode_labels
 from ._params import store_params
 from ._samples import check_samples
@@ -10,6 +10,7 @@ from ._weights import fit_weighted
 __all__ = [
     "ATTACK_DOCS",
     "AUTO_BATCH_VALUES",
+    "SHARED_DOCS",
     "Substitution",
     "check_samples",
     "encode_labels",

@@ -5,6 +5,7 @@ described here once, and each docstring names it with a placeholder line
 ``{name}`` that :class:`Substitution` replaces when the class is defined.
 """
 
+import inspect
 import re
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
@@ -14,7 +15,8 @@ class Substitution:
     """Decorator filling ``{name}`` placeholder lines of a docstring.
 
     A placeholder stands alone on its line; the text replacing it is
-    indented as the placeholder. Other braces (``{"linf", "l2"}``,
+    indented as the placeholder. On a class, the docstrings of the methods
+    (and properties) it defines are filled too. Other braces (``{"linf", "l2"}``,
     ``{column: eps}``) are left alone, so docstrings need no escaping.
     Robust to ``python -OO`` (no docstring).
 
@@ -43,8 +45,12 @@ class Substitution:
         self.texts = texts
 
     def __call__(self, obj):
-        if obj.__doc__:
-            obj.__doc__ = _PLACEHOLDER.sub(self._fill, obj.__doc__)
+        documented = [obj]
+        if isinstance(obj, type):  # and the methods the class defines
+            documented += [f for member in vars(obj).values() for f in _methods(member)]
+        for item in documented:
+            if item.__doc__:
+                item.__doc__ = _PLACEHOLDER.sub(self._fill, item.__doc__)
         return obj
 
     def _fill(self, match):
@@ -53,6 +59,17 @@ class Substitution:
             raise KeyError(f"no shared documentation for placeholder {{{name}}}")
         lines = self.texts[name].strip("\n").splitlines()
         return "\n".join(indent + line if line else "" for line in lines)
+
+
+def _methods(member):
+    """What carries the docstring of a class member that is a method."""
+    if inspect.isfunction(member) or isinstance(member, property):
+        return [member]
+    if isinstance(member, (classmethod, staticmethod)):
+        return [member.__func__]
+    if inspect.isfunction(getattr(member, "fn", None)):  # sklearn's available_if
+        return [member, member.fn]
+    return []
 
 
 def _join(*names):
@@ -180,3 +197,40 @@ _DOCS["exact_parameters"] = _join("eps_minimal", "norm_minimal", "threat_model_a
 
 #: every shared text, for ``Substitution(**ATTACK_DOCS)``
 ATTACK_DOCS = dict(_DOCS)
+
+
+def _section(title, *entries):
+    return "\n".join([title, "-" * len(title), *entries])
+
+
+_X = "X : array-like of shape (n_samples, ...)"
+_X_TABULAR = "X : array-like of shape (n_samples, n_features)"
+
+#: what the methods of many estimators share (their inputs and outputs) and
+#: the set-ups of many examples, for ``Substitution(**SHARED_DOCS)``
+SHARED_DOCS = {
+    "X_parameters": _section("Parameters", _X),
+    "X_tabular_parameters": _section("Parameters", _X_TABULAR),
+    "predict_returns": _section("Returns", "y_pred : ndarray of shape (n_samples,)"),
+    "proba_returns": _section(
+        "Returns", "proba : ndarray of shape (n_samples, n_classes)"
+    ),
+    "scores_returns": _section(
+        "Returns", "scores : ndarray of shape (n_samples,) or (n_samples, n_classes)"
+    ),
+    "certified_returns": _section(
+        "Returns", "certified : ndarray of bool of shape (n_samples,)"
+    ),
+    "radius_returns": _section(
+        "Returns", "radius : ndarray of float64 of shape (n_samples,)"
+    ),
+    # an Examples section opened with ``X``, ``y`` (iris) and ``clf`` (a
+    # logistic regression fitted on them)
+    "examples_iris": """\
+Examples
+--------
+>>> from sklearn.datasets import load_iris
+>>> from sklearn.linear_model import LogisticRegression
+>>> X, y = load_iris(return_X_y=True)
+>>> clf = LogisticRegression(max_iter=1000).fit(X, y)""",
+}

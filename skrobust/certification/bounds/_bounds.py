@@ -11,7 +11,7 @@ import numpy as np
 from ..._models import as_differentiable, materialize
 from ..._threat import check_eps, check_norm, needs_data_statistics, resolve_constraints
 from ..._torch import torch
-from ...utils import encode_labels, resolve_batch_size
+from ...utils import SHARED_DOCS, Substitution, encode_labels, resolve_batch_size
 from ._graph import bound_graph
 from ._graph_crown import bound_tensors
 from ._graph_rules import Spec
@@ -165,6 +165,7 @@ class Problem:
         return lower
 
 
+@Substitution(**SHARED_DOCS)
 def interval_bounds(
     estimator,
     X,
@@ -252,13 +253,8 @@ def interval_bounds(
     margin_bounds : tighter bounds on the margins ``z_y - z_k``.
     certify : whether the true class provably wins.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.certification import interval_bounds
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> lower, upper = interval_bounds(clf, X[:5], eps=0.1)
     >>> logits = clf.decision_function(X[:5])
     >>> bool(((lower <= logits) & (logits <= upper)).all())
@@ -283,6 +279,7 @@ def interval_bounds(
     return outward(lower, dtype, -np.inf), outward(upper, dtype, np.inf)
 
 
+@Substitution(**SHARED_DOCS)
 def margin_bounds(
     estimator,
     X,
@@ -322,13 +319,8 @@ def margin_bounds(
         (0 in the column of the true class); the input's float dtype, as in
         :func:`interval_bounds`.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.certification import margin_bounds
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> margins = margin_bounds(clf, X[:3], y[:3], eps=0.05)
     >>> margins.shape
     (3, 3)

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ..._torch import torch
+from ...utils import SHARED_DOCS, Substitution
 from ._bounds import Problem
 from ._graph_certify import certify_margins
 
@@ -45,6 +46,7 @@ def certify_rows(problem, labels, rows, eps_sample=None):
     return result
 
 
+@Substitution(**SHARED_DOCS)
 def certify(
     estimator,
     X,
@@ -68,17 +70,10 @@ def certify(
     the training data, whose ``data_min_`` / ``data_max_`` give
     ``bounds="data"``.
 
-    Returns
-    -------
-    certified : ndarray of bool of shape (n_samples,)
+    {certified_returns}
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.certification import bounds
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> bool(bounds.certify(clf, X, y, eps=0.05, method="ibp").mean() > 0.5)
     True
     """
@@ -89,6 +84,7 @@ def certify(
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=bool)
 
 
+@Substitution(**SHARED_DOCS)
 def certified_radius(
     estimator,
     X,
@@ -113,9 +109,7 @@ def certified_radius(
     certified: the sample is misclassified (``y`` given) or on a tie of
     its top classes.
 
-    Returns
-    -------
-    radius : ndarray of float64 of shape (n_samples,)
+    {radius_returns}
 
     Examples
     --------

@@ -21,12 +21,13 @@ from ..._threat import (
     resolve_constraints,
 )
 from ..._torch import torch
-from ...utils import store_params
+from ...utils import SHARED_DOCS, Substitution, store_params
 from ._bounds import METHODS
 from ._certify import certified_radius, certify
 from ._training import CertifiedObjective
 
 
+@Substitution(**SHARED_DOCS)
 class IBPClassifier(
     FittedModelMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 ):
@@ -276,9 +277,7 @@ class IBPClassifier(
         eps : float, array-like or dict, default=None
             Radius; ``None``: the ``eps`` trained for.
 
-        Returns
-        -------
-        certified : ndarray of bool of shape (n_samples,)
+        {certified_returns}
             ``True`` proves the prediction is ``y`` everywhere in the ball
             (cut by ``bounds``, moving only the features of
             ``feature_mask`` in their ``direction``).
@@ -326,9 +325,7 @@ class IBPClassifier(
         max_eps : float, default=1.0
         tol : float, default=1e-3
 
-        Returns
-        -------
-        radius : ndarray of float64 of shape (n_samples,)
+        {radius_returns}
             NaN where nothing is certified: a sample misclassified at ``x``
             itself (when ``y`` is given) or on a tie of its top classes.
 

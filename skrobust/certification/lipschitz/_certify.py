@@ -7,7 +7,7 @@ import numpy as np
 from ..._models import as_differentiable
 from ..._threat import check_eps, check_norm, resolve_constraints
 from ..._torch import torch
-from ...utils import encode_labels
+from ...utils import SHARED_DOCS, Substitution, encode_labels
 from ._network import NetworkBound
 
 METHODS = ("lipschitz",)
@@ -27,6 +27,7 @@ def _network(view, input_shape=None, x=None, eps=None):
     return NetworkBound(view, tuple(shape), eps=eps)
 
 
+@Substitution(**SHARED_DOCS)
 def lipschitz_constant(estimator, *, norm="l2", margins=False, input_shape=None):
     """Upper bound of the Lipschitz constant of a network's logits or margins.
 
@@ -67,14 +68,9 @@ def lipschitz_constant(estimator, *, norm="l2", margins=False, input_shape=None)
     TypeError
         For a layer with no known constant (the message names it).
 
-    Examples
-    --------
+    {examples_iris}
     >>> import numpy as np
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
     >>> from skrobust.certification import lipschitz_constant
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> K = lipschitz_constant(clf, margins=True)
     >>> bool(np.isclose(K[0, 1], np.linalg.norm(clf.coef_[0] - clf.coef_[1])))
     True
@@ -130,6 +126,7 @@ def _radius(estimator, X, y, *, norm, eps, batch_size, bounds=None, direction=No
     return radius
 
 
+@Substitution(**SHARED_DOCS)
 def certified_radius(
     estimator,
     X,
@@ -181,14 +178,9 @@ def certified_radius(
     radius : ndarray of shape (n_samples,)
         ``inf`` when no margin can change; NaN for misclassified samples.
 
-    Examples
-    --------
+    {examples_iris}
     >>> import numpy as np
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
     >>> from skrobust.certification.lipschitz import certified_radius
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> radius = certified_radius(clf, X, y)
     >>> bool(np.all(np.isnan(radius) == (clf.predict(X) != y)))
     True
@@ -207,6 +199,7 @@ def certified_radius(
     return radius
 
 
+@Substitution(**SHARED_DOCS)
 def certify(
     estimator,
     X,
@@ -244,17 +237,10 @@ def certify(
         Features that may change (booleans, indices or column names).
     batch_size : int or "auto", default="auto"
 
-    Returns
-    -------
-    certified : ndarray of bool of shape (n_samples,)
+    {certified_returns}
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.certification.lipschitz import certify
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
     >>> bool(certify(clf, X, y, eps=0.1).mean() <= clf.score(X, y))
     True
     """

@@ -15,12 +15,13 @@ from ..._skorch import (
     fit_objective_net,
 )
 from ..._torch import torch
-from ...utils import store_params
+from ...utils import SHARED_DOCS, Substitution, store_params
 from ._certify import certified_radius, certify
 from ._parametrize import CONSTRAINTS
 from ._training import LipschitzObjective
 
 
+@Substitution(**SHARED_DOCS)
 class LipschitzClassifier(
     FittedModelMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 ):
@@ -202,9 +203,7 @@ class LipschitzClassifier(
         eps : float or array-like
             l2 radius (one per feature: the scaled ball).
 
-        Returns
-        -------
-        certified : ndarray of bool of shape (n_samples,)
+        {certified_returns}
         """
         check_is_fitted(self)
         return certify(self.estimator_, self._input(X), y, eps=eps, norm="l2")

@@ -20,7 +20,7 @@ from ..._discrete import discrete_units
 from ..._models import is_tree_model
 from ..._threat import check_eps, resolve_constraints
 from ..._torch import torch
-from ...utils import encode_labels
+from ...utils import SHARED_DOCS, Substitution, encode_labels
 from ._ball import Perturbation
 from ._milp import MILP
 from ._relu import ReluNetwork
@@ -285,6 +285,7 @@ def verify(
     return verification_result(results, np.full((n, *setup.shape), np.nan, setup.dtype))
 
 
+@Substitution(**SHARED_DOCS)
 def certify(
     estimator,
     X,
@@ -314,9 +315,7 @@ def certify(
     batch_size : default="auto"
         Not used: samples are solved one by one.
 
-    Returns
-    -------
-    certified : ndarray of bool of shape (n_samples,)
+    {certified_returns}
 
     Examples
     --------

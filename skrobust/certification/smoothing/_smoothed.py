@@ -16,7 +16,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ...utils import resolve_batch_size
+from ...utils import SHARED_DOCS, Substitution, resolve_batch_size
 from ._counts import count_predict, count_torch, torch_view
 from ._stats import certify_from_counts, predict_from_counts
 
@@ -25,6 +25,7 @@ _MAX_SEED = np.iinfo(np.int32).max
 JOB_POINTS = 64
 
 
+@Substitution(**SHARED_DOCS)
 class SmoothedClassifierMixin:
     """Predictions and certificates of a smoothed classifier from noisy counts.
 
@@ -116,13 +117,9 @@ class SmoothedClassifierMixin:
         the returned class is ``g(x)`` with probability at least ``1 -
         alpha``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
+        {X_parameters}
 
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
+        {predict_returns}
             The most frequent class (values of :attr:`classes_`), even when
             abstaining (as :meth:`predict`).
         abstained : ndarray of bool of shape (n_samples,)
@@ -154,13 +151,9 @@ class SmoothedClassifierMixin:
         where its binomial test abstains (those points still get their most
         frequent class here, as scikit-learn's ``predict`` returns a label).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
+        {X_parameters}
 
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
+        {predict_returns}
             Values of :attr:`classes_`; the argmax of :meth:`predict_proba`
             (same draws).
 
@@ -184,13 +177,9 @@ class SmoothedClassifierMixin:
         that the base assigns to each class: an unbiased estimate of the
         smoothed classifier's class probabilities ``P(f(x + d) = c)``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
+        {X_parameters}
 
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
+        {proba_returns}
             Columns ordered as :attr:`classes_`; multiples of ``1 /
             n_samples_predict``.
 
@@ -221,13 +210,9 @@ class SmoothedClassifierMixin:
         at least ``1 - alpha`` (over the noise draws). Otherwise CERTIFY
         abstains: the radius is NaN.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
+        {X_parameters}
 
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
+        {predict_returns}
             ``cA`` (values of :attr:`classes_`); an abstention keeps its
             guess, flagged by its NaN radius.
         radius : ndarray of float64 of shape (n_samples,)
@@ -273,9 +258,7 @@ class SmoothedClassifierMixin:
         y : array-like of shape (n_samples,), default=None
             True labels.
 
-        Returns
-        -------
-        radius : ndarray of float64 of shape (n_samples,)
+        {radius_returns}
 
         Examples
         --------

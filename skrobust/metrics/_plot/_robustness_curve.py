@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...utils import store_params
+from ...utils import SHARED_DOCS, Substitution, store_params
 from .._curve import robustness_curve
 from .._robust import _as_attacks
 from ._base import (
@@ -36,6 +36,7 @@ def _norm_of(attacks):
     return ", ".join(parts) or None
 
 
+@Substitution(**SHARED_DOCS)
 class RobustnessCurveDisplay:
     """Robustness curve: robust accuracy against the perturbation budget eps.
 
@@ -225,14 +226,9 @@ class RobustnessCurveDisplay:
         -------
         display : RobustnessCurveDisplay
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
+        {examples_iris}
         >>> from skrobust.attacks import FGSM, PGD
         >>> from skrobust.metrics import RobustnessCurveDisplay
-        >>> X, y = load_iris(return_X_y=True)
-        >>> clf = LogisticRegression(max_iter=500).fit(X, y)
         >>> display = RobustnessCurveDisplay.from_estimator(
         ...     clf, X, y, epsilons=[0.0, 0.2, 0.4],
         ...     attack={"FGSM": FGSM(eps=0), "PGD": PGD(eps=0, random_state=0)})
@@ -315,14 +311,9 @@ class RobustnessCurveDisplay:
         -------
         display : RobustnessCurveDisplay
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
+        {examples_iris}
         >>> from skrobust.attacks import PGD
         >>> from skrobust.metrics import RobustnessCurveDisplay, robustness_curve
-        >>> X, y = load_iris(return_X_y=True)
-        >>> clf = LogisticRegression(max_iter=500).fit(X, y)
         >>> eps, acc = robustness_curve(clf, X, y, attack=PGD(eps=0, random_state=0),
         ...                             epsilons=[0.0, 0.2, 0.4])
         >>> display = RobustnessCurveDisplay.from_curve(
