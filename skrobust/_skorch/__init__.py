@@ -2,6 +2,7 @@
 
 from ._classifier import SkorchClassifier
 from ._meta import (
+    META_DOCS,
     FittedModelMixin,
     as_classifier,
     estimator_has,
@@ -20,6 +21,7 @@ from ._utils import SKORCH_NETS
 from ._weights import WeightedLossMixin, batch_mean, split_weights, weighted_input
 
 __all__ = [
+    "META_DOCS",
     "SKORCH_NETS",
     "AdversarialNeuralNetBinaryClassifier",
     "AdversarialNeuralNetClassifier",

@@ -306,14 +306,8 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
             The net's prediction (argmax of ``predict_proba``, or its
             ``threshold`` for a binary net) mapped to the labels.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from sklearn.datasets import load_iris
-        >>> from skorch import NeuralNetClassifier
+        {examples_skorch_iris}
         >>> from skrobust import SkorchClassifier
-        >>> from skrobust.nn import MLP
-        >>> X, y = load_iris(return_X_y=True)
         >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
         ...                           max_epochs=2, train_split=None, verbose=0)
         >>> clf = SkorchClassifier(net, random_state=0).fit(X, y + 10)

@@ -9,6 +9,29 @@ from ._classifier import SkorchClassifier
 from ._objective_net import objective_net
 from ._utils import SKORCH_NETS
 
+#: what the meta-estimators training a skorch network share, for
+#: ``Substitution(**SHARED_DOCS, **META_DOCS)``
+META_DOCS = {
+    "net_dtype": """\
+dtype : {"float32", "float64"}, default="float32"
+    Input and parameter dtype of a bare skorch net (a
+    ``SkorchClassifier`` keeps its own).""",
+    "net_verbose": """\
+verbose : int, default=0
+    ``1``: skorch's per-epoch training log (the net's history) and a
+    progress bar over each epoch's batches; ``0`` leaves the net's own
+    ``verbose`` setting.""",
+    "net_attributes": """\
+Attributes
+----------
+estimator_ : SkorchClassifier
+    The trained network.
+classes_ : ndarray of shape (n_classes,)
+n_features_in_ : int
+feature_names_in_ : ndarray
+    When ``X`` has string column names.""",
+}
+
 
 def is_skorch(estimator):
     """Whether ``estimator`` is a skorch classifier or a SkorchClassifier."""
@@ -131,6 +154,7 @@ def show_progress(net, verbose):
     return net.set_params(**params)
 
 
+@Substitution(**SHARED_DOCS)
 def fit_objective_net(
     estimator,
     objective,
@@ -176,16 +200,10 @@ def fit_objective_net(
         Fitted; ``classifier.net_.objective`` is its copy of ``objective``
         (the net is cloned).
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn.datasets import load_iris
-    >>> from skorch import NeuralNetClassifier
+    {examples_skorch_iris}
     >>> from skrobust._skorch import fit_objective_net
     >>> from skrobust.attacks import PGD
     >>> from skrobust.defenses import AdversarialObjective
-    >>> from skrobust.nn import MLP
-    >>> X, y = load_iris(return_X_y=True)
     >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
     ...                           max_epochs=2, train_split=None, verbose=0)
     >>> objective = AdversarialObjective(PGD(eps=0.1, n_iter=2))

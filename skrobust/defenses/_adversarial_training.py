@@ -17,11 +17,11 @@ from sklearn.utils.validation import (
 )
 
 from .._models import is_tree_model
-from .._skorch import FittedModelMixin, fit_objective_net, is_skorch
+from .._skorch import META_DOCS, FittedModelMixin, fit_objective_net, is_skorch
 from .._threat import check_eps
 from .._torch import torch
 from ..attacks import PGD, GradientAttack
-from ..utils import store_params
+from ..utils import SHARED_DOCS, Substitution, store_params
 from ._augmentation import concat_rows, fit_augmented
 from ._linear import fit_robust_logistic, robust_logistic_supported
 from ._objectives import LOSSES, AdversarialObjective
@@ -29,6 +29,7 @@ from ._raw_training import fit_raw_gradient, raw_gradient_supported, reads_raw_c
 from ._tree_training import fit_trees_adversarially
 
 
+@Substitution(**SHARED_DOCS, **META_DOCS)
 class AdversarialTrainingClassifier(
     FittedModelMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 ):
@@ -111,9 +112,7 @@ class AdversarialTrainingClassifier(
         Differentiable model mimicking a non-differentiable ``estimator``
         during augmentation; ``None``: a scaled logistic regression (after
         one-hot encoding the string and category columns of a DataFrame).
-    dtype : {"float32", "float64"}, default="float32"
-        Input and parameter dtype of a bare skorch net (a
-        ``SkorchClassifier`` keeps its own).
+    {net_dtype}
     random_state : int, RandomState instance or None, default=None
         Seeds the network's training and the attacks.
     verbose : int, default=0
@@ -140,17 +139,10 @@ class AdversarialTrainingClassifier(
     feature_names_in_ : ndarray
         When ``X`` has string column names.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    {examples_breast_cancer}
     >>> from skrobust.attacks import PGD
     >>> from skrobust.defenses import AdversarialTrainingClassifier
     >>> from skrobust.metrics import robust_accuracy_score
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(), LogisticRegression())
     >>> attack = PGD(eps=0.2, eps_units="std", random_state=0)
     >>> robust = AdversarialTrainingClassifier(model, attack=attack).fit(X, y)
     >>> robust.fit_method_

@@ -228,6 +228,7 @@ def _response(method, logits, y_pred, view, scorer):
     raise ValueError(f"metric needs {method!r}, which robust scorers do not support.")
 
 
+@Substitution(**SHARED_DOCS)
 def make_robust_scorer(attack, *, metric="accuracy", n_jobs=None, chunk_size=1024):
     """Make a scorer that evaluates ``metric`` under adversarial attack.
 
@@ -274,19 +275,14 @@ def make_robust_scorer(attack, *, metric="accuracy", n_jobs=None, chunk_size=102
         ``scorer.set_score_request(sample_weight=True)`` lets ``GridSearchCV``
         and ``cross_validate`` pass the weights given to their ``fit``.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from sklearn.model_selection import cross_val_score
     >>> from skrobust.attacks import PGD
     >>> from skrobust.metrics import make_robust_scorer
-    >>> X, y = load_iris(return_X_y=True)
     >>> robust = make_robust_scorer(PGD(eps=0.3, n_iter=10, random_state=0))
     >>> robust.__name__
     'robust_accuracy'
-    >>> scores = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3,
-    ...                          scoring=robust)
+    >>> scores = cross_val_score(clf, X, y, cv=3, scoring=robust)  # refits clones
     >>> bool(scores.mean() < 0.9)
     True
     """

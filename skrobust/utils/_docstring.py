@@ -203,7 +203,8 @@ def _section(title, *entries):
     return "\n".join([title, "-" * len(title), *entries])
 
 
-_X = "X : array-like of shape (n_samples, ...)"
+_EXAMPLES = "Examples\n--------\n"
+_X = "X : array-like of shape (n_samples, ...)\n    Data shaped like the training data."
 _X_TABULAR = "X : array-like of shape (n_samples, n_features)"
 
 #: what the methods of many estimators share (their inputs and outputs) and
@@ -226,11 +227,29 @@ SHARED_DOCS = {
     ),
     # an Examples section opened with ``X``, ``y`` (iris) and ``clf`` (a
     # logistic regression fitted on them)
-    "examples_iris": """\
-Examples
---------
+    "examples_iris": _EXAMPLES
+    + """\
 >>> from sklearn.datasets import load_iris
 >>> from sklearn.linear_model import LogisticRegression
 >>> X, y = load_iris(return_X_y=True)
 >>> clf = LogisticRegression(max_iter=1000).fit(X, y)""",
+    # an Examples section opened with ``X``, ``y`` (breast cancer) and
+    # ``model``, an unfitted pipeline of a scaler and a logistic regression
+    "examples_breast_cancer": _EXAMPLES
+    + """\
+>>> from sklearn.datasets import load_breast_cancer
+>>> from sklearn.linear_model import LogisticRegression
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn.preprocessing import StandardScaler
+>>> X, y = load_breast_cancer(return_X_y=True)
+>>> model = make_pipeline(StandardScaler(), LogisticRegression())""",
+    # an Examples section opened with ``X``, ``y`` (iris) and what a skorch
+    # network on them needs
+    "examples_skorch_iris": _EXAMPLES
+    + """\
+>>> import torch
+>>> from sklearn.datasets import load_iris
+>>> from skorch import NeuralNetClassifier
+>>> from skrobust.nn import MLP
+>>> X, y = load_iris(return_X_y=True)""",
 }

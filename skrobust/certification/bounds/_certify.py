@@ -111,15 +111,9 @@ def certified_radius(
 
     {radius_returns}
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_wine
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    {examples_breast_cancer}
     >>> from skrobust.certification import bounds
-    >>> X, y = load_wine(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    >>> model = model.fit(X, y)
     >>> radius = bounds.certified_radius(model, X[:3], method="ibp", max_eps=5.0)
     >>> bool((radius > 0).all())  # in raw units, through the scaler
     True

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..._skorch import (
+    META_DOCS,
     SKORCH_NETS,
     FittedModelMixin,
     SkorchClassifier,
@@ -27,7 +28,7 @@ from ._certify import certified_radius, certify
 from ._training import CertifiedObjective
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **META_DOCS)
 class IBPClassifier(
     FittedModelMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 ):
@@ -95,24 +96,12 @@ class IBPClassifier(
         the default of every certification function: CROWN methods keep the
         better of their bound and IBP's, and the cheaper bounds run first,
         so on an IBP-trained net CROWN only sees the points IBP leaves.
-    dtype : {"float32", "float64"}, default="float32"
-        Input and parameter dtype of a bare skorch net (a
-        ``SkorchClassifier`` keeps its own).
+    {net_dtype}
     random_state : int, RandomState instance or None, default=None
         Seeds the network's training.
-    verbose : int, default=0
-        ``1``: skorch's per-epoch training log (the net's history) and a
-        progress bar over each epoch's batches; ``0`` leaves the net's own
-        ``verbose`` setting.
+    {net_verbose}
 
-    Attributes
-    ----------
-    estimator_ : SkorchClassifier
-        The trained network.
-    classes_ : ndarray of shape (n_classes,)
-    n_features_in_ : int
-    feature_names_in_ : ndarray
-        When ``X`` has string column names.
+    {net_attributes}
     data_min_, data_max_, data_std_ : ndarray of one sample's shape
         Per-feature statistics of the training data (``bounds="data"``).
 
@@ -121,14 +110,8 @@ class IBPClassifier(
     certify, certified_radius : the same certificates for any fitted model.
     skrobust.defenses.AdversarialTrainingClassifier : empirical defenses.
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn.datasets import load_iris
-    >>> from skorch import NeuralNetClassifier
+    {examples_skorch_iris}
     >>> from skrobust.certification import IBPClassifier
-    >>> from skrobust.nn import MLP
-    >>> X, y = load_iris(return_X_y=True)
     >>> X = X / X.max(axis=0)
     >>> net = NeuralNetClassifier(
     ...     MLP, module__hidden_layer_sizes=(32,), criterion=torch.nn.CrossEntropyLoss,
@@ -282,14 +265,8 @@ class IBPClassifier(
             (cut by ``bounds``, moving only the features of
             ``feature_mask`` in their ``direction``).
 
-        Examples
-        --------
-        >>> import torch
-        >>> from sklearn.datasets import load_iris
-        >>> from skorch import NeuralNetClassifier
+        {examples_skorch_iris}
         >>> from skrobust.certification import IBPClassifier
-        >>> from skrobust.nn import MLP
-        >>> X, y = load_iris(return_X_y=True)
         >>> net = NeuralNetClassifier(MLP, criterion=torch.nn.CrossEntropyLoss,
         ...                           max_epochs=5, train_split=None, verbose=0)
         >>> clf = IBPClassifier(net, eps=0.05, random_state=0).fit(X / 8, y)

@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetBinaryClassifier
 
 from ..._skorch import (
+    META_DOCS,
     SKORCH_NETS,
     FittedModelMixin,
     SkorchClassifier,
@@ -21,7 +22,7 @@ from ._parametrize import CONSTRAINTS
 from ._training import LipschitzObjective
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **META_DOCS)
 class LipschitzClassifier(
     FittedModelMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 ):
@@ -70,37 +71,20 @@ class LipschitzClassifier(
         Softmax temperature of ``"margin-ce"``.
     alpha : float, default=10.0
         Weight of the hinge against the KR term in ``"hinge-kr"``.
-    dtype : {"float32", "float64"}, default="float32"
-        Input and parameter dtype of a bare skorch net.
+    {net_dtype}
     random_state : int, RandomState instance or None, default=None
         Seeds the training.
-    verbose : int, default=0
-        ``1``: skorch's per-epoch training log (the net's history) and a
-        progress bar over each epoch's batches; ``0`` leaves the net's own
-        ``verbose`` setting.
+    {net_verbose}
 
-    Attributes
-    ----------
-    estimator_ : SkorchClassifier
-        The trained network.
-    classes_ : ndarray of shape (n_classes,)
-    n_features_in_ : int
-    feature_names_in_ : ndarray
-        When ``X`` has string column names.
+    {net_attributes}
 
     See Also
     --------
     skrobust.certification.RandomizedSmoothingClassifier : l2 certificates
         by sampling, for any classifier.
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn.datasets import load_iris
-    >>> from skorch import NeuralNetClassifier
+    {examples_skorch_iris}
     >>> from skrobust.certification import LipschitzClassifier
-    >>> from skrobust.nn import MLP
-    >>> X, y = load_iris(return_X_y=True)
     >>> net = NeuralNetClassifier(
     ...     MLP, module__hidden_layer_sizes=(32,), optimizer=torch.optim.Adam,
     ...     lr=0.01, max_epochs=30, train_split=None, verbose=0)

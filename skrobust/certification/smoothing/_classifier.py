@@ -15,9 +15,9 @@ from sklearn.utils.validation import (
 )
 
 from ..._models import to_torch
-from ..._skorch import as_classifier, is_skorch
+from ..._skorch import META_DOCS, as_classifier, is_skorch
 from ...attacks import GradientAttack
-from ...utils import store_params
+from ...utils import SHARED_DOCS, Substitution, store_params
 from ._attack import smoothed_module
 from ._counts import torch_view
 from ._smoothed import _MAX_SEED, SmoothedClassifierMixin
@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover
 _FLOATS = (np.float64, np.float32)
 
 
+@Substitution(**SHARED_DOCS, **META_DOCS)
 class RandomizedSmoothingClassifier(
     SmoothedClassifierMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 ):
@@ -112,8 +113,7 @@ class RandomizedSmoothingClassifier(
         Noisy samples per forward pass (or ``predict`` call) when counting;
         bounds memory. ``"auto"``: about 4 million input values per batch,
         as the attacks (65,536 noisy 8x8 images, 5,349 of 28x28).
-    dtype : {"float32", "float64"}, default="float32"
-        Input and parameter dtype of a bare skorch net.
+    {net_dtype}
     random_state : int, RandomState instance or None, default=None
         Seeds the training noise, the network's training and the counting
         noise; with an int, certificates and predictions are reproducible.

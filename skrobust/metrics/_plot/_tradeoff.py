@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...utils import store_params
+from ...utils import SHARED_DOCS, Substitution, store_params
 from ._base import _validate_style_kwargs, axes_and_figure, format_value
 
 
@@ -57,6 +57,7 @@ def _candidate_labels(params, param):
     ]
 
 
+@Substitution(**SHARED_DOCS)
 class RobustnessTradeoffDisplay:
     """Clean against robust score of the candidates of a hyper-parameter search.
 
@@ -293,16 +294,12 @@ class RobustnessTradeoffDisplay:
         -------
         display : RobustnessTradeoffDisplay
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
+        {examples_iris}
         >>> from sklearn.model_selection import GridSearchCV
         >>> from skrobust.attacks import FGSM
         >>> from skrobust.metrics import RobustnessTradeoffDisplay, make_robust_scorer
-        >>> X, y = load_iris(return_X_y=True)
         >>> search = GridSearchCV(
-        ...     LogisticRegression(max_iter=500), {"C": [0.01, 0.1, 1.0]}, cv=3,
+        ...     clf, {"C": [0.01, 0.1, 1.0]}, cv=3,
         ...     scoring={"clean": "accuracy",
         ...              "robust": make_robust_scorer(FGSM(eps=0.2))},
         ...     refit="robust").fit(X, y)
