@@ -1,11 +1,11 @@
 """Projected gradient descent (Madry et al. 2018)."""
 
-from ..utils import ATTACK_DOCS, Substitution
+from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._base import POSITIVE_INT
 from ._gradient import STEP_SIZE, GradientAttack, relative_step
 
 
-@Substitution(**ATTACK_DOCS)
+@Substitution(**ATTACK_DOCS, **SHARED_DOCS)
 class PGD(GradientAttack):
     """Projected gradient descent, for the l-infinity, l2 and l1 balls.
 
@@ -40,15 +40,9 @@ class PGD(GradientAttack):
     --------
     FGSM : the one-step attack.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    {examples_breast_cancer}
     >>> from skrobust.attacks import PGD
-    >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    >>> clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    >>> clf = model.fit(X, y)
     >>> attack = PGD(clf, eps=0.5, eps_units="std", n_iter=20, random_state=0)
     >>> X_adv = attack.fit(X).generate(X, y)
     >>> bool(clf.score(X_adv, y) < clf.score(X, y))
