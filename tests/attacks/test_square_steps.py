@@ -94,9 +94,14 @@ def test_linf_vector_plan_draws_shared_subsets_of_the_mobile_features():
     assert (u != u_best).any(dim=(1, 2, 3)).all()  # every point moved
 
 
-def test_linf_search_equals_a_per_point_loop_on_the_same_windows():
-    model = _model(True)
-    n, shape, n_queries, eps = 6, (1, 6, 6), 30, 0.1
+@pytest.mark.parametrize(
+    "c, side, n_queries", [(1, 3, 30), (1, 1, 200), (2, 1, 200), (2, 2, 120)]
+)
+def test_linf_search_equals_a_per_point_loop_on_the_same_windows(c, side, n_queries):
+    # small squares repeat: a point that already tried a step since it last
+    # moved is not queried again, with the results of querying it
+    model = _model(True, c)
+    n, shape, eps = 6, (c, 5, 5), 0.1
     x0 = torch.rand(n, *shape, dtype=torch.float64, generator=torch.Generator())
     with torch.no_grad():
         labels = model(x0).argmax(1)
@@ -104,28 +109,36 @@ def test_linf_search_equals_a_per_point_loop_on_the_same_windows():
     start = torch.where(torch.rand(n, *shape) < 0.5, low, high)
     with torch.no_grad():
         loss0 = cw_margin(model(start), labels)
-    plan = _plan(shape, torch.ones(shape, dtype=torch.bool), p=0.2, n_queries=60)
-    drawn = []
+    p = side**2 / 25
+    plan = _plan(shape, torch.ones(shape, dtype=torch.bool), p=p, n_queries=n_queries)
+    drawn, asked = [], []
 
     def recorded(i):
         drawn.append(plan(i))
         return drawn[-1]
 
+    def counted(x):
+        asked.append(len(x))
+        return model(x)
+
     rows = (torch.arange(n), start, loss0, low, high, labels)
     x_out, best_out, hit_out, spent = search_linf(
-        model, shape, recorded, n_queries, rows, cw_margin, False
+        counted, shape, recorded, n_queries, rows, cw_margin, False
     )
 
     # by hand: one point at a time, the same windows and signs
+    by_hand = 0
     for k in range(n):
         x, best, queries, hit = start[k], loss0[k], 0, False
         for (top, left, s), sign in drawn:
             if hit:
                 break
+            assert s == side
             for flip in (False, True):
                 new = x.clone()
                 at = (slice(None), slice(top, top + s), slice(left, left + s))
-                new[at] = (high if sign ^ flip else low)[k][at]
+                pick = torch.as_tensor(sign ^ flip).reshape(-1, 1, 1)
+                new[at] = torch.where(pick, high[k], low[k])[at]
                 if not torch.equal(new, x):
                     break
             with torch.no_grad():
@@ -137,7 +150,10 @@ def test_linf_search_equals_a_per_point_loop_on_the_same_windows():
         torch.testing.assert_close(x_out[k], x, rtol=0, atol=1e-12)
         assert float(best_out[k]) == pytest.approx(best, abs=1e-12)
         assert (bool(hit_out[k]), int(spent[k])) == (hit, queries)
+        by_hand += queries
     assert 0 < int(hit_out.sum()) < n  # some points broken, some not
+    if n_queries > 100:  # repeats skipped
+        assert sum(asked) < 0.9 * by_hand
 
 
 class _Counted:
@@ -187,14 +203,15 @@ def test_linf_vector_search_as_spins_equals_the_point_search(pinned):
     assert 0 < int(got[2].sum()) < n  # some points broken, some not
 
 
-def _model(image):
+def _model(image, c=1):
     torch.manual_seed(0)
     if image:
         net = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 4, 3, padding=1),
+            torch.nn.Conv2d(c, 4, 3, padding=1),
             torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(3),
             torch.nn.Flatten(),
-            torch.nn.Linear(4 * 6 * 6, 3),
+            torch.nn.Linear(4 * 3 * 3, 3),
         )
     else:
         net = torch.nn.Sequential(

@@ -259,7 +259,9 @@ def square(
     x_adv : Tensor
     queries : Tensor of int
         Queries spent on each point (0 for points adversarial from the
-        start).
+        start). Without repairs, a square step that a point already tried
+        since it last moved counts as a query but is answered from memory
+        (the same loss; the reference queries the model again).
     """
     if generator is None:
         generator = torch.Generator(device=x0.device)

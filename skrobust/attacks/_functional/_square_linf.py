@@ -4,12 +4,15 @@ A step moves one window, shared by the batch, to the vertex its signs pick
 (see :class:`._square._Windows`). The same step function serves the unit
 coordinates ``u`` (with discrete repairs) and the inputs ``x`` themselves
 (:func:`search_linf`, the loop without repairs: no conversion per query).
+That loop also remembers, per point, the square steps tried since the point
+last moved (:class:`_Tried`), and answers their repeats without the model.
 """
 
 from ..._torch import torch
 from ._losses import success
 
 BLOCK = 256  # steps whose windows and signs are drawn at once
+MAX_KEYS = 1 << 12  # the most square steps per point tracked by _Tried
 
 
 class LinfPlan:
@@ -88,22 +91,81 @@ def step_linf(step, best, low, high):
     """
     window, sign = step
     if isinstance(window, tuple):  # a square: a slice of the batch
-        top, left, s = window
-        at = (..., slice(top, top + s), slice(left, left + s))
-        hi, lo, old = high[at], low[at], best[at]
-        if isinstance(sign, bool):
-            new, other = (hi, lo) if sign else (lo, hi)
-            same = (new == old).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
-            out = best.clone()
-            out[at] = torch.where(same, other, new)
-            return out
-        same = (torch.where(sign, hi, lo) == old).flatten(1).all(dim=1)
-        out = best.clone()
-        out[at] = torch.where(sign ^ same.reshape(-1, 1, 1, 1), hi, lo)
-        return out
+        flips = _square_flips(window, sign, best, low, high)
+        return _square_move(window, sign, flips, best, low, high)
     new = torch.where(window, torch.where(sign, high, low), best)
     same = (new == best).flatten(1).all(dim=1).reshape(-1, 1, 1, 1)
     return torch.where(window, torch.where(sign ^ same, high, low), best)
+
+
+def _square_flips(window, sign, best, low, high):
+    """Whether each point's square already sits at the vertex the signs pick
+    (then it takes the opposite signs), shape ``(n,)``."""
+    top, left, s = window
+    at = (..., slice(top, top + s), slice(left, left + s))
+    if isinstance(sign, bool):
+        new = high[at] if sign else low[at]
+    else:
+        new = torch.where(sign, high[at], low[at])
+    return (new == best[at]).flatten(1).all(dim=1)
+
+
+def _square_move(window, sign, flips, best, low, high):
+    """The points after the step, the square of those in ``flips`` at the
+    opposite vertex."""
+    top, left, s = window
+    at = (..., slice(top, top + s), slice(left, left + s))
+    out = best.clone()
+    out[at] = torch.where(sign ^ flips.reshape(-1, 1, 1, 1), high[at], low[at])
+    return out
+
+
+class _Tried:
+    """The square steps each point has tried since it last moved.
+
+    A point's candidate is a function of the point and of the step's square
+    and signs (after the flip of :func:`step_linf`). While the point stays
+    where it is, a step it already tried gives the same loss, which did not
+    beat its best: the step is rejected without querying the model again.
+    Late in the schedule the squares are single pixels, and every point soon
+    has tried each of its ``h w`` flips (the reference queries them again).
+    """
+
+    def __init__(self, shape):
+        self.c, self.h, self.w = shape[-3:]
+        self.side, self.table = None, None
+
+    def keys(self, window, sign, flips):
+        """Each point's key of the step, or ``None`` (too many to track)."""
+        top, left, s = window
+        across = self.w - s + 1
+        size = ((self.h - s + 1) * across) << self.c
+        if size > MAX_KEYS:  # untracked: the point may move
+            self.side = None
+            return None
+        if s != self.side:  # a new side: new candidates
+            self.side = s
+            self.table = torch.zeros(
+                len(flips), size, dtype=torch.bool, device=flips.device
+            )
+        if isinstance(sign, bool):
+            bits = flips.long() ^ int(sign)
+        else:
+            powers = 2 ** torch.arange(self.c, device=flips.device)
+            signs = sign.reshape(1, self.c) ^ flips[:, None]
+            bits = (signs.long() * powers).sum(dim=1)
+        return bits + ((top * across + left) << self.c)
+
+    def seen(self, keys):
+        return self.table.gather(1, keys[:, None])[:, 0]
+
+    def update(self, keys, moved):
+        self.table.scatter_(1, keys[:, None], True)
+        self.table.masked_fill_(moved[:, None], False)
+
+    def keep(self, rows):
+        if self.table is not None:
+            self.table = self.table[rows]
 
 
 def _spin_step(step, sigma):
@@ -148,20 +210,43 @@ def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
         point = x_best.shape[1:]
         low, high = low.flatten(1), high.flatten(1)
         sigma = torch.where(x_best.flatten(1) == high, 1.0, -1.0)
+    tried = _Tried(x_best.shape) if spin is None else None
     spent = 0
     for i in range(n_queries - 1):
         if not len(pos):
             break
+        keys = None
         if spin is not None:
             cand = _spin_step(spin(i), sigma)
             x = torch.where(cand > 0, high, low)
         else:
-            x = step_linf(plan(i), x_best, low, high)
-        with torch.inference_mode():  # queries only
-            scores = model(x.reshape(-1, *shape))
-        loss = loss_fn(scores, labels, targeted)
-        hit = success(scores, labels, targeted)
+            window, sign = plan(i)
+            if isinstance(window, tuple):
+                flips = _square_flips(window, sign, x_best, low, high)
+                keys = tried.keys(window, sign, flips)
+                ask = None if keys is None else ~tried.seen(keys)
+                if ask is not None and not bool(ask.any()):
+                    spent += 1  # every point tried it: none moves
+                    continue
+                x = _square_move(window, sign, flips, x_best, low, high)
+            else:
+                x = step_linf((window, sign), x_best, low, high)
+        if keys is None or bool(ask.all()):
+            with torch.inference_mode():  # queries only
+                scores = model(x.reshape(-1, *shape))
+            loss = loss_fn(scores, labels, targeted)
+            hit = success(scores, labels, targeted)
+        else:  # only the points that have not tried this step yet
+            ask = torch.nonzero(ask)[:, 0]
+            loss, hit = best.clone(), torch.zeros_like(best, dtype=torch.bool)
+            if len(ask):
+                with torch.inference_mode():
+                    scores = model(x[ask].reshape(-1, *shape))
+                loss[ask] = loss_fn(scores, labels[ask], targeted)
+                hit[ask] = success(scores, labels[ask], targeted)
         better = (loss > best) | hit
+        if keys is not None:
+            tried.update(keys, better)
         if spin is not None:
             sigma = torch.where(better[:, None], cand, sigma)
         else:
@@ -177,6 +262,8 @@ def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
             spent, keep = 0, ~hit
             pos, x_best, best = pos[keep], x_best[keep], best[keep]
             low, high, labels = low[keep], high[keep], labels[keep]
+            if tried is not None:
+                tried.keep(keep)
     if spin is not None:
         x_best = torch.where(sigma > 0, high, low).reshape(-1, *point)
     x_out[pos], best_out[pos] = x_best, best
