@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._torch import torch
-from ..utils import check_samples
+from ..utils import SHARED_DOCS, Substitution, check_samples
 from ._steps import check_columns
 
 BLACK_BOX_HINT = (
@@ -138,6 +138,7 @@ def constant(array, *, dtype, device):
     )
 
 
+@Substitution(**SHARED_DOCS)
 class DifferentiableModel:
     """A fitted classifier seen as a differentiable torch function ``x -> logits``.
 
@@ -175,13 +176,9 @@ class DifferentiableModel:
         working matrix (numbers, and one-hot vectors of categories) and back
         (``codec.decode``). It is then also :attr:`preprocess`.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust import as_differentiable
-    >>> X, y = load_iris(return_X_y=True)
-    >>> view = as_differentiable(LogisticRegression(max_iter=500).fit(X, y))
+    >>> view = as_differentiable(clf)
     >>> view.logits(X[:2]).shape
     (2, 3)
     """
@@ -296,13 +293,9 @@ class DifferentiableModel:
         more), one sample shaped as the model expects, and every value finite
         in the view's dtype (a float64 ``1e39`` is ``inf`` in float32).
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
+        {examples_iris}
         >>> from skrobust import as_differentiable
-        >>> X, y = load_iris(return_X_y=True)
-        >>> view = as_differentiable(LogisticRegression(max_iter=500).fit(X, y))
+        >>> view = as_differentiable(clf)
         >>> tuple(view.to_samples(X[:2]).shape)
         (2, 4)
         """

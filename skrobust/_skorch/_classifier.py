@@ -264,10 +264,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities of ``X``, columns ordered as :attr:`classes_`.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Data shaped like the training data.
+        {X_parameters}
 
         {proba_returns}
             The net's ``predict_proba`` (softmax of the logits for
@@ -297,10 +294,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """Predicted class labels of ``X`` (values of :attr:`classes_`).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Data shaped like the training data.
+        {X_parameters}
 
         {predict_returns}
             The net's prediction (argmax of ``predict_proba``, or its
@@ -330,10 +324,7 @@ class SkorchClassifier(ClassifierMixin, BaseEstimator):
         ``classes_[1]``: the single logit of a binary net, or the difference
         of the two logits of a two-class ``NeuralNetClassifier``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Data shaped like the training data.
+        {X_parameters}
 
         {scores_returns}
             Float64 scores; for more than two classes, their argmax is

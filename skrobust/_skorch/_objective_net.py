@@ -3,7 +3,7 @@
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from skorch.dataset import unpack_data
 
-from ..utils import check_samples
+from ..utils import Substitution, check_samples
 from ._weights import WeightedLossMixin, split_weights
 
 
@@ -67,6 +67,21 @@ class AdversarialTrainingMixin(WeightedLossMixin):
         return callbacks
 
 
+def _net_parameters(net):
+    """The parameters of the objective-trained subclass of skorch's ``net``."""
+    return f"""\
+Parameters
+----------
+module : torch module class or instance
+*args
+    As for ``skorch.{net}``.
+objective : Objective, default=None
+    The per-batch loss (``None``: the criterion's, as skorch trains).
+**kwargs
+    As for ``skorch.{net}``."""
+
+
+@Substitution(net_parameters=_net_parameters("NeuralNetClassifier"))
 class AdversarialNeuralNetClassifier(AdversarialTrainingMixin, NeuralNetClassifier):
     """``skorch.NeuralNetClassifier`` trained on a per-batch objective.
 
@@ -76,15 +91,7 @@ class AdversarialNeuralNetClassifier(AdversarialTrainingMixin, NeuralNetClassifi
     :class:`~skrobust.certification.RandomizedSmoothingClassifier`; all
     skorch parameters apply.
 
-    Parameters
-    ----------
-    module : torch module class or instance
-    *args
-        As for ``skorch.NeuralNetClassifier``.
-    objective : Objective, default=None
-        The per-batch loss (``None``: the criterion's, as skorch trains).
-    **kwargs
-        As for ``skorch.NeuralNetClassifier``.
+    {net_parameters}
 
     Examples
     --------
@@ -105,20 +112,13 @@ class AdversarialNeuralNetClassifier(AdversarialTrainingMixin, NeuralNetClassifi
         self.objective = objective
 
 
+@Substitution(net_parameters=_net_parameters("NeuralNetBinaryClassifier"))
 class AdversarialNeuralNetBinaryClassifier(
     AdversarialTrainingMixin, NeuralNetBinaryClassifier
 ):
     """``skorch.NeuralNetBinaryClassifier`` trained on a per-batch objective.
 
-    Parameters
-    ----------
-    module : torch module class or instance
-    *args
-        As for ``skorch.NeuralNetBinaryClassifier``.
-    objective : Objective, default=None
-        The per-batch loss (``None``: the criterion's, as skorch trains).
-    **kwargs
-        As for ``skorch.NeuralNetBinaryClassifier``.
+    {net_parameters}
 
     Examples
     --------

@@ -3,11 +3,11 @@
 import numpy as np
 
 from ..utils import SHARED_DOCS, Substitution
-from ._inputs import _check_data, _outputs, checked_view, warn_undefined
+from ._inputs import METRIC_DOCS, _check_data, _outputs, checked_view, warn_undefined
 from ._robust import _as_attacks, _in_space, _take, attack_for
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **METRIC_DOCS)
 def robustness_curve(estimator, X, y, *, attack, epsilons):
     """Robust accuracy at each budget in ``epsilons``, in one sweep.
 
@@ -21,9 +21,7 @@ def robustness_curve(estimator, X, y, *, attack, epsilons):
 
     Parameters
     ----------
-    estimator : fitted classifier
-    X : array-like or DataFrame of shape (n_samples, ...)
-    y : array-like of shape (n_samples,)
+    {estimator_X_y}
     attack : attack or list of attacks
         Its ``eps`` is replaced by each budget; a per-feature ``eps`` (an
         array or a dict ``{column: eps}``) is kept and scaled by each budget,

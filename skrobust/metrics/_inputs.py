@@ -12,6 +12,19 @@ from .._torch import torch
 from ..attacks import BlackBoxModel
 from ..utils import check_samples
 
+#: what the robustness metrics share, for ``Substitution(**METRIC_DOCS)``
+METRIC_DOCS = {
+    "estimator_X_y": """\
+estimator : fitted classifier
+X : array-like or DataFrame of shape (n_samples, ...)
+y : array-like of shape (n_samples,)""",
+    "attack_chunks": """\
+n_jobs : int or None, default=None
+    Attack chunks of ``chunk_size`` rows in parallel (see
+    :func:`make_robust_scorer`).
+chunk_size : int, default=1024""",
+}
+
 
 def _check_data(X, y, caller):
     """Arrays from a torch ``Dataset``: skorch's ``EpochScoring`` passes the

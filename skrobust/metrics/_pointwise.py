@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..utils import SHARED_DOCS, Substitution
-from ._inputs import _check_data
+from ._inputs import METRIC_DOCS, _check_data
 from ._robust import _as_attacks, worst_case
 from ._routing import check_chunking, map_chunks
 
@@ -16,7 +16,7 @@ def _worst_inputs(X, y, estimator, attacks):
     return y_pred, X_worst
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **METRIC_DOCS)
 def robust_predictions(
     estimator, X, y, *, attack, return_inputs=False, n_jobs=None, chunk_size=1024
 ):
@@ -29,18 +29,13 @@ def robust_predictions(
 
     Parameters
     ----------
-    estimator : fitted classifier
-    X : array-like or DataFrame of shape (n_samples, ...)
-    y : array-like of shape (n_samples,)
+    {estimator_X_y}
     attack : attack or list of attacks
         With several attacks, each runs on the points the previous ones
         left correct (the pointwise worst case).
     return_inputs : bool, default=False
         Also return the inputs those predictions were made at.
-    n_jobs : int or None, default=None
-        Attack chunks of ``chunk_size`` rows in parallel (see
-        :func:`make_robust_scorer`).
-    chunk_size : int, default=1024
+    {attack_chunks}
 
     Returns
     -------

@@ -8,6 +8,7 @@ from .._threat import needs_data_statistics
 from ..attacks import BaseAttack, BlackBoxModel
 from ..utils import SHARED_DOCS, Substitution, store_params
 from ._inputs import (
+    METRIC_DOCS,
     _check_data,
     _outputs,
     _prediction_model,
@@ -228,7 +229,7 @@ def _response(method, logits, y_pred, view, scorer):
     raise ValueError(f"metric needs {method!r}, which robust scorers do not support.")
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **METRIC_DOCS)
 def make_robust_scorer(attack, *, metric="accuracy", n_jobs=None, chunk_size=1024):
     """Make a scorer that evaluates ``metric`` under adversarial attack.
 
@@ -295,7 +296,7 @@ def make_robust_scorer(attack, *, metric="accuracy", n_jobs=None, chunk_size=102
     return RobustScorer(attacks, metric, n_jobs=n_jobs, chunk_size=chunk_size)
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **METRIC_DOCS)
 def robust_accuracy_score(
     estimator, X, y, *, attack, sample_weight=None, n_jobs=None, chunk_size=1024
 ):
@@ -315,10 +316,7 @@ def robust_accuracy_score(
     attack : attack or list of attacks
     sample_weight : array-like of shape (n_samples,), default=None
         Weight of each point in the accuracy.
-    n_jobs : int or None, default=None
-        Attack chunks of ``chunk_size`` rows in parallel (see
-        :func:`make_robust_scorer`).
-    chunk_size : int, default=1024
+    {attack_chunks}
 
     Returns
     -------

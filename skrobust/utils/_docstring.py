@@ -212,6 +212,17 @@ _X_TABULAR = "X : array-like of shape (n_samples, n_features)"
 SHARED_DOCS = {
     "X_parameters": _section("Parameters", _X),
     "X_tabular_parameters": _section("Parameters", _X_TABULAR),
+    # ``certified_radius(X, y=None)``, the certificate protocol
+    "radius_protocol": """\
+``(certified_radius(X, y) >= r).mean()`` is the certified accuracy at
+``r`` (every skrobust certifier offers this method).""",
+    "radius_parameters": _section(
+        "Parameters",
+        _X,
+        "y : array-like of shape (n_samples,), default=None",
+        "    True labels: NaN where the certified class is not ``y``; ``None``:",
+        "    the radius of the predicted class.",
+    ),
     "predict_returns": _section("Returns", "y_pred : ndarray of shape (n_samples,)"),
     "proba_returns": _section(
         "Returns", "proba : ndarray of shape (n_samples, n_classes)"
@@ -243,6 +254,26 @@ SHARED_DOCS = {
 >>> from sklearn.preprocessing import StandardScaler
 >>> X, y = load_breast_cancer(return_X_y=True)
 >>> model = make_pipeline(StandardScaler(), LogisticRegression())""",
+    # an Examples section opened with ``X``, ``y`` (iris) and ``clf``, a
+    # small ReLU network fitted on them
+    "examples_iris_mlp": _EXAMPLES
+    + """\
+>>> from sklearn.datasets import load_iris
+>>> from sklearn.neural_network import MLPClassifier
+>>> X, y = load_iris(return_X_y=True)
+>>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
+>>> clf = clf.fit(X, y)""",
+    # an Examples section opened with ``rf``, a forest fitted on four points
+    # ``X`` of the plane, and a point ``x0`` (for the tree engines, which
+    # take a ``TreeEnsemble`` and a ``Region``)
+    "examples_forest": _EXAMPLES
+    + """\
+>>> import numpy as np
+>>> from sklearn.ensemble import RandomForestClassifier
+>>> from skrobust._models import Region, TreeEnsemble
+>>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+>>> rf = RandomForestClassifier(3, random_state=0).fit(X, [0, 0, 1, 1])
+>>> x0 = np.array([0.0, 0.0])""",
     # an Examples section opened with ``X``, ``y`` (iris) and what a skorch
     # network on them needs
     "examples_skorch_iris": _EXAMPLES

@@ -18,6 +18,8 @@ ball, and a clique also needs its box within ``eps`` of ``x0``.
 
 import numpy as np
 
+from ...utils import SHARED_DOCS, Substitution
+
 
 class _Group:
     """Cliques of a set of trees: boxes, category masks and margin values."""
@@ -41,6 +43,7 @@ class _Group:
         return self.value.min() if len(self.value) else np.inf
 
 
+@Substitution(**SHARED_DOCS)
 class CliqueBound:
     """Chen et al.'s multi-level clique bound for one point and budget.
 
@@ -55,15 +58,8 @@ class CliqueBound:
         Largest number of leaf pairs examined to merge two groups; groups
         whose merge would exceed it stay apart (the bound is then looser).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.ensemble import RandomForestClassifier
-    >>> from skrobust._models import Region, TreeEnsemble
+    {examples_forest}
     >>> from skrobust._models._trees import CliqueBound
-    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> rf = RandomForestClassifier(3, random_state=0).fit(X, [0, 0, 1, 1])
-    >>> x0 = np.array([0.0, 0.0])
     >>> region = Region(x0, x0 - 10, x0 + 10, np.ones(2), "linf")
     >>> bound = CliqueBound(TreeEnsemble(rf), region, eps=0.1)
     >>> bool(bound.certified(label=0))

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from ...utils import SHARED_DOCS, Substitution
 from ._program import TreeProgram, leaves_below
 
 # Margins below this fraction of the score range count as ties: far above the
@@ -61,6 +62,7 @@ class MILPResult:
         return f"MILPResult({self.status!r}, lower={self.lower}, upper={self.upper})"
 
 
+@Substitution(**SHARED_DOCS)
 class TreeEnsembleMILP:
     """Kantchelian's MILP for a :class:`skrobust._models.TreeEnsemble`.
 
@@ -68,16 +70,9 @@ class TreeEnsembleMILP:
     ----------
     ensemble : TreeEnsemble
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.ensemble import RandomForestClassifier
-    >>> from skrobust._models import Region, TreeEnsemble
+    {examples_forest}
     >>> from skrobust.certification.mip import TreeEnsembleMILP
-    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> rf = RandomForestClassifier(3, random_state=0).fit(X, [0, 0, 1, 1])
     >>> milp = TreeEnsembleMILP(TreeEnsemble(rf))
-    >>> x0 = np.array([0.0, 0.0])
     >>> region = Region(x0, x0 - 10, x0 + 10, np.ones(2), "linf")
     >>> result = milp.minimal_distance(region, 0)
     >>> result.status, bool(rf.predict(result.x[None])[0] == 1)

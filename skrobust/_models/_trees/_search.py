@@ -23,7 +23,10 @@ comparisons; the attack never claims a point is robust (see
 
 import numpy as np
 
+from ...utils import SHARED_DOCS, Substitution
 
+
+@Substitution(**SHARED_DOCS)
 class LeafSearch:
     """Leaf-tuple searches around one point.
 
@@ -42,16 +45,9 @@ class LeafSearch:
     n_evaluations : int
         Points whose scores were computed (the attack's "queries").
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.ensemble import RandomForestClassifier
-    >>> from skrobust._models import Region, TreeEnsemble
+    {examples_forest}
     >>> from skrobust._models._trees import LeafSearch
-    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> rf = RandomForestClassifier(3, random_state=0).fit(X, [0, 0, 1, 1])
     >>> ensemble = TreeEnsemble(rf)
-    >>> x0 = np.array([0.0, 0.0])
     >>> search = LeafSearch(ensemble, Region(x0, x0 - 2, x0 + 2, [1, 1], "linf"), 0)
     >>> x = search.attack(1.5, rng=np.random.default_rng(0))
     >>> int(rf.predict(x[None])[0])

@@ -290,15 +290,10 @@ class IBPClassifier(
 
         The largest ``eps`` (to ``tol``, at most ``max_eps``) at which
         :meth:`certify` succeeds, with one unit of budget per feature of
-        ``feature_mask`` (``bounds`` and ``direction`` as trained), so
-        ``(certified_radius(X, y) >= r).mean()`` is the certified accuracy
-        at ``r`` (every skrobust certifier offers this method).
+        ``feature_mask`` (``bounds`` and ``direction`` as trained).
+        {radius_protocol}
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples,), default=None
-            True labels; ``None``: the radius of the predicted class.
+        {radius_parameters}
         max_eps : float, default=1.0
         tol : float, default=1e-3
 

@@ -163,11 +163,9 @@ class LipschitzClassifier(
     def certified_radius(self, X, y=None):
         """Certified l2 radius of each sample (see :func:`lipschitz_constant`).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples,), default=None
-            True labels: misclassified samples get NaN.
+        {radius_protocol}
+
+        {radius_parameters}
 
         Returns
         -------

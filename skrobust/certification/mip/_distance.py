@@ -8,6 +8,7 @@ from joblib import Parallel, delayed
 
 from ..._models import is_tree_model
 from ..._torch import torch
+from ...utils import SHARED_DOCS, Substitution
 from ._milp import MILP
 from ._results import distance_result
 from ._trees import minimal_distance_trees
@@ -80,6 +81,7 @@ def _search(setup, i, radius, deadline):
     return min(radius, lowest, limit), exact, boundary
 
 
+@Substitution(**SHARED_DOCS)
 def minimal_distance(
     estimator,
     X,
@@ -140,14 +142,8 @@ def minimal_distance(
         bound); ``boundary``: a point at that distance on the decision
         boundary (NaN where none); ``seconds``.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.neural_network import MLPClassifier
+    {examples_iris_mlp}
     >>> from skrobust.certification.mip import minimal_distance
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
-    >>> clf = clf.fit(X, y)
     >>> result = minimal_distance(clf, X[:3], max_eps=2.0)
     >>> result.radius.shape
     (3,)
@@ -194,6 +190,7 @@ def _timed_distance(setup, i, max_eps):
     return (*out, time.perf_counter() - start)
 
 
+@Substitution(**SHARED_DOCS)
 def certified_radius(
     estimator,
     X,
@@ -230,14 +227,8 @@ def certified_radius(
     radius : ndarray of shape (n_samples,)
         NaN for misclassified samples.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.neural_network import MLPClassifier
+    {examples_iris_mlp}
     >>> from skrobust.certification.mip import certified_radius
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
-    >>> clf = clf.fit(X, y)
     >>> bool((certified_radius(clf, X[:3], y[:3], max_eps=2.0) >= 0).all())
     True
     """

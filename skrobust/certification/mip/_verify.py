@@ -169,6 +169,7 @@ def _timed_sample(setup, i, pre, margin_lower):
     return (*_verify_sample(setup, i, pre, margin_lower), time.perf_counter() - start)
 
 
+@Substitution(**SHARED_DOCS)
 def verify(
     estimator,
     X,
@@ -240,14 +241,8 @@ def verify(
         bound of the smallest margin ``z_y - z_k`` over the set; ``seconds``
         and ``n_binary`` per sample.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.neural_network import MLPClassifier
+    {examples_iris_mlp}
     >>> from skrobust.certification.mip import verify
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
-    >>> clf = clf.fit(X, y)
     >>> result = verify(clf, X[:5], y[:5], eps=0.1)
     >>> sorted(set(result.status) - {"verified", "falsified", "unknown"})
     []
@@ -317,14 +312,8 @@ def certify(
 
     {certified_returns}
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.neural_network import MLPClassifier
+    {examples_iris_mlp}
     >>> from skrobust.certification.mip import certify
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((8,), solver="lbfgs", max_iter=500, random_state=0)
-    >>> clf = clf.fit(X, y)
     >>> bool(certify(clf, X[:10], y[:10], eps=0.05).mean() <= 1)
     True
     """

@@ -126,14 +126,9 @@ class SmoothedClassifierMixin:
             Where PREDICT abstains: the top class is not significantly
             more frequent than the runner-up.
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
+        {examples_iris}
         >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> rs = RandomizedSmoothingClassifier(LogisticRegression(max_iter=500),
-        ...                                    random_state=0).fit(X, y)
+        >>> rs = RandomizedSmoothingClassifier(clf, random_state=0).fit(X, y)
         >>> y_pred, abstained = rs.predict_abstain(X[[0, 72]])
         >>> y_pred, abstained  # point 72 sits near the boundary of classes 1 and 2
         (array([0, 1]), array([False,  True]))
@@ -183,14 +178,9 @@ class SmoothedClassifierMixin:
             Columns ordered as :attr:`classes_`; multiples of ``1 /
             n_samples_predict``.
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sklearn.linear_model import LogisticRegression
+        {examples_iris}
         >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> base = LogisticRegression(max_iter=500)
-        >>> rs = RandomizedSmoothingClassifier(base, n_samples_predict=100,
+        >>> rs = RandomizedSmoothingClassifier(clf, n_samples_predict=100,
         ...                                    random_state=0).fit(X, y)
         >>> rs.predict_proba(X[:1])
         array([[1., 0., 0.]])
@@ -248,15 +238,10 @@ class SmoothedClassifierMixin:
         """Certified L2 radius of each point: the certificate protocol.
 
         The radius of :meth:`certify` (Cohen's CERTIFY); NaN where CERTIFY
-        abstains, and, when ``y`` is given, where its class is not ``y``. So
-        ``(certified_radius(X, y) >= r).mean()`` is the certified accuracy
-        at ``r`` (every skrobust certifier offers this method).
+        abstains, and, when ``y`` is given, where its class is not ``y``.
+        {radius_protocol}
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples,), default=None
-            True labels.
+        {radius_parameters}
 
         {radius_returns}
 
