@@ -4,7 +4,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from .._repair import Repair
 from .._torch import torch
-from ..utils import ATTACK_DOCS, Substitution
+from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._base import FRACTION, POSITIVE_INT, BaseAttack
 from ._functional import (
     apgd,
@@ -34,7 +34,7 @@ def _seeds(n, generator, device):
     return iter([torch.Generator(device=device).manual_seed(s) for s in seeds.tolist()])
 
 
-@Substitution(**ATTACK_DOCS)
+@Substitution(**ATTACK_DOCS, **SHARED_DOCS)
 class APGD(BaseAttack):
     """Auto-PGD: projected gradient ascent with an automatic step size.
 
@@ -96,13 +96,8 @@ class APGD(BaseAttack):
     F. Croce and M. Hein, "Reliable evaluation of adversarial robustness with
     an ensemble of diverse parameter-free attacks", ICML 2020.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.attacks import APGD
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
     >>> X_adv = APGD(clf, eps=0.3, n_iter=20, random_state=0).generate(X, y)
     >>> bool(clf.score(X_adv, y) < clf.score(X, y))
     True

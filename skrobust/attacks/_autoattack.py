@@ -8,7 +8,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions
 
 from .._torch import torch
-from ..utils import ATTACK_DOCS, Substitution
+from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._apgd import APGD
 from ._base import POSITIVE_INT, BaseAttack
 from ._fab import FAB
@@ -78,7 +78,7 @@ def piece_rows(view, x0):
     return max(PIECE_ACTIVATIONS // max(sum(sizes), 1), 64)
 
 
-@Substitution(**ATTACK_DOCS)
+@Substitution(**ATTACK_DOCS, **SHARED_DOCS)
 class AutoAttack(BaseAttack):
     """AutoAttack: an ensemble of parameter-free attacks, the reference evaluation.
 
@@ -136,13 +136,8 @@ class AutoAttack(BaseAttack):
     F. Croce and M. Hein, "Reliable evaluation of adversarial robustness with
     an ensemble of diverse parameter-free attacks", ICML 2020.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    {examples_iris}
     >>> from skrobust.attacks import AutoAttack
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
     >>> attack = AutoAttack(clf, eps=0.3, n_iter=10, n_queries=100, random_state=0)
     >>> report = attack.evaluate(X, y)  # 3 classes: DLR falls back, with a warning
     >>> list(report.robust_accuracy)

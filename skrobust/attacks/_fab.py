@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from .._torch import torch
-from ..utils import ATTACK_DOCS, Substitution
+from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._apgd import FUSE_ELEMENTS
 from ._base import FRACTION, POSITIVE_INT, BaseAttack
 from ._functional import fab, get_norm, top_classes
@@ -14,7 +14,7 @@ from ._functional._norms import _per_sample
 from ._minimal import MinimalNormMixin, minimal_norm_constraints
 
 
-@Substitution(**ATTACK_DOCS)
+@Substitution(**ATTACK_DOCS, **SHARED_DOCS)
 class FAB(MinimalNormMixin, BaseAttack):
     """Fast Adaptive Boundary attack: the smallest perturbation that flips a point.
 
@@ -75,14 +75,9 @@ class FAB(MinimalNormMixin, BaseAttack):
     F. Croce and M. Hein, "Minimally distorted adversarial examples with a
     fast adaptive boundary attack", ICML 2020.
 
-    Examples
-    --------
+    {examples_iris}
     >>> import numpy as np
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
     >>> from skrobust.attacks import FAB
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = LogisticRegression(max_iter=500).fit(X, y)
     >>> norms = FAB(clf, norm="l2", n_iter=20).minimal_norms(X, y)
     >>> bool(np.all(norms[clf.predict(X) != y] == 0) and np.median(norms) < 1)
     True
