@@ -125,25 +125,25 @@ class Normalize(torch.nn.Module):
         return f"norm={self.norm!r}"
 
 
+# each scaler's fitted (centre, scale) and the flags that switch them on
+_CENTRE_SCALE = {
+    StandardScaler: (("mean_", "with_mean"), ("scale_", "with_std")),
+    RobustScaler: (("center_", "with_centering"), ("scale_", "with_scaling")),
+}
+
+
 @to_torch.register(StandardScaler)
-def _standard_scaler(estimator, *, dtype, device):
-    check_converted_fitted(estimator)
-    # mean_ is fitted even when with_mean=False: follow the flags.
-    mean = estimator.mean_ if estimator.with_mean else None
-    scale = estimator.scale_ if estimator.with_std else None
-    return Standardize(
-        _optional(mean, dtype=dtype, device=device),
-        _optional(scale, dtype=dtype, device=device),
-    )
-
-
 @to_torch.register(RobustScaler)
-def _robust_scaler(estimator, *, dtype, device):
+def _centre_scale(estimator, *, dtype, device):
     check_converted_fitted(estimator)
-    center = estimator.center_ if estimator.with_centering else None
-    scale = estimator.scale_ if estimator.with_scaling else None
+    kind = next(k for k in _CENTRE_SCALE if isinstance(estimator, k))
+    # mean_ is fitted even when with_mean=False: follow the flags.
+    centre, scale = (
+        getattr(estimator, name) if getattr(estimator, flag) else None
+        for name, flag in _CENTRE_SCALE[kind]
+    )
     return Standardize(
-        _optional(center, dtype=dtype, device=device),
+        _optional(centre, dtype=dtype, device=device),
         _optional(scale, dtype=dtype, device=device),
     )
 

@@ -18,6 +18,7 @@ from ._robust_tree import (
     GROWTH_PARAMETERS,
     THREAT_PARAMETERS,
     RobustDecisionTreeClassifier,
+    RobustPredictMixin,
     check_training_data,
     resolve_threat,
 )
@@ -35,7 +36,7 @@ def _fit_tree(tree, X, y, w, bootstrap, max_samples, seed):
 
 
 @Substitution(**SHARED_DOCS)
-class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
+class RobustRandomForestClassifier(RobustPredictMixin, ClassifierMixin, BaseEstimator):
     """A random forest of adversarially grown trees (GROOT forest).
 
     Each tree is a :class:`RobustDecisionTreeClassifier` grown on a bootstrap
@@ -159,23 +160,6 @@ class RobustRandomForestClassifier(ClassifierMixin, BaseEstimator):
         for tree in self.estimators_:
             total[:, tree.classes_] += tree.predict_proba(X)
         return total / len(self.estimators_)
-
-    def predict(self, X):
-        """The class of largest averaged fraction.
-
-        {X_tabular_parameters}
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
 
 
 @read_trees.register(RobustRandomForestClassifier)

@@ -75,7 +75,30 @@ def reach(scale, direction, X):
 
 
 @Substitution(**SHARED_DOCS)
-class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
+class RobustPredictMixin:
+    """``predict`` from ``predict_proba``, and the input tags, of the robust
+    tree and forest."""
+
+    def predict(self, X):
+        """The class of largest :meth:`predict_proba` (for a tree, the most
+        frequent class of the leaf each sample reaches; for a forest, of the
+        trees' averaged fractions).
+
+        {X_tabular_parameters}
+
+        {predict_returns}
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+@Substitution(**SHARED_DOCS)
+class RobustDecisionTreeClassifier(RobustPredictMixin, ClassifierMixin, BaseEstimator):
     """A decision tree grown against an attacker (GROOT, Vos & Verwer 2021).
 
     Every split ``x_f <= t`` is chosen by its *adversarial* Gini impurity:
@@ -291,23 +314,6 @@ class RobustDecisionTreeClassifier(ClassifierMixin, BaseEstimator):
         """
         leaves = self.apply(X)
         return self.tree_.value[leaves]
-
-    def predict(self, X):
-        """Most frequent class of the leaf each sample reaches.
-
-        {X_tabular_parameters}
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
 
 
 @read_trees.register(RobustDecisionTreeClassifier)

@@ -7,7 +7,7 @@ traced call to one of these or to a rule of :mod:`._layers`.
 """
 
 from ..._torch import torch
-from ._layers import AffineBound, LayerBound
+from ._layers import AffineBound, CopyBound, LayerBound
 
 
 class Unsupported(TypeError):
@@ -103,22 +103,11 @@ class CatBound(LayerBound):
         return list(A.split(self.sizes, dim=self.dim + 1))
 
 
-class SelectionBound(AffineBound):
+class SelectionBound(CopyBound):
     """A linear map each of whose outputs copies one input (permute, slice, expand).
 
     Intervals go through both ends; CROWN transposes it by differentiation.
     """
-
-    def __init__(self, func):
-        self.func = func
-        self.abs_linear = func
-        self.elementwise = True
-
-    def interval(self, lower, upper):
-        return self.func(lower), self.func(upper)
-
-    def bias(self, A, in_shape):
-        return A.new_zeros(A.shape[:2])
 
 
 class ReduceBound(AffineBound):

@@ -242,8 +242,9 @@ class ScaleShiftBound(AffineBound):
         return A.expand(*A.shape[:2], *in_shape)
 
 
-class ReshapeBound(AffineBound):
-    """A layer that only moves values around within a sample (``Flatten``, casts)."""
+class CopyBound(AffineBound):
+    """A linear map each of whose outputs copies one input: intervals go
+    through both ends, ``func`` is its own ``|L|`` and there is no bias."""
 
     def __init__(self, func):
         self.func = func
@@ -255,6 +256,10 @@ class ReshapeBound(AffineBound):
 
     def bias(self, A, in_shape):
         return A.new_zeros(A.shape[:2])
+
+
+class ReshapeBound(CopyBound):
+    """A layer that only moves values around within a sample (``Flatten``, casts)."""
 
     def transpose(self, A, in_shape):
         return A.reshape(*A.shape[:2], *in_shape)

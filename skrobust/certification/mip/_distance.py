@@ -150,29 +150,13 @@ def minimal_distance(
     """
     if not isinstance(max_eps, numbers.Real) or not max_eps > 0:
         raise ValueError(f"max_eps must be a positive number; got {max_eps!r}.")
+    # the problem, as the tree and the network encodings take it
+    problem = dict(eps=eps, norm=norm, bounds=bounds, time_limit=time_limit, **threat)
     if is_tree_model(estimator):
         return minimal_distance_trees(
-            estimator,
-            X,
-            y,
-            norm=norm,
-            eps=eps,
-            max_eps=max_eps,
-            time_limit=time_limit,
-            bounds=bounds,
-            n_jobs=n_jobs,
-            **threat,
+            estimator, X, y, max_eps=max_eps, n_jobs=n_jobs, **problem
         )
-    setup = _Setup(
-        estimator,
-        X,
-        y,
-        eps=eps,
-        norm=norm,
-        threat={"bounds": bounds, **threat},
-        time_limit=time_limit,
-        method=bound_method,
-    )
+    setup = _Setup(estimator, X, y, method=bound_method, **problem)
     results = Parallel(n_jobs=n_jobs)(
         delayed(_timed_distance)(setup, i, float(max_eps)) for i in range(len(setup.x))
     )

@@ -40,7 +40,9 @@ def encoding_for(estimator, *, bound_method="crown"):
 class _Setup:
     """The validated inputs shared by :func:`verify` and :func:`minimal_distance`."""
 
-    def __init__(self, estimator, X, y, *, eps, norm, threat, time_limit, method):
+    def __init__(
+        self, estimator, X, y, *, eps, norm, bounds, time_limit, method, **threat
+    ):
         if norm not in ("linf", "l1"):
             raise ValueError(
                 "exact verification by MILP supports norm='linf' or 'l1' (linear "
@@ -62,8 +64,7 @@ class _Setup:
         )
         check_eps(eps)
         columns = getattr(X, "columns", None)
-        params = {"eps": eps, "bounds": threat.pop("bounds")}
-        params.update(threat)
+        params = {"eps": eps, "bounds": bounds, **threat}
         constraints = resolve_constraints(params, self.shape, columns)
         constraints.check_inside(x)
         low, high = constraints.input_box(x)
@@ -247,28 +248,11 @@ def verify(
     >>> sorted(set(result.status) - {"verified", "falsified", "unknown"})
     []
     """
+    # the problem, as the tree and the network encodings take it
+    problem = dict(eps=eps, norm=norm, bounds=bounds, time_limit=time_limit, **threat)
     if is_tree_model(estimator):
-        return verify_trees(
-            estimator,
-            X,
-            y,
-            eps=eps,
-            norm=norm,
-            time_limit=time_limit,
-            bounds=bounds,
-            n_jobs=n_jobs,
-            **threat,
-        )
-    setup = _Setup(
-        estimator,
-        X,
-        y,
-        eps=eps,
-        norm=norm,
-        threat={"bounds": bounds, **threat},
-        time_limit=time_limit,
-        method=bound_method,
-    )
+        return verify_trees(estimator, X, y, n_jobs=n_jobs, **problem)
+    setup = _Setup(estimator, X, y, method=bound_method, **problem)
     n = len(setup.x)
     rows = np.arange(n)
     if n:
