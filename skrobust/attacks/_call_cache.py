@@ -161,25 +161,60 @@ def cached_constraints(attack, sample_shape, columns, layout, threat, params=Non
     (``layout``) and parameters of other types are resolved on every call.
     ``params``: ``attack.get_params(deep=False)`` if already read.
     """
-    key = None
+    key = quick = None
     if layout is None:
         if params is None:
             params = attack.get_params(deep=False)
-        try:
-            key = _threat_key(attack, sample_shape, columns, threat, params)
-        except _Unfrozen:
-            pass
-    if key is not None:
+        quick = _quick_key(attack, sample_shape, columns, threat, params)
         try:
             entry = _THREATS.get(attack)
         except TypeError:  # an unhashable attack
-            key = entry = None
-        if entry is not None and entry[0] == key:
+            entry = quick = None
+        if quick is not None and entry is not None and _same(entry[2], quick):
             return entry[1]
+        try:
+            key = _threat_key(attack, sample_shape, columns, threat, params)
+        except _Unfrozen:
+            quick = None
+        else:
+            if entry is not None and entry[0] == key:
+                _THREATS[attack] = (key, entry[1], quick)
+                return entry[1]
     constraints = attack._constraints(sample_shape, columns, layout=layout, **threat)
     if key is not None:
-        _THREATS[attack] = (key, constraints)
+        _THREATS[attack] = (key, constraints, quick)
     return constraints
+
+
+def _quick_key(attack, sample_shape, columns, threat, params):
+    """The parameter values themselves, when every one that shapes the
+    threat is immutable (a number, a string, a tuple of them...): the same
+    objects then have the same content. None otherwise, or with columns,
+    overrides or data statistics."""
+    if columns is not None or threat:
+        return None
+    if any(getattr(attack, name, None) is not None for name in _STATS):
+        return None
+    values = tuple(params.values())
+    for name, v in zip(params, values):
+        kind = type(v)
+        if not (
+            kind in _PLAIN
+            or name in _OPAQUE
+            or (kind is tuple and all(type(item) in _PLAIN for item in v))
+        ):
+            return None
+    return (tuple(sample_shape), values)
+
+
+def _same(last, quick):
+    """Whether ``quick`` holds the very objects of ``last``."""
+    return (
+        last is not None
+        and last[0] == quick[0]
+        and len(last[1]) == len(quick[1])
+        and all(a is b for a, b in zip(last[1], quick[1]))
+    )
 
 
 class _Unfrozen(Exception):
@@ -187,13 +222,11 @@ class _Unfrozen(Exception):
 
 
 _OPAQUE = ("estimator", "random_state")  # by identity: they shape no threat
+_STATS = ("data_min_", "data_max_", "data_std_")
 
 
 def _threat_key(attack, sample_shape, columns, threat, params):
-    stats = tuple(
-        _freeze(getattr(attack, name, None))
-        for name in ("data_min_", "data_max_", "data_std_")
-    )
+    stats = tuple(_freeze(getattr(attack, name, None)) for name in _STATS)
     return (
         tuple(sample_shape),
         None if columns is None else _freeze(list(columns)),

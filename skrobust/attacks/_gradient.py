@@ -90,7 +90,7 @@ class GradientAttack(BaseAttack):
         scale, low, high = constraints.box(x0, x0.dtype, eps_factor, shared=True)
         schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")
-        if np.ndim(rel_step):
+        if type(rel_step) is not float and np.ndim(rel_step):
             rel_step = torch.as_tensor(rel_step, device=x0.device, dtype=x0.dtype)
         if random_init is not None:
             schedule["random_init"] = random_init
@@ -145,6 +145,20 @@ def relative_step(step_size, eps, default):
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(eps > 0, step / np.where(eps > 0, eps, 1.0), 0.0)
     return float(rel.flat[0]) if np.all(rel == rel.flat[0]) else rel
+
+
+def kept_relative_step(step_size, constraints, default):
+    """:func:`relative_step` of ``constraints.eps``, kept with the threat
+    model for a number ``step_size`` (the same on every call)."""
+    if type(step_size) not in (int, float):
+        return relative_step(step_size, constraints.eps, default)
+    cache = constraints.__dict__.setdefault("_tensors", {})
+    key = ("rel_step", step_size, default)
+    eps, rel = cache.get(key, (None, None))
+    if eps is not constraints.eps:  # first, or another eps array
+        rel = relative_step(step_size, constraints.eps, default)
+        cache[key] = constraints.eps, rel
+    return rel
 
 
 STEP_SIZE = [None, "array-like", Interval(numbers.Real, 0, None, closed="neither")]

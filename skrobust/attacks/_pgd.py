@@ -2,7 +2,7 @@
 
 from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._base import POSITIVE_INT
-from ._gradient import STEP_SIZE, GradientAttack, relative_step
+from ._gradient import STEP_SIZE, GradientAttack, kept_relative_step
 
 
 @Substitution(**ATTACK_DOCS, **SHARED_DOCS)
@@ -86,7 +86,7 @@ class PGD(GradientAttack):
     def _schedule(self, constraints):
         return dict(
             n_iter=self.n_iter,
-            rel_step=relative_step(self.step_size, constraints.eps, 2.5 / self.n_iter),
+            rel_step=kept_relative_step(self.step_size, constraints, 2.5 / self.n_iter),
             random_init=self.random_init,
             n_restarts=self.n_restarts,
         )

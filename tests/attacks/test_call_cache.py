@@ -272,6 +272,41 @@ def test_threat_model_is_resolved_again_when_its_content_changes(iris):
     np.testing.assert_array_equal(attack.generate(X / 2, y), fresh)
 
 
+def test_threat_model_of_immutable_parameters_follows_set_params(iris):
+    """Numbers, strings and tuples of them are kept by identity: the same
+    objects reuse the threat model (and its step size), any set_params
+    resolves it again, and a tuple holding a list is read by content."""
+    X, y = iris
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    attack = PGD(clf, eps=0.4, n_iter=5, step_size=0.1, bounds=(0.0, 8.0))
+    attack.set_params(random_state=0).generate(X, y)
+    kept = _call_cache._THREATS[attack][1]
+    attack.generate(X[::-1], y[::-1])  # other values, the same shape
+    assert _call_cache._THREATS[attack][1] is kept
+    changes = [
+        dict(eps=0.05),
+        dict(step_size=0.01),
+        dict(n_iter=2),
+        dict(bounds=(0.1, 7.9)),
+        dict(norm="l2", eps=0.3),
+    ]
+    for change in changes:
+        attack.set_params(**change)
+        out = attack.generate(X, y)
+        assert _call_cache._THREATS[attack][1] is not kept
+        kept = _call_cache._THREATS[attack][1]
+        np.testing.assert_array_equal(out, _fresh(attack, X, y))
+        other = attack.generate(X[::-1], y[::-1])  # no stale result
+        np.testing.assert_array_equal(other, _fresh(attack, X[::-1], y[::-1]))
+    assert out.min() >= 0.1 and out.max() <= 7.9
+    assert np.linalg.norm(out - X, axis=1).max() <= 0.3 + 1e-12
+    low = [0.0] * 4
+    attack.set_params(bounds=(low, [8.0] * 4), norm="linf").generate(X, y)
+    low[0] = X[:, 0].min() + 0.5  # in place, inside the tuple: a new box
+    with pytest.raises(ValueError, match="lie outside `bounds`"):
+        attack.generate(X, y)
+
+
 def test_labels_are_encoded_for_the_classes_of_the_current_fit(iris):
     """The label encoding kept per fitted state: a refit with other classes
     or other weights gives the examples of a fresh attack, and labels the
