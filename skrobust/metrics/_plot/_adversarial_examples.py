@@ -9,7 +9,7 @@ from sklearn.utils._optional_dependencies import check_matplotlib_support
 from ..._models import as_differentiable
 from ...utils import Substitution, store_params
 from .._robust import attack_for
-from ._base import describe_attack
+from ._base import describe_attack, display_docs
 from ._images import ROWS, _as_images, _grid_axes, check_n_examples
 
 # the parameters both constructors share
@@ -32,6 +32,12 @@ display : AdversarialExamplesDisplay""",
 }
 
 
+# what ``**kwargs`` of its methods go to, and what ``plot`` sets
+_PLOT_KWARGS = "Passed to matplotlib's ``imshow`` for every image."
+_PLOT_SETS = "``axes_``, ``images_`` and ``figure_``"
+
+
+@display_docs(_PLOT_KWARGS, _PLOT_SETS)
 class AdversarialExamplesDisplay:
     """Gallery of adversarial images: clean, perturbation, adversarial.
 
@@ -111,13 +117,7 @@ class AdversarialExamplesDisplay:
         perturbation_cmap : str or Colormap, default="RdBu_r"
             Diverging colormap of grey-scale perturbations. Colour
             perturbations are drawn amplified around mid-grey instead.
-        **kwargs : dict
-            Passed to matplotlib's ``imshow`` for every image.
-
-        Returns
-        -------
-        display : AdversarialExamplesDisplay
-            The display, with ``axes_``, ``images_`` and ``figure_`` set.
+        {plot_kwargs_returns}
 
         Examples
         --------

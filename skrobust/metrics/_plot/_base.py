@@ -6,7 +6,38 @@ import numpy as np
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils._plotting import _validate_style_kwargs
 
-__all__ = ["_validate_style_kwargs", "axes_and_figure", "curve_label"]
+from ...utils import SHARED_DOCS, Substitution
+
+__all__ = [
+    "_validate_style_kwargs",
+    "axes_and_figure",
+    "curve_label",
+    "display_docs",
+]
+
+
+def display_docs(kwargs, attributes):
+    """Class decorator filling the texts a display's methods share: ``{ax}``,
+    ``{kwargs_returns}`` (its constructors' ``**kwargs``, passed on as
+    ``kwargs`` says, and what they return) and ``{plot_kwargs_returns}``
+    (the same for ``plot``, which sets ``attributes``); and ``SHARED_DOCS``."""
+
+    def fill(display):
+        kw = f"**kwargs : dict\n    {kwargs}"
+        returns = f"Returns\n-------\ndisplay : {display.__name__}"
+        texts = {
+            "ax": """\
+ax : matplotlib Axes, default=None
+    Axes to plot on (another display's ``ax_``, to compare models).
+    ``None``: a new figure and axes.""",
+            "kwargs_returns": f"{kw}\n\n{returns}",
+            "plot_kwargs_returns": (
+                f"{kw}\n\n{returns}\n    The display, with {attributes} set."
+            ),
+        }
+        return Substitution(**SHARED_DOCS, **texts)(display)
+
+    return fill
 
 
 def axes_and_figure(ax, where):

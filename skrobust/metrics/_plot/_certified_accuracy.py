@@ -5,7 +5,7 @@ from sklearn.utils import check_consistent_length
 
 from ...utils import store_params
 from .._certified import certified_radii
-from ._base import _validate_style_kwargs, axes_and_figure, check_curve
+from ._base import _validate_style_kwargs, axes_and_figure, check_curve, display_docs
 
 
 def _check_radii(radii):
@@ -40,6 +40,15 @@ def _certified_curve(y_true, y_pred, radius, radii=None):
     return radii, n_above / n
 
 
+# what ``**kwargs`` of its methods go to, and what ``plot`` sets
+_PLOT_KWARGS = (
+    'Passed to matplotlib\'s ``plot`` (``drawstyle="default"`` draws\n'
+    "    straight segments instead of steps)."
+)
+_PLOT_SETS = "``ax_``, ``figure_`` and ``line_``"
+
+
+@display_docs(_PLOT_KWARGS, _PLOT_SETS)
 class CertifiedAccuracyDisplay:
     """Certified accuracy against the certification radius.
 
@@ -98,18 +107,10 @@ class CertifiedAccuracyDisplay:
 
         Parameters
         ----------
-        ax : matplotlib Axes, default=None
-            Axes to plot on. ``None``: a new figure and axes.
+        {ax}
         name : str, default=None
             Model name for the legend; ``None`` uses :attr:`name`.
-        **kwargs : dict
-            Passed to matplotlib's ``plot`` (``drawstyle="default"`` draws
-            straight segments instead of steps).
-
-        Returns
-        -------
-        display : CertifiedAccuracyDisplay
-            The display, with ``ax_``, ``figure_`` and ``line_`` set.
+        {plot_kwargs_returns}
 
         Examples
         --------
@@ -195,15 +196,8 @@ class CertifiedAccuracyDisplay:
             :func:`skrobust.certification.certified_radius`).
         bounds : (low, high) or None, default=None
             Valid input domain, for estimators that are not certifiers.
-        ax : matplotlib Axes, default=None
-            Axes to plot on; pass another display's ``ax_`` to compare
-            models.
-        **kwargs : dict
-            Passed to matplotlib's ``plot``.
-
-        Returns
-        -------
-        display : CertifiedAccuracyDisplay
+        {ax}
+        {kwargs_returns}
 
         Examples
         --------
@@ -274,14 +268,8 @@ class CertifiedAccuracyDisplay:
             Model name for the legend.
         norm : str, default=None
             Norm of the certificates, for the x axis label.
-        ax : matplotlib Axes, default=None
-            Axes to plot on. ``None``: a new figure and axes.
-        **kwargs : dict
-            Passed to matplotlib's ``plot``.
-
-        Returns
-        -------
-        display : CertifiedAccuracyDisplay
+        {ax}
+        {kwargs_returns}
 
         Examples
         --------

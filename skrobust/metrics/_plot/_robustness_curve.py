@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...utils import SHARED_DOCS, Substitution, store_params
+from ...utils import store_params
 from .._curve import robustness_curve
 from .._robust import _as_attacks
 from ._base import (
@@ -13,6 +13,7 @@ from ._base import (
     check_curve,
     curve_label,
     describe_attack,
+    display_docs,
 )
 
 WORST_CASE = "worst case"
@@ -36,7 +37,12 @@ def _norm_of(attacks):
     return ", ".join(parts) or None
 
 
-@Substitution(**SHARED_DOCS)
+# what ``**kwargs`` of its methods go to, and what ``plot`` sets
+_PLOT_KWARGS = "Passed to matplotlib's ``plot`` for every line."
+_PLOT_SETS = "``ax_``, ``figure_`` and ``lines_``"
+
+
+@display_docs(_PLOT_KWARGS, _PLOT_SETS)
 class RobustnessCurveDisplay:
     """Robustness curve: robust accuracy against the perturbation budget eps.
 
@@ -118,17 +124,10 @@ class RobustnessCurveDisplay:
 
         Parameters
         ----------
-        ax : matplotlib Axes, default=None
-            Axes to plot on. ``None``: a new figure and axes.
+        {ax}
         name : str, default=None
             Model name for the legend; ``None`` uses :attr:`name`.
-        **kwargs : dict
-            Passed to matplotlib's ``plot`` for every line.
-
-        Returns
-        -------
-        display : RobustnessCurveDisplay
-            The display, with ``ax_``, ``figure_`` and ``lines_`` set.
+        {plot_kwargs_returns}
 
         Examples
         --------
@@ -216,15 +215,8 @@ class RobustnessCurveDisplay:
             once more; needs attacks of one norm.
         name : str, default=None
             Model name for the legend. ``None``: the estimator's class name.
-        ax : matplotlib Axes, default=None
-            Axes to plot on; pass another display's ``ax_`` to compare
-            models on one plot.
-        **kwargs : dict
-            Passed to matplotlib's ``plot`` for every line.
-
-        Returns
-        -------
-        display : RobustnessCurveDisplay
+        {ax}
+        {kwargs_returns}
 
         {examples_iris}
         >>> from skrobust.attacks import FGSM, PGD
@@ -302,14 +294,8 @@ class RobustnessCurveDisplay:
             Attack name(s) for the legend, one per curve.
         norm : str or list of str, default=None
             Norm of the budgets, shown in the x axis label.
-        ax : matplotlib Axes, default=None
-            Axes to plot on. ``None``: a new figure and axes.
-        **kwargs : dict
-            Passed to matplotlib's ``plot`` for every line.
-
-        Returns
-        -------
-        display : RobustnessCurveDisplay
+        {ax}
+        {kwargs_returns}
 
         {examples_iris}
         >>> from skrobust.attacks import PGD

@@ -4,8 +4,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...utils import SHARED_DOCS, Substitution, store_params
-from ._base import _validate_style_kwargs, axes_and_figure, format_value
+from ...utils import store_params
+from ._base import _validate_style_kwargs, axes_and_figure, display_docs, format_value
 
 
 def pareto_front(clean, robust):
@@ -57,7 +57,12 @@ def _candidate_labels(params, param):
     ]
 
 
-@Substitution(**SHARED_DOCS)
+# what ``**kwargs`` of its methods go to, and what ``plot`` sets
+_PLOT_KWARGS = "Passed to matplotlib's ``scatter``."
+_PLOT_SETS = "``ax_``, ``figure_``, ``scatter_`` and\n    ``pareto_front_``"
+
+
+@display_docs(_PLOT_KWARGS, _PLOT_SETS)
 class RobustnessTradeoffDisplay:
     """Clean against robust score of the candidates of a hyper-parameter search.
 
@@ -144,8 +149,7 @@ class RobustnessTradeoffDisplay:
 
         Parameters
         ----------
-        ax : matplotlib Axes, default=None
-            Axes to plot on. ``None``: a new figure and axes.
+        {ax}
         name : str, default=None
             Legend entry of the candidates; ``None`` uses :attr:`name`, else
             "candidates".
@@ -154,14 +158,7 @@ class RobustnessTradeoffDisplay:
         std_display_style : {"errorbar", None}, default="errorbar"
             Draw one standard deviation of both scores as error bars (when
             the standard deviations are known), or not.
-        **kwargs : dict
-            Passed to matplotlib's ``scatter``.
-
-        Returns
-        -------
-        display : RobustnessTradeoffDisplay
-            The display, with ``ax_``, ``figure_``, ``scatter_`` and
-            ``pareto_front_`` set.
+        {plot_kwargs_returns}
 
         Examples
         --------
@@ -281,18 +278,12 @@ class RobustnessTradeoffDisplay:
             the candidates.
         name : str, default=None
             Legend entry of the candidates.
-        ax : matplotlib Axes, default=None
-            Axes to plot on. ``None``: a new figure and axes.
+        {ax}
         annotate : bool, default=True
             Write each candidate's parameter values next to it.
         std_display_style : {"errorbar", None}, default="errorbar"
             Draw one standard deviation across folds as error bars, or not.
-        **kwargs : dict
-            Passed to matplotlib's ``scatter``.
-
-        Returns
-        -------
-        display : RobustnessTradeoffDisplay
+        {kwargs_returns}
 
         {examples_iris}
         >>> from sklearn.model_selection import GridSearchCV
