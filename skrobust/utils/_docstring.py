@@ -274,6 +274,15 @@ SHARED_DOCS = {
 >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 >>> rf = RandomForestClassifier(3, random_state=0).fit(X, [0, 0, 1, 1])
 >>> x0 = np.array([0.0, 0.0])""",
+    # an Examples section opened with ``X``, ``y`` (breast cancer) and ``rf``,
+    # a random forest fitted on them
+    "examples_breast_cancer_forest": _EXAMPLES
+    + """\
+>>> from sklearn.datasets import load_breast_cancer
+>>> from sklearn.ensemble import RandomForestClassifier
+>>> X, y = load_breast_cancer(return_X_y=True)
+>>> rf = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)
+>>> rf = rf.fit(X, y)""",
     # an Examples section opened with ``X``, ``y`` (iris) and what a skorch
     # network on them needs
     "examples_skorch_iris": _EXAMPLES

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..._discrete import FeatureLayout
+from ...utils import SHARED_DOCS, Substitution
 from .._steps import pipeline_steps
 from ._features import FeatureMap
 from ._readers import Tree, read_trees
@@ -34,6 +35,7 @@ class LeafBoxes:
         return len(self.node)
 
 
+@Substitution(**SHARED_DOCS)
 class TreeEnsemble:
     """A fitted tree model (after its per-feature preprocessing) in raw units.
 
@@ -71,14 +73,9 @@ class TreeEnsemble:
     feature_names : ndarray or None
     score : {"probability", "raw"}
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.ensemble import RandomForestClassifier
+    {examples_breast_cancer_forest}
     >>> from skrobust._models import TreeEnsemble
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> rf = RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0)
-    >>> ensemble = TreeEnsemble(rf.fit(X, y))
+    >>> ensemble = TreeEnsemble(rf)
     >>> bool((ensemble.predict(X) == rf.predict(X)).all())
     True
     """

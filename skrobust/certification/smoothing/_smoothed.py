@@ -25,7 +25,18 @@ _MAX_SEED = np.iinfo(np.int32).max
 JOB_POINTS = 64
 
 
-@Substitution(**SHARED_DOCS)
+# the opening of the methods' examples: four points ``X`` on a line
+_LINE = {
+    "examples_line": "Examples\n--------\n"
+    + """\
+>>> import numpy as np
+>>> from sklearn.linear_model import LogisticRegression
+>>> from skrobust.certification import RandomizedSmoothingClassifier
+>>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])""",
+}
+
+
+@Substitution(**SHARED_DOCS, **_LINE)
 class SmoothedClassifierMixin:
     """Predictions and certificates of a smoothed classifier from noisy counts.
 
@@ -152,12 +163,7 @@ class SmoothedClassifierMixin:
             Values of :attr:`classes_`; the argmax of :meth:`predict_proba`
             (same draws).
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        {examples_line}
         >>> clf = LogisticRegression().fit(X, ["neg", "neg", "pos", "pos"])
         >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, random_state=0)
         >>> rs.fit(X).predict([[-1.0], [1.5]])
@@ -209,12 +215,7 @@ class SmoothedClassifierMixin:
             Certified L2 radius (``>= 0``), NaN where CERTIFY abstains.
             ``pA_lower`` is ``scipy.stats.norm.cdf(radius / sigma)``.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        {examples_line}
         >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])  # boundary at 0
         >>> rs = RandomizedSmoothingClassifier(clf, prefit=True, sigma=0.5,
         ...                                    random_state=0).fit(X)
@@ -245,12 +246,7 @@ class SmoothedClassifierMixin:
 
         {radius_returns}
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> from skrobust.certification import RandomizedSmoothingClassifier
-        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        {examples_line}
         >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])
         >>> rs = RandomizedSmoothingClassifier(clf, sigma=0.5, prefit=True,
         ...                                    random_state=0).fit(X)
