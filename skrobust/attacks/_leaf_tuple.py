@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval
 
 from .._models import CliqueBound, LeafSearch
 from .._torch import torch
-from ..utils import ATTACK_DOCS, Substitution
+from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._base import BaseAttack
 from ._minimal import REPAIRS, MinimalNormMixin, minimal_norm_constraints
 from ._model import working_space
@@ -19,7 +19,7 @@ from ._tree_view import TreeView
 STATUSES = ("certified", "broken", "undecided")
 
 
-@Substitution(**ATTACK_DOCS)
+@Substitution(**ATTACK_DOCS, **SHARED_DOCS)
 class LeafTupleAttack(MinimalNormMixin, BaseAttack):
     """Fast strong attack on tree ensembles, with certificates.
 
@@ -65,14 +65,8 @@ class LeafTupleAttack(MinimalNormMixin, BaseAttack):
     DecisionTreeExactAttack : exact minimal perturbations (a MILP).
     SquareAttack : score-based attack on any model.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.ensemble import RandomForestClassifier
+    {examples_breast_cancer_forest}
     >>> from skrobust.attacks import LeafTupleAttack
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> rf = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0)
-    >>> rf = rf.fit(X, y)
     >>> attack = LeafTupleAttack(rf, eps=0.3, eps_units="std", random_state=0).fit(X)
     >>> X_adv = attack.generate(X[:20], y[:20])
     >>> report = attack.verify(X[:20], y[:20])

@@ -5,7 +5,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._repair import Repair
-from ..utils import ATTACK_DOCS, Substitution
+from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._base import POSITIVE_INT
 from ._blackbox import BlackBoxAttack
 from ._functional import cross_entropy, cw_margin, square
@@ -13,7 +13,7 @@ from ._functional import cross_entropy, cw_margin, square
 _LOSSES = {"margin": cw_margin, "ce": cross_entropy}
 
 
-@Substitution(**ATTACK_DOCS)
+@Substitution(**ATTACK_DOCS, **SHARED_DOCS)
 class SquareAttack(BlackBoxAttack):
     """The Square attack: random square updates, kept when the loss improves.
 
@@ -67,13 +67,8 @@ class SquareAttack(BlackBoxAttack):
     M. Andriushchenko, F. Croce, N. Flammarion, M. Hein. Square Attack: a
     query-efficient black-box adversarial attack via random search. ECCV 2020.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.ensemble import RandomForestClassifier
+    {examples_breast_cancer_forest}
     >>> from skrobust.attacks import SquareAttack
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> rf = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
     >>> attack = SquareAttack(rf, eps=0.3, eps_units="std", n_queries=50,
     ...                       bounds="data", random_state=0).fit(X)
     >>> X_adv = attack.generate(X[:20], y[:20])
