@@ -109,22 +109,21 @@ def test_linf_search_equals_a_per_point_loop_on_the_same_windows(c, side, n_quer
     start = torch.where(torch.rand(n, *shape) < 0.5, low, high)
     with torch.no_grad():
         loss0 = cw_margin(model(start), labels)
-    p = side**2 / 25
-    plan = _plan(shape, torch.ones(shape, dtype=torch.bool), p=p, n_queries=n_queries)
-    drawn, asked = [], []
-
-    def recorded(i):
-        drawn.append(plan(i))
-        return drawn[-1]
+    mobile, p = torch.ones(shape, dtype=torch.bool), side**2 / 25
+    asked = []
 
     def counted(x):
         asked.append(len(x))
         return model(x)
 
     rows = (torch.arange(n), start, loss0, low, high, labels)
+    plan = _Looked(_plan(shape, mobile, p=p, n_queries=n_queries))
     x_out, best_out, hit_out, spent = search_linf(
-        counted, shape, recorded, n_queries, rows, cw_margin, False
+        counted, shape, plan, n_queries, rows, cw_margin, False
     )
+    # the same draws again
+    again = _plan(shape, mobile, p=p, n_queries=n_queries)
+    drawn = [again(i) for i in range(n_queries - 1)]
 
     # by hand: one point at a time, the same windows and signs
     by_hand = 0
@@ -152,8 +151,23 @@ def test_linf_search_equals_a_per_point_loop_on_the_same_windows(c, side, n_quer
         assert (bool(hit_out[k]), int(spent[k])) == (hit, queries)
         by_hand += queries
     assert 0 < int(hit_out.sum()) < n  # some points broken, some not
-    if n_queries > 100:  # repeats skipped
+    if n_queries > 100:  # repeats skipped, runs of them looked at in bulk
         assert sum(asked) < 0.9 * by_hand
+        assert plan.looked < n_queries - 1
+
+
+class _Looked:
+    """A plan that counts the steps looked at one by one."""
+
+    def __init__(self, plan):
+        self.plan, self.windows, self.looked = plan, plan.windows, 0
+
+    def __call__(self, i):
+        self.looked += 1
+        return self.plan(i)
+
+    def ahead(self, i):
+        return self.plan.ahead(i)
 
 
 class _Counted:
@@ -168,6 +182,12 @@ class _Counted:
     def spin(self, i):
         self.spins += 1
         return self.plan.spin(i)
+
+    def single(self, i):
+        return self.plan.single(i)
+
+    def ahead(self, i):
+        return self.plan.ahead(i)
 
 
 @pytest.mark.parametrize("pinned", [False, True])
@@ -193,13 +213,22 @@ def test_linf_vector_search_as_spins_equals_the_point_search(pinned):
     # one feature per window: points often sit at the drawn vertex already
     spins = _Counted(_plan((d,), mobile, p=0.1, n_queries=n_queries, seed=3))
     points = _plan((d,), mobile, p=0.1, n_queries=n_queries, seed=3)
-    got = search_linf(model, (d,), spins, n_queries, rows, cw_margin, False)
+    asked = []
+
+    def counted(x):
+        asked.append(len(x))
+        return model(x)
+
+    got = search_linf(counted, (d,), spins, n_queries, rows, cw_margin, False)
+    spin_rows, asked[:] = sum(asked), []
     expected = search_linf(
-        model, (d,), lambda i: points(i), n_queries, rows, cw_margin, False
+        counted, (d,), lambda i: points(i), n_queries, rows, cw_margin, False
     )
     for a, b in zip(got, expected):
         assert torch.equal(a, b)
     assert (spins.spins == 0) == pinned
+    # as spins, a one-feature flip a point already tried is not asked again
+    assert (spin_rows < 0.9 * sum(asked)) != pinned
     assert 0 < int(got[2].sum()) < n  # some points broken, some not
 
 

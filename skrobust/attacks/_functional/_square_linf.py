@@ -60,6 +60,7 @@ class LinfPlan:
             self.signs = (
                 signs[:, 0].tolist() if win.c == 1 else signs.reshape(n, 1, win.c, 1, 1)
             )
+            self.block = (torch.tensor(self.corners, device=signs.device), signs)
             return
         keys = self._rand(n, win.w, dtype=torch.float64)
         keys = keys.masked_fill(~win.mobile.reshape(1, -1), 2.0)
@@ -69,6 +70,28 @@ class LinfPlan:
         # the same steps as spins (see _spin_step): +-1 in the window, else 0
         self.spins = torch.where(self.masks, torch.where(self.signs, 1.0, -1.0), 0.0)
         self.counts = self.masks.sum(dim=1).to(self.spins.dtype)
+        first = self.masks.to(torch.uint8).argmax(dim=1)
+        self.singles = torch.where(self.counts == 1, first, -1).tolist()
+
+    def ahead(self, i):
+        """Steps ``i`` to the end of its block, as long as the side stays:
+        images ``(corners (m, 3), signs (m, c))``; vectors the list of their
+        single features (-1: a wider window)."""
+        if not self.start <= i < self.stop:
+            self._draw(i)
+        side = self.sides[i]
+        end = next((k for k in range(i, self.stop) if self.sides[k] != side), self.stop)
+        j, m = i - self.start, end - self.start
+        if not self.windows.image:
+            return self.singles[j:m]
+        corners, signs = self.block
+        return corners[j:m], signs[j:m]
+
+    def single(self, i):
+        """The feature step ``i`` of a vector plan moves alone, or -1."""
+        if not self.start <= i < self.stop:
+            self._draw(i)
+        return self.singles[i - self.start]
 
     def spin(self, i):
         """Step ``i`` of a vector plan as ``(spins, count, window)``: the
@@ -121,33 +144,37 @@ def _square_move(window, sign, flips, best, low, high):
 
 
 class _Tried:
-    """The square steps each point has tried since it last moved.
+    """The steps each point has tried since it last moved.
 
-    A point's candidate is a function of the point and of the step's square
+    A point's candidate is a function of the point and of the step's window
     and signs (after the flip of :func:`step_linf`). While the point stays
     where it is, a step it already tried gives the same loss, which did not
     beat its best: the step is rejected without querying the model again.
-    Late in the schedule the squares are single pixels, and every point soon
-    has tried each of its ``h w`` flips (the reference queries them again).
+    Late in the schedule the windows are single pixels or features, and
+    every point soon has tried each of its flips (the reference queries them
+    again). Tracked: squares of up to ``MAX_KEYS`` squares and signs (per
+    side), and vectors' one-feature windows (then the step flips that
+    feature whatever its sign).
     """
 
-    def __init__(self, shape):
+    def __init__(self, n, shape, device):
+        self.n, self.device = n, device
         self.c, self.h, self.w = shape[-3:]
         self.side, self.table = None, None
 
-    def keys(self, window, sign, flips):
-        """Each point's key of the step, or ``None`` (too many to track)."""
+    def _table(self, side, size):
+        if side != self.side:  # new candidates
+            self.side = side
+            self.table = torch.zeros(self.n, size, dtype=torch.bool, device=self.device)
+
+    def square(self, window, sign, flips):
+        """Each point's key of a square step, or ``None`` (too many)."""
         top, left, s = window
         across = self.w - s + 1
         size = ((self.h - s + 1) * across) << self.c
-        if size > MAX_KEYS:  # untracked: the point may move
-            self.side = None
+        if size > MAX_KEYS:
             return None
-        if s != self.side:  # a new side: new candidates
-            self.side = s
-            self.table = torch.zeros(
-                len(flips), size, dtype=torch.bool, device=flips.device
-            )
+        self._table(s, size)
         if isinstance(sign, bool):
             bits = flips.long() ^ int(sign)
         else:
@@ -156,14 +183,57 @@ class _Tried:
             bits = (signs.long() * powers).sum(dim=1)
         return bits + ((top * across + left) << self.c)
 
+    def feature(self, j):
+        """The key of a vector step that moves feature ``j`` alone."""
+        self._table("feature", self.w)
+        return j
+
     def seen(self, keys):
+        if isinstance(keys, int):
+            return self.table[:, keys]
         return self.table.gather(1, keys[:, None])[:, 0]
 
     def update(self, keys, moved):
-        self.table.scatter_(1, keys[:, None], True)
+        """Mark ``keys`` tried; forget all the steps of the points that moved."""
+        if keys is None:
+            if self.table is not None:
+                self.table.masked_fill_(moved[:, None], False)
+            return
+        if isinstance(keys, int):
+            self.table[:, keys] = True
+        else:
+            self.table.scatter_(1, keys[:, None], True)
         self.table.masked_fill_(moved[:, None], False)
 
+    def quiet(self, ahead, best, low, high):
+        """How many of the steps ``ahead`` (:meth:`LinfPlan.ahead`), from the
+        first, every point has tried, the points staying at ``best``."""
+        if self.table is None:
+            return 0
+        if isinstance(ahead, list):  # vectors: one-feature windows
+            done = self.table.all(dim=0).tolist() if self.side == "feature" else []
+            return next(
+                (k for k, j in enumerate(ahead) if j < 0 or not done[j]), len(ahead)
+            )
+        corners, signs = ahead
+        s = int(corners[0, 2])
+        if s != self.side:
+            return 0
+        # whether each square lies at its upper (lower) vertex: a min pool
+        at = [(best == v).to(best.dtype) for v in (high, low)]
+        if s > 1:
+            at = [-torch.nn.functional.max_pool2d(-a, s, stride=1) for a in at]
+        hi, lo = (a[:, :, corners[:, 0], corners[:, 1]] > 0 for a in at)
+        signs = signs.T[None]  # (1, c, m)
+        flips = torch.where(signs, hi, lo).all(dim=1)  # (n, m)
+        powers = 2 ** torch.arange(self.c, device=flips.device)[:, None]
+        bits = ((signs ^ flips[:, None]).long() * powers).sum(dim=1)
+        keys = bits + ((corners[:, 0] * (self.w - s + 1) + corners[:, 1]) << self.c)
+        fresh = (~self.table.gather(1, keys)).any(dim=0)
+        return int(fresh.long().argmax()) if bool(fresh.any()) else len(fresh)
+
     def keep(self, rows):
+        self.n = int(rows.sum())
         if self.table is not None:
             self.table = self.table[rows]
 
@@ -210,28 +280,39 @@ def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
         point = x_best.shape[1:]
         low, high = low.flatten(1), high.flatten(1)
         sigma = torch.where(x_best.flatten(1) == high, 1.0, -1.0)
-    tried = _Tried(x_best.shape) if spin is None else None
-    spent = 0
+    tried = _Tried(len(pos), x_best.shape, pos.device)
+    single = getattr(plan, "single", None) if spin is not None else None
+    ahead = getattr(plan, "ahead", None)
+    spent, skip_to = 0, 0
     for i in range(n_queries - 1):
         if not len(pos):
             break
+        if i < skip_to:  # every point tried this step already
+            spent += 1
+            continue
         keys = None
         if spin is not None:
-            cand = _spin_step(spin(i), sigma)
-            x = torch.where(cand > 0, high, low)
+            j = -1 if single is None else single(i)
+            keys = None if j < 0 else tried.feature(j)
         else:
             window, sign = plan(i)
             if isinstance(window, tuple):
                 flips = _square_flips(window, sign, x_best, low, high)
-                keys = tried.keys(window, sign, flips)
-                ask = None if keys is None else ~tried.seen(keys)
-                if ask is not None and not bool(ask.any()):
-                    spent += 1  # every point tried it: none moves
-                    continue
-                x = _square_move(window, sign, flips, x_best, low, high)
-            else:
-                x = step_linf((window, sign), x_best, low, high)
-        if keys is None or bool(ask.all()):
+                keys = tried.square(window, sign, flips)
+        ask = None if keys is None else ~tried.seen(keys)
+        if ask is not None and not bool(ask.any()):
+            spent += 1  # every point tried it: none moves; and the next?
+            if ahead is not None and i + 1 < n_queries - 1:
+                skip_to = i + 1 + tried.quiet(ahead(i + 1), x_best, low, high)
+            continue
+        if spin is not None:
+            cand = _spin_step(spin(i), sigma)
+            x = torch.where(cand > 0, high, low)
+        elif isinstance(window, tuple):
+            x = _square_move(window, sign, flips, x_best, low, high)
+        else:
+            x = step_linf((window, sign), x_best, low, high)
+        if ask is None or bool(ask.all()):
             with torch.inference_mode():  # queries only
                 scores = model(x.reshape(-1, *shape))
             loss = loss_fn(scores, labels, targeted)
@@ -239,14 +320,12 @@ def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
         else:  # only the points that have not tried this step yet
             ask = torch.nonzero(ask)[:, 0]
             loss, hit = best.clone(), torch.zeros_like(best, dtype=torch.bool)
-            if len(ask):
-                with torch.inference_mode():
-                    scores = model(x[ask].reshape(-1, *shape))
-                loss[ask] = loss_fn(scores, labels[ask], targeted)
-                hit[ask] = success(scores, labels[ask], targeted)
+            with torch.inference_mode():
+                scores = model(x[ask].reshape(-1, *shape))
+            loss[ask] = loss_fn(scores, labels[ask], targeted)
+            hit[ask] = success(scores, labels[ask], targeted)
         better = (loss > best) | hit
-        if keys is not None:
-            tried.update(keys, better)
+        tried.update(keys, better)
         if spin is not None:
             sigma = torch.where(better[:, None], cand, sigma)
         else:
@@ -262,8 +341,7 @@ def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
             spent, keep = 0, ~hit
             pos, x_best, best = pos[keep], x_best[keep], best[keep]
             low, high, labels = low[keep], high[keep], labels[keep]
-            if tried is not None:
-                tried.keep(keep)
+            tried.keep(keep)
     if spin is not None:
         x_best = torch.where(sigma > 0, high, low).reshape(-1, *point)
     x_out[pos], best_out[pos] = x_best, best
