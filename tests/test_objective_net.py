@@ -9,9 +9,8 @@ import torch
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 from skorch.callbacks import Callback
 
-import skrobust.certification.bounds._ibp_classifier as ibp_module
+import skrobust._skorch._meta as meta_module
 import skrobust.certification.smoothing._training as smoothing_module
-import skrobust.defenses._adversarial_training as at_module
 from skrobust import SkorchClassifier
 from skrobust._skorch import (
     SKORCH_NETS,
@@ -49,13 +48,14 @@ def small(digits_data):
 
 
 META = {
+    # adversarial and certified training call it through FittedModelMixin._fit_net
     "adversarial": (
-        at_module,
+        meta_module,
         lambda net: AdversarialTrainingClassifier(net, attack=PGD(eps=0.05, n_iter=1)),
         AdversarialObjective,
     ),
     "certified": (
-        ibp_module,
+        meta_module,
         lambda net: IBPClassifier(net, eps=0.02, bounds=(0, 1)),
         CertifiedObjective,
     ),

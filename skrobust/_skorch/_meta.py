@@ -21,6 +21,17 @@ verbose : int, default=0
     ``1``: skorch's per-epoch training log (the net's history) and a
     progress bar over each epoch's batches; ``0`` leaves the net's own
     ``verbose`` setting.""",
+    "net_fit_parameters": """\
+Parameters
+----------
+X : array-like of shape (n_samples, ...)
+    Training data (tabular rows or images).
+y : array-like of shape (n_samples,)
+    Class labels.
+sample_weight : array-like of shape (n_samples,), default=None
+    Weights of the samples: every per-sample term of the training loss
+    is averaged with them on each batch. Under metadata routing,
+    request them with ``set_fit_request(sample_weight=True)``.""",
     "net_attributes": """\
 Attributes
 ----------
@@ -90,6 +101,22 @@ class FittedModelMixin:
             if hasattr(model, name):
                 setattr(self, name, getattr(model, name))
         return self
+
+    def _fit_net(self, objective, X, y, sample_weight, *, net=None):
+        """Train ``net`` (default: ``estimator``) on ``objective`` with this
+        meta-estimator's ``dtype``, ``random_state`` and ``verbose``
+        (:func:`fit_objective_net`), and keep it as ``estimator_``."""
+        model = fit_objective_net(
+            self.estimator if net is None else net,
+            objective,
+            X,
+            y,
+            dtype=self.dtype,
+            random_state=self.random_state,
+            sample_weight=sample_weight,
+            verbose=self.verbose,
+        )
+        return self._set_model(model)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

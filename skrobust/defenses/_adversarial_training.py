@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
 )
 
 from .._models import is_tree_model
-from .._skorch import META_DOCS, FittedModelMixin, fit_objective_net, is_skorch
+from .._skorch import META_DOCS, FittedModelMixin, is_skorch
 from .._threat import check_eps
 from .._torch import torch
 from ..attacks import PGD, GradientAttack
@@ -297,16 +297,7 @@ class AdversarialTrainingClassifier(
             eps_warmup=self.eps_warmup,
             guard=self.overfitting_guard,
         )
-        self.estimator_ = fit_objective_net(
-            self.estimator,
-            objective,
-            X,
-            y,
-            dtype=self.dtype,
-            random_state=self.random_state,
-            sample_weight=sample_weight,
-            verbose=self.verbose,
-        )
+        self._fit_net(objective, X, y, sample_weight)
         self.fit_method_ = "skorch"
 
     def _fit_closed_form(self, X, y, attack, sample_weight):

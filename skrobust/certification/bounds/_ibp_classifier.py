@@ -13,7 +13,6 @@ from ..._skorch import (
     FittedModelMixin,
     SkorchClassifier,
     as_classifier,
-    fit_objective_net,
 )
 from ..._threat import (
     NORMS,
@@ -182,16 +181,7 @@ class IBPClassifier(
     def fit(self, X, y, sample_weight=None):
         """Train a copy of the network on the certified loss.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Training data (tabular rows or images).
-        y : array-like of shape (n_samples,)
-            Class labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples: every per-sample term of the training loss
-            is averaged with them on each batch. Under metadata routing,
-            request them with ``set_fit_request(sample_weight=True)``.
+        {net_fit_parameters}
 
         Returns
         -------
@@ -227,17 +217,7 @@ class IBPClassifier(
             beta_start=self.beta_start,
             beta_end=self.beta_end,
         )
-        model = fit_objective_net(
-            self.estimator,
-            objective,
-            X,
-            y,
-            dtype=self.dtype,
-            random_state=self.random_state,
-            sample_weight=sample_weight,
-            verbose=self.verbose,
-        )
-        return self._set_model(model)
+        return self._fit_net(objective, X, y, sample_weight)
 
     def _threat(self, eps=None):
         return {

@@ -13,7 +13,6 @@ from ..._skorch import (
     FittedModelMixin,
     SkorchClassifier,
     as_classifier,
-    fit_objective_net,
 )
 from ..._torch import torch
 from ...utils import SHARED_DOCS, Substitution, store_params
@@ -126,14 +125,7 @@ class LipschitzClassifier(
     def fit(self, X, y, sample_weight=None):
         """Train a copy of the network under the Lipschitz constraint.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples: every per-sample term of the training loss
-            is averaged with them on each batch. Under metadata routing,
-            request them with ``set_fit_request(sample_weight=True)``.
+        {net_fit_parameters}
 
         Returns
         -------
@@ -148,17 +140,8 @@ class LipschitzClassifier(
             constraint=self.constraint,
             group_sort=self.group_sort,
         )
-        model = fit_objective_net(
-            _with_logit_criterion(self.estimator),
-            objective,
-            X,
-            y,
-            dtype=self.dtype,
-            random_state=self.random_state,
-            sample_weight=sample_weight,
-            verbose=self.verbose,
-        )
-        return self._set_model(model)
+        net = _with_logit_criterion(self.estimator)
+        return self._fit_net(objective, X, y, sample_weight, net=net)
 
     def certified_radius(self, X, y=None):
         """Certified l2 radius of each sample (see :func:`lipschitz_constant`).
