@@ -291,3 +291,41 @@ def test_square_is_sound_deterministic_and_leaves_its_input(image):
     torch.testing.assert_close(again, x_adv, rtol=0, atol=0)
     assert torch.equal(queries, queries_again)
     assert not torch.equal(run(1)[0], x_adv)
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_repeats_are_answered_from_memory_only_for_a_steady_model(noisy):
+    # single pixels soon repeat; a randomized model is asked every time
+    base = _model(True)
+
+    def model(x):
+        asked.append(len(x))
+        return base(x + 0.01 * torch.randn_like(x) if noisy else x)
+
+    n, eps = 20, 0.1
+    x0 = torch.rand(n, 1, 4, 4, dtype=torch.float64, generator=torch.Generator())
+    with torch.no_grad():
+        labels = base(x0).argmax(1)
+    low, high = _ball(x0, eps)
+    asked = []
+    _, queries = square(
+        model,
+        x0,
+        labels,
+        scale=torch.full((1, 4, 4), eps, dtype=torch.float64),
+        u_low=low,
+        u_high=high,
+        box=(torch.zeros_like(x0), torch.ones_like(x0)),
+        loss_fn=cw_margin,
+        norm="linf",
+        targeted=False,
+        n_queries=100,
+        p_init=0.8,
+        generator=torch.Generator().manual_seed(0),
+    )
+    # the clean points, one row per query, and the second call of the points
+    # the search starts from (those past the first query)
+    every = n + int(queries.sum()) + int((queries > 1).sum())
+    assert int((queries == 100).sum()) > 0  # points left unbroken
+    assert (sum(asked) == every) == noisy
+    assert sum(asked) <= every

@@ -157,8 +157,8 @@ class _Tried:
     feature whatever its sign).
     """
 
-    def __init__(self, n, shape, device):
-        self.n, self.device = n, device
+    def __init__(self, n, shape, device, on=True):
+        self.n, self.device, self.on = n, device, on
         self.c, self.h, self.w = shape[-3:]
         self.side, self.table = None, None
 
@@ -172,7 +172,7 @@ class _Tried:
         top, left, s = window
         across = self.w - s + 1
         size = ((self.h - s + 1) * across) << self.c
-        if size > MAX_KEYS:
+        if size > MAX_KEYS or not self.on:
             return None
         self._table(s, size)
         if isinstance(sign, bool):
@@ -185,6 +185,8 @@ class _Tried:
 
     def feature(self, j):
         """The key of a vector step that moves feature ``j`` alone."""
+        if not self.on:
+            return None
         self._table("feature", self.w)
         return j
 
@@ -253,13 +255,17 @@ def _spin_step(step, sigma):
     return torch.where(window, flip[:, None] * spins, sigma)
 
 
-def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
+def search_linf(
+    model, shape, plan, n_queries, rows, loss_fn, targeted, *, remember=True
+):
     """The l-inf random search after the first query, in the inputs ``x``.
 
     ``rows``: the points still robust, as ``(index, x_best, best_loss, x_low,
     x_high, labels)`` (``x_low`` / ``x_high``: the vertices inside the box).
-    Returns, for those points, ``x_best``, its loss, whether it is
-    adversarial and the queries spent, written back at each compaction.
+    ``remember``: answer the repeats of steps from memory (:class:`_Tried`;
+    for a deterministic model only). Returns, for those points, ``x_best``,
+    its loss, whether it is adversarial and the queries spent, written back
+    at each compaction.
     """
     idx, x_best, best, low, high, labels = rows
     x_out, best_out = x_best.clone(), best.clone()
@@ -280,7 +286,7 @@ def search_linf(model, shape, plan, n_queries, rows, loss_fn, targeted):
         point = x_best.shape[1:]
         low, high = low.flatten(1), high.flatten(1)
         sigma = torch.where(x_best.flatten(1) == high, 1.0, -1.0)
-    tried = _Tried(len(pos), x_best.shape, pos.device)
+    tried = _Tried(len(pos), x_best.shape, pos.device, on=remember)
     single = getattr(plan, "single", None) if spin is not None else None
     ahead = getattr(plan, "ahead", None)
     spent, skip_to = 0, 0
