@@ -26,6 +26,31 @@ DEFAULT_METHOD = "crown"
 never looser than IBP; see the user guide)."""
 
 
+# the parameters both entry points share
+_ENTRY_DOCS = {
+    "certify_estimator": """\
+estimator : fitted classifier
+    Anything :func:`skrobust.as_differentiable` accepts, whose network
+    (traced, its own ``forward`` included) is made of operations with
+    bound rules (see :func:`interval_bounds` and :func:`bound_layer`);
+    for ``method="milp"`` also a tree ensemble (decision trees, random
+    forests, extra trees, gradient boosting, histogram gradient
+    boosting, after per-feature preprocessing in a pipeline).""",
+    "certify_method": """\
+method : {"ibp", "crown-ibp", "crown", "alpha-crown", "lipschitz", \
+"milp"}, default="crown"
+    Bound propagation (see :func:`interval_bounds`: each margin comes
+    from the cheapest bound that proves it, IBP first, so the default
+    pays for CROWN only where IBP fails; ``"alpha-crown"`` optimises
+    CROWN's ReLU lower lines for tighter certificates); ``"lipschitz"``:
+    the margin over the Lipschitz constant of the margins (see
+    :func:`skrobust.certification.lipschitz.certify`); ``"milp"``: exact
+    verification of ReLU networks (l-inf and l1) and tree ensembles
+    (Kantchelian et al.'s program; l2 too) by mixed-integer programming
+    (see :func:`skrobust.certification.mip.certify`).""",
+}
+
+
 def check_not_raw_tabular(estimator):
     """Refuse pipelines reading raw tabular columns (a ``ColumnTransformer``
     or an encoder first): no certificate here covers their categorical and
@@ -56,7 +81,7 @@ def _family(method):
     raise ValueError(f"method must be one of {methods}; got {method!r}.")
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **_ENTRY_DOCS)
 def certify(
     estimator,
     X,
@@ -81,13 +106,7 @@ def certify(
 
     Parameters
     ----------
-    estimator : fitted classifier
-        Anything :func:`skrobust.as_differentiable` accepts, whose network
-        (traced, its own ``forward`` included) is made of operations with
-        bound rules (see :func:`interval_bounds` and :func:`bound_layer`);
-        for ``method="milp"`` also a tree ensemble (decision trees, random
-        forests, extra trees, gradient boosting, histogram gradient
-        boosting, after per-feature preprocessing in a pipeline).
+    {certify_estimator}
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
         True labels.
@@ -97,17 +116,7 @@ def certify(
     norm : {"linf", "l2", "l1"}, default="linf"
     bounds : (low, high) or None, default=None
         Valid input domain (scalars or per-feature arrays).
-    method : {"ibp", "crown-ibp", "crown", "alpha-crown", "lipschitz", \
-            "milp"}, default="crown"
-        Bound propagation (see :func:`interval_bounds`: each margin comes
-        from the cheapest bound that proves it, IBP first, so the default
-        pays for CROWN only where IBP fails; ``"alpha-crown"`` optimises
-        CROWN's ReLU lower lines for tighter certificates); ``"lipschitz"``:
-        the margin over the Lipschitz constant of the margins (see
-        :func:`skrobust.certification.lipschitz.certify`); ``"milp"``: exact
-        verification of ReLU networks (l-inf and l1) and tree ensembles
-        (Kantchelian et al.'s program; l2 too) by mixed-integer programming
-        (see :func:`skrobust.certification.mip.certify`).
+    {certify_method}
     feature_mask : array-like, default=None
         Features that may change (booleans, indices or column names).
     direction : array-like or dict, default=None
@@ -135,7 +144,7 @@ def certify(
     return _family(method).certify(**arguments)
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **_ENTRY_DOCS)
 def certified_radius(
     estimator,
     X,
@@ -163,18 +172,16 @@ def certified_radius(
 
     Parameters
     ----------
-    estimator : fitted classifier
-        As in :func:`certify` (tree ensembles with ``method="milp"``).
+    {certify_estimator}
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,), default=None
         True labels; ``None``: the radius of the predicted class.
     norm : {"linf", "l2", "l1"}, default="linf"
     bounds : (low, high) or None, default=None
         Valid input domain.
-    method : {"ibp", "crown-ibp", "crown", "alpha-crown", "lipschitz", \
-            "milp"}, default="crown"
-        As in :func:`certify`; ``"milp"`` gives the exact radius (within its
-        time limit), ``"lipschitz"`` a closed form.
+    {certify_method}
+        Radii: exact with ``"milp"`` (within its time limit), in closed form
+        with ``"lipschitz"``, by bisection on ``eps`` otherwise.
     feature_mask : array-like, default=None
         Features that may change; the radius counts only them.
     direction : array-like or dict, default=None

@@ -17,6 +17,7 @@ from ..utils import SHARED_DOCS, Substitution, store_params
 from ._robust_tree import (
     GROWTH_PARAMETERS,
     THREAT_PARAMETERS,
+    TREE_THREAT_DOCS,
     RobustDecisionTreeClassifier,
     RobustPredictMixin,
     check_training_data,
@@ -35,7 +36,7 @@ def _fit_tree(tree, X, y, w, bootstrap, max_samples, seed):
     return tree.set_params(random_state=int(rng.integers(2**31 - 1))).fit(X, y, w)
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **TREE_THREAT_DOCS)
 class RobustRandomForestClassifier(RobustPredictMixin, ClassifierMixin, BaseEstimator):
     """A random forest of adversarially grown trees (GROOT forest).
 
@@ -50,8 +51,7 @@ class RobustRandomForestClassifier(RobustPredictMixin, ClassifierMixin, BaseEsti
     Parameters
     ----------
     n_estimators : int, default=100
-    eps, eps_units, feature_mask, direction
-        The threat model, as for :class:`RobustDecisionTreeClassifier`.
+    {tree_threat}
     max_depth : int, default=None
     min_samples_split : int, default=2
     min_samples_leaf : int, default=1

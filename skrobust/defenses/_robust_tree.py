@@ -74,6 +74,20 @@ def reach(scale, direction, X):
     return lo, hi
 
 
+# the threat model a robust tree or forest is grown against
+TREE_THREAT_DOCS = {
+    "tree_threat": """\
+eps : float, array-like or dict, default=0.0
+    Budget per feature (0: plain Gini splits).
+eps_units : {"raw", "std"}, default="raw"
+    ``"std"``: ``eps`` in standard deviations of the training data.
+feature_mask : array-like, default=None
+    Features the attacker may change (booleans, indices or names).
+direction : array-like or dict, default=None
+    +1: a feature may only increase, -1: only decrease.""",
+}
+
+
 @Substitution(**SHARED_DOCS)
 class RobustPredictMixin:
     """``predict`` from ``predict_proba``, and the input tags, of the robust
@@ -97,7 +111,7 @@ class RobustPredictMixin:
         return tags
 
 
-@Substitution(**SHARED_DOCS)
+@Substitution(**SHARED_DOCS, **TREE_THREAT_DOCS)
 class RobustDecisionTreeClassifier(RobustPredictMixin, ClassifierMixin, BaseEstimator):
     """A decision tree grown against an attacker (GROOT, Vos & Verwer 2021).
 
@@ -114,13 +128,7 @@ class RobustDecisionTreeClassifier(RobustPredictMixin, ClassifierMixin, BaseEsti
 
     Parameters
     ----------
-    eps : float, array-like or dict, default=0.0
-        Budget per feature (0: a plain Gini tree).
-    eps_units : {"raw", "std"}, default="raw"
-    feature_mask : array-like, default=None
-        Features the attacker may change (booleans, indices or names).
-    direction : array-like or dict, default=None
-        +1: a feature may only increase, -1: only decrease.
+    {tree_threat}
     max_depth : int, default=None
     min_samples_split : int, default=2
     min_samples_leaf : int, default=1
