@@ -243,8 +243,7 @@ class ScaleShiftBound(AffineBound):
 
 
 class CopyBound(AffineBound):
-    """A linear map each of whose outputs copies one input: intervals go
-    through both ends, ``func`` is its own ``|L|`` and there is no bias."""
+    """Outputs that copy inputs: ``func`` is its own ``|L|``, no bias."""
 
     def __init__(self, func):
         self.func = func
