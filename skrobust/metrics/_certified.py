@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ..utils import check_samples, store_params
+from ..utils import Substitution, check_samples, store_params
 from ._routing import ScoreRequestMixin, check_chunking, map_chunks
 
 
@@ -32,6 +32,28 @@ def certified_radii(estimator, X, y):
     return radius
 
 
+# the parameters of certified accuracy, its scorer and its scorer's maker
+_CERTIFIED_DOCS = {
+    "certifier": """\
+estimator : fitted certifier
+    Anything with ``certified_radius(X, y=None)`` returning each point's
+    certified radius, NaN where it abstains or (given ``y``) is wrong:
+    every skrobust certifier (bound propagation, randomized smoothing).""",
+    "certified_radius": """\
+radius : float
+    Certification radius, in the certificate's norm (l2 for smoothing,
+    linf for interval bounds); ``0`` gives the accuracy of
+    non-abstained predictions.""",
+    "certify_chunks": """\
+n_jobs : int or None, default=None
+    Certify chunks of ``chunk_size`` rows in parallel with joblib (a
+    dask or Ray cluster inside their joblib backends); ``None``: one
+    piece, in this process. The result does not depend on ``n_jobs``.
+chunk_size : int, default=1024
+    Rows per chunk when ``n_jobs`` is set.""",
+}
+
+
 def certified_predictions(estimator, X, y, radius):
     """Boolean array: is each point certified correct within ``radius``?
 
@@ -54,6 +76,7 @@ def _certified(estimator, X, y, radius, n_jobs, chunk_size):
     return map_chunks(_certified_rows, X, y, **kwargs)[0]
 
 
+@Substitution(**_CERTIFIED_DOCS)
 def certified_accuracy_score(
     estimator, X, y, *, radius, sample_weight=None, n_jobs=None, chunk_size=1024
 ):
@@ -66,24 +89,13 @@ def certified_accuracy_score(
 
     Parameters
     ----------
-    estimator : fitted certifier
-        Anything with ``certified_radius(X, y=None)`` returning each point's
-        certified radius, NaN where it abstains or (given ``y``) is wrong:
-        every skrobust certifier (bound propagation, randomized smoothing).
+    {certifier}
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
-    radius : float
-        Certification radius, in the certificate's norm (l2 for smoothing,
-        linf for interval bounds); ``0`` gives the accuracy of
-        non-abstained predictions.
+    {certified_radius}
     sample_weight : array-like of shape (n_samples,), default=None
         Weight of each point.
-    n_jobs : int or None, default=None
-        Certify chunks of ``chunk_size`` rows in parallel with joblib (a
-        dask or Ray cluster inside their joblib backends); ``None``: one
-        piece, in this process. The result does not depend on ``n_jobs``.
-    chunk_size : int, default=1024
-        Rows per chunk when ``n_jobs`` is set.
+    {certify_chunks}
 
     Returns
     -------
@@ -120,6 +132,7 @@ def _check_radius(radius):
         raise ValueError(f"radius must be a non-negative number; got {radius!r}.")
 
 
+@Substitution(**_CERTIFIED_DOCS)
 class CertifiedScorer(ScoreRequestMixin):
     """``scorer(estimator, X, y)``: certified accuracy at a fixed radius.
 
@@ -127,9 +140,8 @@ class CertifiedScorer(ScoreRequestMixin):
 
     Parameters
     ----------
-    radius : float
-    n_jobs : int or None, default=None
-    chunk_size : int, default=1024
+    {certified_radius}
+    {certify_chunks}
     """
 
     def __init__(self, radius, n_jobs=None, chunk_size=1024):
@@ -147,7 +159,7 @@ class CertifiedScorer(ScoreRequestMixin):
 
         Parameters
         ----------
-        estimator : fitted estimator with ``certify``
+        {certifier}
         X : array-like of shape (n_samples, ...)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
@@ -163,16 +175,14 @@ class CertifiedScorer(ScoreRequestMixin):
         return float(np.average(certified, weights=sample_weight))
 
 
+@Substitution(**_CERTIFIED_DOCS)
 def make_certified_scorer(*, radius, n_jobs=None, chunk_size=1024):
     """Make a scorer of certified accuracy at ``radius`` (for ``GridSearchCV``).
 
     Parameters
     ----------
-    radius : float
-        See :func:`certified_accuracy_score`.
-    n_jobs : int or None, default=None
-        See :func:`certified_accuracy_score`.
-    chunk_size : int, default=1024
+    {certified_radius}
+    {certify_chunks}
 
     Returns
     -------
