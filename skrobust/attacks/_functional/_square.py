@@ -310,9 +310,15 @@ def square(
     every = Active(torch.arange(n, device=x0.device))
     best, done, _ = every.query(u_best)  # the clean point (not counted)
     act = Active(every.idx[~done])
+    steady = False
     if len(act.idx):
         u = _init(windows, len(act.idx), x0.dtype, norm).clamp(act.low, act.high)
         loss, hit, u = act.query(u)
+        if norm == "linf" and repair is None:
+            # repeats of a step are answered from memory only if the model
+            # gives the same scores twice (not a randomized model): the same
+            # batch a second time
+            steady = torch.equal(act.query(u)[0], loss)
         u_best[act.idx], best[act.idx], done[act.idx] = u, loss, hit
         queries[act.idx] += 1
         act = Active(act.idx[~hit])
@@ -322,9 +328,6 @@ def square(
         vertex = [torch.addcmul(act.x0, scale, t).clamp(*act.box) for t in ends]
         plan = LinfPlan(windows, p_init, n_queries, p_selection)
         rows = (act.idx, x_adv[act.idx], best[act.idx], *vertex, act.labels)
-        # repeats of a step are answered from memory only if the model gives
-        # the same scores twice (not a randomized model)
-        steady = torch.equal(act.query(u_best[act.idx])[0], rows[2])
         out, _, _, spent = search_linf(
             model, shape, plan, n_queries, rows, loss_fn, targeted, remember=steady
         )
