@@ -1,6 +1,7 @@
 """Shared documentation (``utils.SHARED_DOCS``): every placeholder is filled,
 in classes, their methods and functions alike."""
 
+import ast
 import importlib
 import inspect
 import pkgutil
@@ -12,6 +13,31 @@ from numpydoc.docscrape import NumpyDocString
 from sklearn.utils._available_if import available_if
 
 import skrobust
+from skrobust import SkorchClassifier
+from skrobust.certification import (
+    IBPClassifier,
+    LipschitzClassifier,
+    RandomizedSmoothingClassifier,
+    certified_radius,
+    certify,
+)
+from skrobust.defenses import (
+    AdversarialTrainingClassifier,
+    RobustDecisionTreeClassifier,
+    RobustRandomForestClassifier,
+)
+from skrobust.metrics import (
+    AdversarialExamplesDisplay,
+    CertifiedAccuracyDisplay,
+    RobustnessCurveDisplay,
+    RobustnessTradeoffDisplay,
+    certified_accuracy_score,
+    make_certified_scorer,
+    make_robust_scorer,
+    robust_accuracy_score,
+    robust_predictions,
+    robustness_curve,
+)
 from skrobust.utils import SHARED_DOCS, Substitution
 
 PLACEHOLDER = re.compile(r"^\s*\{\w+\}\s*$", re.MULTILINE)
@@ -59,6 +85,56 @@ def test_filled_docstrings_are_numpydoc():
         assert doc["Parameters"] or doc["Returns"] or doc["Examples"], name
         for item in doc["Parameters"] + doc["Returns"]:
             assert item.name, (name, item)
+
+
+# estimators and functions whose parameters come (partly) from shared texts
+SUBSTITUTED = [
+    SkorchClassifier,
+    IBPClassifier,
+    LipschitzClassifier,
+    RandomizedSmoothingClassifier,
+    AdversarialTrainingClassifier,
+    RobustDecisionTreeClassifier,
+    RobustRandomForestClassifier,
+    certify,
+    certified_radius,
+    robust_accuracy_score,
+    robust_predictions,
+    robustness_curve,
+    make_robust_scorer,
+    certified_accuracy_score,
+    make_certified_scorer,
+    RobustnessCurveDisplay.from_estimator,
+    RobustnessCurveDisplay.from_curve,
+    RobustnessCurveDisplay.plot,
+    CertifiedAccuracyDisplay.from_estimator,
+    CertifiedAccuracyDisplay.from_predictions,
+    CertifiedAccuracyDisplay.plot,
+    RobustnessTradeoffDisplay.from_cv_results,
+    RobustnessTradeoffDisplay.plot,
+    AdversarialExamplesDisplay.plot,
+    AdversarialExamplesDisplay.from_estimator,
+]
+
+
+@pytest.mark.parametrize("obj", SUBSTITUTED, ids=lambda o: o.__qualname__)
+def test_every_parameter_documented_once_with_its_default(obj):
+    doc = NumpyDocString(inspect.getdoc(obj))
+    signature = {
+        name: p
+        for name, p in inspect.signature(obj).parameters.items()
+        if name not in ("self", "cls")
+    }
+    names = [p.name.split(", ") for p in doc["Parameters"]]
+    assert [n.lstrip("*") for group in names for n in group] == list(signature)
+    for group, p in zip(names, doc["Parameters"]):
+        defaults = tuple(signature[n.lstrip("*")].default for n in group)
+        written = re.search(r"default=(.+)$", p.type)
+        if written is None:  # required, or *args / **kwargs
+            assert all(d is inspect.Parameter.empty for d in defaults), p.name
+            continue
+        value = ast.literal_eval(written.group(1))
+        assert (value if len(group) > 1 else (value,)) == defaults, p.name
 
 
 def test_substitution_on_a_class_fills_its_methods():
