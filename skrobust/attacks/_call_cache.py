@@ -157,64 +157,59 @@ def cached_constraints(attack, sample_shape, columns, layout, threat, params=Non
 
     The key holds every parameter by value (arrays by their bytes, lists and
     dicts item by item; an estimator or a generator by identity): an in-place
-    change of an ``eps`` array makes a new threat model. Raw tabular data
-    (``layout``) and parameters of other types are resolved on every call.
+    change of an ``eps`` array makes a new threat model. Parameters that are
+    all immutable are first compared by identity, without that key. Raw
+    tabular data (``layout``) and parameters of other types are resolved on
+    every call.
     ``params``: ``attack.get_params(deep=False)`` if already read.
     """
     key = quick = None
     if layout is None:
         if params is None:
             params = attack.get_params(deep=False)
-        quick = _quick_key(attack, sample_shape, columns, threat, params)
+        values = tuple(params.values())
+        if columns is None and not threat and _no_statistics(attack):
+            # the very objects of the last call (the entry keeps them alive)
+            quick = (tuple(sample_shape), tuple(map(id, values)))
         try:
             entry = _THREATS.get(attack)
         except TypeError:  # an unhashable attack
             entry = quick = None
-        if quick is not None and entry is not None and _same(entry[2], quick):
+        if quick is not None and entry is not None and entry[2] == quick:
             return entry[1]
         try:
             key = _threat_key(attack, sample_shape, columns, threat, params)
         except _Unfrozen:
-            quick = None
+            pass
         else:
+            if not _immutable(params):  # the same objects, maybe changed
+                quick = None
             if entry is not None and entry[0] == key:
-                _THREATS[attack] = (key, entry[1], quick)
+                _THREATS[attack] = (key, entry[1], quick, values)
                 return entry[1]
     constraints = attack._constraints(sample_shape, columns, layout=layout, **threat)
     if key is not None:
-        _THREATS[attack] = (key, constraints, quick)
+        _THREATS[attack] = (key, constraints, quick, values)
     return constraints
 
 
-def _quick_key(attack, sample_shape, columns, threat, params):
-    """The parameter values themselves, when every one that shapes the
-    threat is immutable (a number, a string, a tuple of them...): the same
-    objects then have the same content. None otherwise, or with columns,
-    overrides or data statistics."""
-    if columns is not None or threat:
-        return None
-    if any(getattr(attack, name, None) is not None for name in _STATS):
-        return None
-    values = tuple(params.values())
-    for name, v in zip(params, values):
+def _no_statistics(attack):
+    return all(getattr(attack, name, None) is None for name in _STATS)
+
+
+def _immutable(params):
+    """Whether every parameter that shapes the threat is immutable (a
+    number, a string, a tuple of them...): the same objects then have the
+    same content."""
+    for name, v in params.items():
         kind = type(v)
         if not (
             kind in _PLAIN
             or name in _OPAQUE
             or (kind is tuple and all(type(item) in _PLAIN for item in v))
         ):
-            return None
-    return (tuple(sample_shape), values)
-
-
-def _same(last, quick):
-    """Whether ``quick`` holds the very objects of ``last``."""
-    return (
-        last is not None
-        and last[0] == quick[0]
-        and len(last[1]) == len(quick[1])
-        and all(a is b for a, b in zip(last[1], quick[1]))
-    )
+            return False
+    return True
 
 
 class _Unfrozen(Exception):

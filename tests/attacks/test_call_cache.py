@@ -300,6 +300,11 @@ def test_threat_model_of_immutable_parameters_follows_set_params(iris):
         np.testing.assert_array_equal(other, _fresh(attack, X[::-1], y[::-1]))
     assert out.min() >= 0.1 and out.max() <= 7.9
     assert np.linalg.norm(out - X, axis=1).max() <= 0.3 + 1e-12
+    attack.set_params(norm="linf", eps=1.0)
+    for d in (0.9, 0.6, 0.3):  # new tuples, maybe where the last one was
+        attack.set_params(bounds=(0.1 - d, 7.7 + d))
+        out = attack.generate(X, y)
+        assert out.min() >= 0.1 - d and out.max() <= 7.7 + d
     low = [0.0] * 4
     attack.set_params(bounds=(low, [8.0] * 4), norm="linf").generate(X, y)
     low[0] = X[:, 0].min() + 0.5  # in place, inside the tuple: a new box
