@@ -258,12 +258,17 @@ def main():
     p.add_argument("--eps-mlp", type=float, default=0.05, help="MLP budget")
     p.add_argument("--eps-cancer", type=float, default=0.1, help="cancer budget")
     p.add_argument("--n", type=int, default=200, help="test points attacked")
-    p.add_argument("--models", default="cnn,mlp", help="cnn, mlp or both")
+    p.add_argument(
+        "--models", default="cnn,mlp", help="comma-separated: cnn, mlp (default both)"
+    )
     p.add_argument("--peer-site", default=None, help="extra path for the peers")
     p.add_argument("--peers", default="pyautoattack,torchattacks", help="peers to run")
     p.add_argument("--fast", action="store_true", help="the fast preset's gap")
     p.add_argument("--no-compare", action="store_true", help="only --fast")
     args = parse_args(p)
+    unknown = set(args.models.split(",")) - {"cnn", "mlp"}
+    if unknown:
+        p.error(f"--models: unknown {sorted(unknown)}; give cnn, mlp or cnn,mlp")
     if args.peer_site:
         sys.path.append(args.peer_site)
     print(environment(args.device))
