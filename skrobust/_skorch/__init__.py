@@ -2,6 +2,7 @@
 
 from ._classifier import SkorchClassifier
 from ._meta import (
+    META_CONSTRAINTS,
     META_DOCS,
     FittedModelMixin,
     as_classifier,
@@ -21,6 +22,7 @@ from ._utils import SKORCH_NETS
 from ._weights import WeightedLossMixin, batch_mean, split_weights, weighted_input
 
 __all__ = [
+    "META_CONSTRAINTS",
     "META_DOCS",
     "SKORCH_NETS",
     "AdversarialNeuralNetBinaryClassifier",

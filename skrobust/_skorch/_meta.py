@@ -1,6 +1,7 @@
 """Meta-estimators whose predictions are those of their fitted model."""
 
 from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
@@ -41,6 +42,14 @@ classes_ : ndarray of shape (n_classes,)
 n_features_in_ : int
 feature_names_in_ : ndarray
     When ``X`` has string column names.""",
+}
+
+#: the constraints of the parameters all of them have (``dtype`` and
+#: ``verbose`` documented in META_DOCS), for their ``_parameter_constraints``
+META_CONSTRAINTS = {
+    "dtype": [StrOptions({"float32", "float64"})],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
 }
 
 

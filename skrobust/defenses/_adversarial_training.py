@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
 )
 
 from .._models import is_tree_model
-from .._skorch import META_DOCS, FittedModelMixin, is_skorch
+from .._skorch import META_CONSTRAINTS, META_DOCS, FittedModelMixin, is_skorch
 from .._threat import check_eps
 from .._torch import torch
 from ..attacks import PGD, GradientAttack
@@ -165,9 +165,7 @@ class AdversarialTrainingClassifier(
         "overfitting_guard": ["boolean"],
         "n_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
         "surrogate": [None, HasMethods(["fit", "predict"])],
-        "dtype": [StrOptions({"float32", "float64"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **META_CONSTRAINTS,
     }
 
     def __init__(

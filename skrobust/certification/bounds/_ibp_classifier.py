@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..._skorch import (
+    META_CONSTRAINTS,
     META_DOCS,
     SKORCH_NETS,
     FittedModelMixin,
@@ -139,9 +140,7 @@ class IBPClassifier(
         "beta_start": [Interval(numbers.Real, 0, 1, closed="both")],
         "beta_end": [Interval(numbers.Real, 0, 1, closed="both")],
         "certify_method": [StrOptions(set(METHODS))],
-        "dtype": [StrOptions({"float32", "float64"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **META_CONSTRAINTS,
     }
 
     def __init__(

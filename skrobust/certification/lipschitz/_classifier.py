@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetBinaryClassifier
 
 from ..._skorch import (
+    META_CONSTRAINTS,
     META_DOCS,
     SKORCH_NETS,
     FittedModelMixin,
@@ -101,9 +102,7 @@ class LipschitzClassifier(
         "group_sort": ["boolean"],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
-        "dtype": [StrOptions({"float32", "float64"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **META_CONSTRAINTS,
     }
 
     def __init__(

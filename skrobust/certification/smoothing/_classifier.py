@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
 )
 
 from ..._models import to_torch
-from ..._skorch import META_DOCS, as_classifier, is_skorch
+from ..._skorch import META_CONSTRAINTS, META_DOCS, as_classifier, is_skorch
 from ...attacks import GradientAttack
 from ...utils import SHARED_DOCS, Substitution, store_params
 from ._attack import smoothed_module
@@ -196,9 +196,7 @@ class RandomizedSmoothingClassifier(
             Interval(numbers.Integral, 1, None, closed="left"),
             StrOptions({"auto"}),
         ],
-        "dtype": [StrOptions({"float32", "float64"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **META_CONSTRAINTS,
         "n_jobs": [None, numbers.Integral],
     }
 
