@@ -8,11 +8,16 @@ from sklearn.utils._param_validation import Interval
 from ..utils import ATTACK_DOCS, Substitution
 from ._base import POSITIVE, POSITIVE_INT, BaseAttack
 from ._functional import carlini_wagner_l2
-from ._minimal import REPAIRS, MinimalNormMixin, minimal_norm_constraints
+from ._minimal import (
+    REPAIRS,
+    MinimalNormMixin,
+    NoRepairsMixin,
+    minimal_norm_constraints,
+)
 
 
 @Substitution(**ATTACK_DOCS)
-class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
+class CarliniWagnerL2(NoRepairsMixin, MinimalNormMixin, BaseAttack):
     """The Carlini-Wagner L2 attack: the smallest L2 perturbation found by Adam.
 
     Minimises ``||x' - x||_2^2 + c * f(x')`` with ``f = max(Z_y - max_{i !=
@@ -82,10 +87,6 @@ class CarliniWagnerL2(MinimalNormMixin, BaseAttack):
     """
 
     norm = "l2"
-    integer_features = None
-    one_hot_groups = None
-    max_changes = None
-    allowed_categories = None
 
     _parameter_constraints = {
         **minimal_norm_constraints(BaseAttack, "norm", *REPAIRS),

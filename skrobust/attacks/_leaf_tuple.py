@@ -12,7 +12,12 @@ from .._models import CliqueBound, LeafSearch
 from .._torch import torch
 from ..utils import ATTACK_DOCS, SHARED_DOCS, Substitution
 from ._base import BaseAttack
-from ._minimal import REPAIRS, MinimalNormMixin, minimal_norm_constraints
+from ._minimal import (
+    REPAIRS,
+    MinimalNormMixin,
+    NoRepairsMixin,
+    minimal_norm_constraints,
+)
 from ._model import working_space
 from ._tree_view import TreeView
 
@@ -20,7 +25,7 @@ STATUSES = ("certified", "broken", "undecided")
 
 
 @Substitution(**ATTACK_DOCS, **SHARED_DOCS)
-class LeafTupleAttack(MinimalNormMixin, BaseAttack):
+class LeafTupleAttack(NoRepairsMixin, MinimalNormMixin, BaseAttack):
     """Fast strong attack on tree ensembles, with certificates.
 
     For ensembles too large for the exact program (hundreds of trees), a
@@ -73,11 +78,6 @@ class LeafTupleAttack(MinimalNormMixin, BaseAttack):
     >>> bool(((rf.predict(X_adv) != y[:20]) == (report.status == "broken")).all())
     True
     """
-
-    integer_features = None
-    one_hot_groups = None
-    max_changes = None
-    allowed_categories = None
 
     _parameter_constraints = {
         **minimal_norm_constraints(BaseAttack, *REPAIRS),

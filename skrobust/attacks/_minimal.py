@@ -164,17 +164,24 @@ class MinimalNormMixin:
         return np.where(self._clean_correct(X, y), np.inf, 0.0)
 
 
-class ExactAttack(MinimalNormMixin, BaseAttack):
+class NoRepairsMixin:
+    """For the attacks that repair nothing after their search: the
+    :data:`REPAIRS` parameters are not theirs and read as ``None`` (drop
+    them from the constraints with ``minimal_norm_constraints``)."""
+
+    integer_features = None
+    one_hot_groups = None
+    max_changes = None
+    allowed_categories = None
+
+
+class ExactAttack(NoRepairsMixin, MinimalNormMixin, BaseAttack):
     """Base of the exact minimal-norm attacks (one model family each).
 
     Their sizes are exact infima; they repair nothing after the search.
     """
 
     _exact = True
-    integer_features = None
-    one_hot_groups = None
-    max_changes = None
-    allowed_categories = None
 
     _parameter_constraints = minimal_norm_constraints(BaseAttack, *REPAIRS)
 
