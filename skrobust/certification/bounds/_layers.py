@@ -281,8 +281,11 @@ class CastBound(ReshapeBound):
         return A  # the caller casts A to the dtype of the earlier layers
 
 
-class ActivationBound(LayerBound):
+class ActivationBound(MonotoneBound):
     """An elementwise activation with linear relaxations (for CROWN).
+
+    A :class:`MonotoneBound` (its interval maps the ends) that also gives
+    :meth:`relaxation`.
 
     Parameters
     ----------
@@ -309,12 +312,9 @@ class ActivationBound(LayerBound):
     """
 
     def __init__(self, func, relax, unstable=None):
-        self.func = func
+        super().__init__(func)
         self._relax = relax
         self._unstable = unstable
-
-    def interval(self, lower, upper):
-        return self.func(lower), self.func(upper)
 
     def relaxation(self, lower, upper):
         return self._relax(lower, upper)
