@@ -19,20 +19,28 @@ __all__ = [
 def display_docs(kwargs, attributes):
     """Class decorator filling the texts a display's methods share: ``{ax}``,
     ``{kwargs_returns}`` (its constructors' ``**kwargs``, passed on as
-    ``kwargs`` says, and what they return) and ``{plot_kwargs_returns}``
-    (the same for ``plot``, which sets ``attributes``); and ``SHARED_DOCS``."""
+    ``kwargs`` says, and what they return), ``{plot_kwargs_returns}``
+    (the same for ``plot``, which sets ``attributes``) and
+    ``{curve_plot_parameters}`` (all of a curve's ``plot(ax, *, name,
+    **kwargs)``: Parameters and Returns); and ``SHARED_DOCS``."""
 
     def fill(display):
         kw = f"**kwargs : dict\n    {kwargs}"
         returns = f"Returns\n-------\ndisplay : {display.__name__}"
-        texts = {
-            "ax": """\
+        ax = """\
 ax : matplotlib Axes, default=None
     Axes to plot on (another display's ``ax_``, to compare models).
-    ``None``: a new figure and axes.""",
+    ``None``: a new figure and axes."""
+        plot_returns = f"{kw}\n\n{returns}\n    The display, with {attributes} set."
+        name = """\
+name : str, default=None
+    Model name for the legend; ``None`` uses :attr:`name`."""
+        texts = {
+            "ax": ax,
             "kwargs_returns": f"{kw}\n\n{returns}",
-            "plot_kwargs_returns": (
-                f"{kw}\n\n{returns}\n    The display, with {attributes} set."
+            "plot_kwargs_returns": plot_returns,
+            "curve_plot_parameters": (
+                f"Parameters\n----------\n{ax}\n{name}\n{plot_returns}"
             ),
         }
         return Substitution(**SHARED_DOCS, **texts)(display)

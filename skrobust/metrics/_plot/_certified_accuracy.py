@@ -105,12 +105,7 @@ class CertifiedAccuracyDisplay:
     def plot(self, ax=None, *, name=None, **kwargs):
         """Plot certified accuracy against the radius.
 
-        Parameters
-        ----------
-        {ax}
-        name : str, default=None
-            Model name for the legend; ``None`` uses :attr:`name`.
-        {plot_kwargs_returns}
+        {curve_plot_parameters}
 
         Examples
         --------

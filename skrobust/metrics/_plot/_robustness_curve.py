@@ -122,12 +122,7 @@ class RobustnessCurveDisplay:
     def plot(self, ax=None, *, name=None, **kwargs):
         """Plot the robustness curves.
 
-        Parameters
-        ----------
-        {ax}
-        name : str, default=None
-            Model name for the legend; ``None`` uses :attr:`name`.
-        {plot_kwargs_returns}
+        {curve_plot_parameters}
 
         Examples
         --------
