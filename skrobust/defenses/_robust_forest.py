@@ -114,7 +114,11 @@ class RobustRandomForestClassifier(RobustPredictMixin, ClassifierMixin, BaseEsti
     def fit(self, X, y, sample_weight=None):
         """Grow ``n_estimators`` robust trees on bootstrap samples.
 
-        {tree_fit_parameters}
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------

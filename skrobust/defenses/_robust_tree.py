@@ -74,14 +74,8 @@ def reach(scale, direction, X):
     return lo, hi
 
 
-# the threat model a robust tree or forest is grown against, and its fit
+# the threat model a robust tree or forest is grown against
 TREE_THREAT_DOCS = {
-    "tree_fit_parameters": """\
-Parameters
-----------
-X : array-like or DataFrame of shape (n_samples, n_features)
-y : array-like of shape (n_samples,)
-sample_weight : array-like of shape (n_samples,), default=None""",
     "tree_threat": """\
 eps : float, array-like or dict, default=0.0
     Budget per feature (0: plain Gini splits).
@@ -197,7 +191,11 @@ class RobustDecisionTreeClassifier(RobustPredictMixin, ClassifierMixin, BaseEsti
     def fit(self, X, y, sample_weight=None):
         """Grow the tree on ``(X, y)``.
 
-        {tree_fit_parameters}
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------
