@@ -190,17 +190,16 @@ def _run(args, argv):
     y_clean = np.asarray(model.predict(X))
     clean = float(np.mean(y_clean == y))
     announce(f"clean accuracy {clean:.4f}; attacks: {', '.join(names)}")
+    # the attacks and the sanity checks of their results see the same setting
+    setting = {
+        "budgets": curve,
+        "norm": norm,
+        "threat": threat,
+        "seed": args.seed,
+        "opts": opts,
+    }
     robust, adversarial, params, seconds = robust_results(
-        model,
-        X,
-        y,
-        names=names,
-        budgets=curve,
-        norm=norm,
-        threat=threat,
-        seed=args.seed,
-        extra=extra,
-        opts=opts,
+        model, X, y, names=names, extra=extra, **setting
     )
     worst = np.logical_and.reduce([robust[n] for n in names])
     table = [next(i for i, c in enumerate(curve) if c[0] == s) for s, _ in budgets]
@@ -225,19 +224,7 @@ def _run(args, argv):
         else ({}, {}, [])
     )
     notes = (
-        sanity_warnings(
-            model,
-            X,
-            y,
-            budgets=curve,
-            robust=robust,
-            clean=clean,
-            norm=norm,
-            threat=threat,
-            seed=args.seed,
-            opts=opts,
-        )
-        + cert_notes
+        sanity_warnings(model, X, y, robust=robust, clean=clean, **setting) + cert_notes
     )
 
     out = Path(args.out)
