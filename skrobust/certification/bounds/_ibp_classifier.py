@@ -252,17 +252,7 @@ class IBPClassifier(
         >>> clf.certify(X[:3] / 8, y[:3], eps=0.01).dtype
         dtype('bool')
         """
-        check_is_fitted(self)
-        threat = self._threat(eps)
-        return certify(
-            self.estimator_,
-            self._input(X),
-            y,
-            norm=self.norm,
-            method=self.certify_method,
-            stats=self,
-            **threat,
-        )
+        return self._certificates(certify, X, y, **self._threat(eps))
 
     def certified_radius(self, X, y=None, *, max_eps=1.0, tol=1e-3):
         """Largest certified radius of each sample, by bisection: the protocol.
@@ -297,19 +287,24 @@ class IBPClassifier(
         >>> radius.shape, bool((radius[~np.isnan(radius)] >= 0).all())
         ((178,), True)
         """
-        check_is_fitted(self)
         threat = self._threat()
         del threat["eps"]
-        return certified_radius(
+        return self._certificates(
+            certified_radius, X, y, max_eps=max_eps, tol=tol, **threat
+        )
+
+    def _certificates(self, engine, X, y, **params):
+        """``engine`` (:func:`certify` or :func:`certified_radius`) on the
+        trained network with ``norm``, ``certify_method`` and ``params``."""
+        check_is_fitted(self)
+        return engine(
             self.estimator_,
             self._input(X),
             y,
             norm=self.norm,
             method=self.certify_method,
-            max_eps=max_eps,
-            tol=tol,
             stats=self,
-            **threat,
+            **params,
         )
 
     # -- prediction ------------------------------------------------------------
