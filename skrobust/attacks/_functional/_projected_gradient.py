@@ -143,6 +143,12 @@ def projected_gradient(
             direction = torch.where(cats, repair.category_direction(grad), direction)
         return torch.addcmul(x, step, direction)
 
+    # an l-inf step reads the gradient's sign only, and torch's sign is 0 at
+    # NaN and +-1 at +-inf: what finite_gradient makes of them. Only the
+    # other norms' steps and the repair's category moves need it (reading a
+    # gradient costs small models ~3 %).
+    repair_gradients = not linf or repair is not None
+
     def keep_best(b, x, logits, loss, hit, better_only):
         """Samples of ``b`` whose repaired iterate ``x`` beats their best."""
         i = b.index
@@ -199,7 +205,8 @@ def projected_gradient(
             if ones is None or ones.shape != loss.shape:  # d sum(loss): no sum
                 ones = torch.ones_like(loss)
             (grad,) = torch.autograd.grad(loss, seen, ones)
-            grad = finite_gradient(grad)
+            if repair_gradients:
+                grad = finite_gradient(grad)
             x = x.detach()
             seen = x if repair is None else seen.detach()
             if repair is not None:  # the best of the repaired iterates
