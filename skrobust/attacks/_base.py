@@ -60,6 +60,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     #: warn when a discrete feature's budget is below one step (attacks
     #: measuring minimal norms have no budget to warn about)
     _budgeted = True
+    #: whether ``_attack_batch`` takes ``box=(low, high)`` for l-infinity
+    #: and returns examples inside it (then nothing is clamped after)
+    _keeps_box = False
 
     _parameter_constraints = {
         "estimator": [None, HasMethods(["fit"])],

@@ -4,7 +4,7 @@ import numpy as np
 
 from .._torch import torch
 from ._call_cache import refuse_nonfinite
-from ._functional import cast_inside, repair
+from ._functional import cast_inside, exact_box, repair
 
 #: samples per batch of ``batch_size="auto"`` when an attack runs with ``n_jobs``
 JOB_BATCH = 256
@@ -56,6 +56,15 @@ class BatchRun:
         else:
             true = self.true[start:stop].to(device)
         labels = true if self.labels is None else self.labels[start:stop].to(device)
+        norm, box = self.attack.norm, {}
+        if (
+            norm == "linf"
+            and self.attack._keeps_box
+            and not c.needs_repair
+            and x0.dtype == self.out_dtype
+            and x0.numel()
+        ):  # the box exact in the returned dtype: nothing to clamp after
+            box["box"] = exact_box(x0, c, norm, extremes)
         x_adv, more = self.attack._attack_batch(
             model,
             x0,
@@ -64,13 +73,14 @@ class BatchRun:
             targeted=self.labels is not None,
             true_labels=true,
             generator=generator,
+            **box,
         )
-        x_adv = repair(x_adv, x0, c, self.attack.norm)
-        # loops that move x0 + delta may miss a bound by a rounding, and the
-        # cast to the caller's dtype by half a step of it: one clamp into a
-        # box exact in that dtype (inside the input box)
-        norm = self.attack.norm
-        x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype, extremes)
+        if not box:
+            x_adv = repair(x_adv, x0, c, norm)
+            # loops that move x0 + delta may miss a bound by a rounding, and
+            # the cast to the caller's dtype by half a step of it: one clamp
+            # into a box exact in that dtype (inside the input box)
+            x_adv = cast_inside(x_adv.detach(), x0, c, norm, self.out_dtype, extremes)
         if "norms" in more:  # minimal-norm attacks: measured on what is returned
             more["norms"] = self.attack._returned_norms(x_adv, x0, c, more["norms"])
         x_adv = x_adv.cpu().numpy()

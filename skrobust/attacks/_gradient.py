@@ -29,6 +29,9 @@ class GradientAttack(BaseAttack):
         "early_stop": ["boolean"],
     }
 
+    #: l-infinity runs keep every iterate in the box they are given
+    _keeps_box = True
+
     def _schedule(self, constraints):
         """``dict(n_iter, rel_step, random_init, n_restarts)`` for the loop."""
         raise NotImplementedError
@@ -50,6 +53,7 @@ class GradientAttack(BaseAttack):
         random_init=None,
         schedule=None,
         generator=None,
+        box=None,
     ):
         """Adversarial examples of a batch of tensors, on the view's device.
 
@@ -81,6 +85,11 @@ class GradientAttack(BaseAttack):
             Overrides of the loop's schedule (``n_iter``, ``rel_step`` — the
             step in units of eps —, ``n_restarts``).
         generator : torch.Generator, default=None
+        box : tuple of Tensor, default=None
+            For l-infinity: ``(low, high)`` shaped like ``x0``, the budget's
+            ball and the bounds in one box (e.g. exact in ``x0``'s dtype,
+            see ``exact_box``), which every iterate stays in; default: the
+            threat model's bounds intersected with the ball.
 
         Returns
         -------
@@ -88,6 +97,8 @@ class GradientAttack(BaseAttack):
             Detached adversarial inputs.
         """
         scale, low, high = constraints.box(x0, x0.dtype, eps_factor, shared=True)
+        if box is not None:
+            low, high = box
         schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")
         if type(rel_step) is not float and np.ndim(rel_step):
@@ -114,6 +125,7 @@ class GradientAttack(BaseAttack):
             early_stop=self.early_stop,
             generator=generator,
             repair=repair,
+            boxed=box is not None,
             **schedule,
         )
         if repair is not None and repair.groups:  # polish the categories

@@ -28,7 +28,7 @@ from ._norms import (
     weighted_size,
 )
 from ._projected_gradient import projected_gradient
-from ._repair import cast_inside, inside, repair
+from ._repair import cast_inside, exact_box, inside, repair
 from ._square import p_selection, square
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "apgd",
     "carlini_wagner_l2",
     "cast_inside",
+    "exact_box",
     "checkpoints",
     "cross_entropy",
     "cw_margin",
