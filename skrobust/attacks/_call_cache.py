@@ -84,9 +84,9 @@ def encode_cached(view, labels, n, name):
 
     Whether the view's classes are the integers ``0, ..., k - 1`` is kept per
     view (a refit makes a new view); integer labels of such classes are
-    their own indices, checked in one pass. Anything else, and any label out
-    of range, goes through :func:`~skrobust.utils.encode_labels` (and its
-    errors).
+    their own indices (numpy's min and max check them). Anything else, and
+    any label out of range, goes through :func:`~skrobust.utils.encode_labels`
+    (and its errors).
     """
     try:
         k = _RANGES.get(view)
@@ -107,16 +107,10 @@ def encode_cached(view, labels, n, name):
         and labels.dtype.kind in "iu"
         and labels.shape == (n,)
         and n
-    ):
-        own = labels.flags.c_contiguous and labels.flags.writeable
-        index = torch.from_numpy(labels if own else labels.copy())
-        if index.dtype != torch.long:  # a new tensor
-            index = index.long()
-        elif own:  # never y itself
-            index = index.clone()
-        least, most = torch.aminmax(index)
-        if int(least) >= 0 and int(most) < k:
-            return index
+        and labels.min() >= 0
+        and labels.max() < k
+    ):  # a new array (astype copies): never y itself
+        return torch.from_numpy(labels.astype(np.int64))
     index = encode_labels(labels, view.classes_, name=name, n_samples=n)
     return torch.as_tensor(index, dtype=torch.long)
 
