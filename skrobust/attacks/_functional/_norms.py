@@ -53,13 +53,8 @@ class Linf(Norm):
         return _flat(u).abs().amax(dim=1)
 
     def random(self, like, generator):
-        return (
-            torch.rand(
-                like.shape, generator=generator, device=like.device, dtype=like.dtype
-            )
-            .mul_(2)
-            .sub_(1)
-        )
+        u = torch.empty(like.shape, device=like.device, dtype=like.dtype)
+        return u.uniform_(-1.0, 1.0, generator=generator)
 
     def direction(self, grad):
         return grad.sign()
