@@ -84,7 +84,7 @@ def encode_cached(view, labels, n, name):
 
     Whether the view's classes are the integers ``0, ..., k - 1`` is kept per
     view (a refit makes a new view); integer labels of such classes are
-    their own indices (numpy's min and max check them). Anything else, and
+    their own indices (one numpy pass checks them). Anything else, and
     any label out of range, goes through :func:`~skrobust.utils.encode_labels`
     (and its errors).
     """
@@ -107,10 +107,11 @@ def encode_cached(view, labels, n, name):
         and labels.dtype.kind in "iu"
         and labels.shape == (n,)
         and n
-        and labels.min() >= 0
-        and labels.max() < k
-    ):  # a new array (astype copies): never y itself
-        return torch.from_numpy(labels.astype(np.int64))
+    ):
+        index = labels.astype(np.int64)  # a new array: never y itself
+        # one pass: a negative label (or one past int64) is a huge uint64
+        if index.view(np.uint64).max() < k:
+            return torch.from_numpy(index)
     index = encode_labels(labels, view.classes_, name=name, n_samples=n)
     return torch.as_tensor(index, dtype=torch.long)
 
