@@ -64,6 +64,8 @@ def _categorize(kind):
         category = "module"
     elif issubclass(kind, BaseEstimator):
         category = "estimator"
+    elif issubclass(kind, NeuralNet):  # what its view reads (_SKORCH_READS)
+        category = "net"
     else:  # sparse matrices, estimator-like objects, anything else
         category = "other"
     _CATEGORY[kind] = category
@@ -156,11 +158,13 @@ class _Walker:
                     for k, v in value.items()
                 ),
             )
-        if category == "estimator" or (
-            hasattr(value, "get_params") and hasattr(value, "__dict__")
+        if (
+            category == "estimator"
+            or category == "net"
+            or (hasattr(value, "get_params") and hasattr(value, "__dict__"))
         ):  # estimators, skorch nets and callbacks: their attributes
             state = vars(value)
-            if isinstance(value, NeuralNet):
+            if category == "net":
                 items = [(k, state.get(k)) for k in _SKORCH_READS]
             else:
                 items = state.items()

@@ -54,8 +54,9 @@ class BatchRun:
             with torch.no_grad():
                 true = model(x0).argmax(dim=1)
         else:
-            true = self.true[start:stop].to(device)
-        labels = true if self.labels is None else self.labels[start:stop].to(device)
+            true = _rows(self.true, start, stop, device)
+        labels = self.labels
+        labels = true if labels is None else _rows(labels, start, stop, device)
         norm, box = self.attack.norm, {}
         if (
             norm == "linf"
@@ -89,3 +90,10 @@ class BatchRun:
             for key, value in more.items()
         }
         return x_adv, more
+
+
+def _rows(tensor, start, stop, device):
+    """Rows ``start:stop`` of ``tensor`` on ``device`` (no slice when all)."""
+    if start or stop != len(tensor):
+        tensor = tensor[start:stop]
+    return tensor.to(device)
