@@ -278,16 +278,10 @@ class Constraints:
 
         ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
         """
-        scale = self.scale_tensor(x0, dtype, factor, shared=shared)
-        return (scale, *self.input_box(x0, shared=shared))
-
-    def scale_tensor(self, x0, dtype, factor=1.0, *, shared=False):
-        """The per-feature budget as a tensor on ``x0``'s device, in ``dtype``,
-        times ``factor`` (``shared``: the caller only reads it)."""
         scale = self._tensor("scale", x0).to(dtype)
         if factor != 1 or not shared:  # else the cached tensor, only read
             scale = scale * factor
-        return scale
+        return (scale, *self.input_box(x0, shared=shared))
 
     def tensors(self, x0, dtype, factor=1.0):
         """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``.

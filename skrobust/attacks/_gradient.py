@@ -86,20 +86,18 @@ class GradientAttack(BaseAttack):
             step in units of eps —, ``n_restarts``).
         generator : torch.Generator, default=None
         box : tuple of Tensor, default=None
-            For l-infinity: ``(low, high)`` shaped like ``x0``, the budget's
-            ball and the bounds in one box (e.g. exact in ``x0``'s dtype,
-            see ``exact_box``), which every iterate stays in; default: the
-            threat model's bounds intersected with the ball.
+            ``(low, high)`` shaped like ``x0``: the bounds every iterate
+            stays in, instead of the threat model's (for l-infinity, a box
+            inside the ball, exact in ``x0``'s dtype as ``exact_box`` makes
+            it, keeps the iterates exactly inside the ball).
 
         Returns
         -------
         x_adv : Tensor
             Detached adversarial inputs.
         """
-        if box is None:
-            scale, low, high = constraints.box(x0, x0.dtype, eps_factor, shared=True)
-        else:
-            scale = constraints.scale_tensor(x0, x0.dtype, eps_factor, shared=True)
+        scale, low, high = constraints.box(x0, x0.dtype, eps_factor, shared=True)
+        if box is not None:
             low, high = box
         schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")
@@ -127,7 +125,6 @@ class GradientAttack(BaseAttack):
             early_stop=self.early_stop,
             generator=generator,
             repair=repair,
-            boxed=box is not None,
             **schedule,
         )
         if repair is not None and repair.groups:  # polish the categories

@@ -36,7 +36,6 @@ def projected_gradient(
     evaluate=False,
     generator=None,
     repair=None,
-    boxed=False,
 ):
     """Maximise ``loss_fn`` over the ball ``x0 + scale * u``, ``||u|| <= 1``.
 
@@ -91,9 +90,6 @@ def projected_gradient(
         repaired iterate (the first adversarial one, else the one of highest
         loss). Its categorical coordinates stay outside the norm ball (they
         only switch category). Implies ``evaluate``.
-    boxed : bool
-        For l-infinity: ``[low, high]`` already lies inside the ball (as
-        :func:`exact_box` does), so that the iterates stay in it as given.
 
     Returns
     -------
@@ -111,7 +107,7 @@ def projected_gradient(
         safe_scale = torch.where(mobile, scale, torch.ones_like(scale))
     step = rel_step * scale  # in input units; zero for immutable features
     x_low, x_high = low, high
-    if linf and not boxed:  # the ball is a box too: one clamp projects onto both
+    if linf:  # the ball is a box too: one clamp projects onto both
         x_low, x_high = torch.maximum(low, x0 - scale), torch.minimum(high, x0 + scale)
     # categories are no part of the ball: they take sign steps in their box
     ball = None
