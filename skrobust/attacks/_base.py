@@ -338,9 +338,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _seed(self):
         """A torch seed from ``random_state`` (an int is used as is)."""
-        if type(self.random_state) is int or isinstance(
-            self.random_state, numbers.Integral
-        ):
+        if isinstance(self.random_state, numbers.Integral):
             return int(self.random_state)
         rng = check_random_state(self.random_state)
         return int(rng.randint(np.iinfo(np.int32).max))
