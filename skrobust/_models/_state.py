@@ -62,10 +62,10 @@ def _categorize(kind):
         category = "tensor"
     elif issubclass(kind, torch.nn.Module):
         category = "module"
+    elif issubclass(kind, NeuralNet):  # what its view reads (_SKORCH_READS);
+        category = "net"  # before BaseEstimator: a NeuralNet is one
     elif issubclass(kind, BaseEstimator):
         category = "estimator"
-    elif issubclass(kind, NeuralNet):  # what its view reads (_SKORCH_READS)
-        category = "net"
     else:  # sparse matrices, estimator-like objects, anything else
         category = "other"
     _CATEGORY[kind] = category

@@ -375,3 +375,33 @@ def test_non_finite_inputs_get_scikit_learns_error_in_any_batch(iris, value):
                 attack.generate(bad, y)
             with pytest.raises(ValueError, match=message):
                 attack.transform(bad)
+
+
+def test_skorch_net_state_is_what_its_view_reads(iris):
+    # a NeuralNet is a BaseEstimator: its state must still be the attributes
+    # its view reads (module, criterion, nonlinearity, classes, device), not
+    # its training history, or every training-time attribute would count
+    X, y = iris
+    X = X.astype(np.float32)
+    net = NeuralNetClassifier(
+        MLP,
+        module__n_features_in=4,
+        module__n_classes=3,
+        module__hidden_layer_sizes=(8,),
+        max_epochs=1,
+        train_split=None,
+        verbose=0,
+    ).fit(X, y)
+    state = fitted_state(net)
+    net.history_.record("note", 1.0)  # history and callbacks: not read
+    net.callbacks_[0][1].epoch_start_time_ = -1.0
+    assert fitted_state(net) == state
+    with torch.no_grad():
+        net.module_[1].weight[0, 0] += 1.0  # the weights, in place
+    assert fitted_state(net) != state
+    state = fitted_state(net)
+    net.predict_nonlinearity = torch.sigmoid
+    assert fitted_state(net) != state
+    state = fitted_state(net)
+    net.criterion_ = torch.nn.NLLLoss()
+    assert fitted_state(net) != state
