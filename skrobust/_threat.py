@@ -278,10 +278,17 @@ class Constraints:
 
         ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
         """
+        return (
+            self.budget(x0, dtype, factor, shared=shared),
+            *self.input_box(x0, shared=shared),
+        )
+
+    def budget(self, x0, dtype, factor=1.0, *, shared=False):
+        """The per-feature ``scale`` tensor of :meth:`box` alone."""
         scale = self._tensor("scale", x0).to(dtype)
         if factor != 1 or not shared:  # else the cached tensor, only read
             scale = scale * factor
-        return (scale, *self.input_box(x0, shared=shared))
+        return scale
 
     def tensors(self, x0, dtype, factor=1.0):
         """Per-batch tensors: ``scale`` and the box ``[u_low, u_high]`` in ``u``.

@@ -1,6 +1,5 @@
 """The differentiable view of a fitted estimator and its converter registry."""
 
-import contextlib
 import functools
 
 import numpy as np
@@ -222,7 +221,6 @@ class DifferentiableModel:
             f"dtype={self.dtype}, space={self.space!r})"
         )
 
-    @contextlib.contextmanager
     def evaluating(self):
         """Context: eval mode and frozen parameters, restored on exit.
 
@@ -232,37 +230,7 @@ class DifferentiableModel:
         flag and every parameter's ``requires_grad`` are put back as they
         were, even on error.
         """
-        modules, stack = [], [self.module]
-        while stack:  # the modules' own dictionaries: faster than modules()
-            m = stack.pop()
-            modules.append((m, m.training))
-            stack.extend(c for c in m._modules.values() if c is not None)
-        # lazy parameters (materialized by a first forward) cannot be touched
-        params = [
-            p
-            for m, _ in modules
-            for p in m._parameters.values()
-            if p is not None
-            and p.requires_grad
-            and (type(p) is _PARAMETER or not is_lazy(p))
-        ]
-        try:
-            if not any(training for _, training in modules):
-                pass
-            elif all(type(m).train is _TRAIN for m, _ in modules):
-                for m, _ in modules:  # what eval() does, without its recursion
-                    object.__setattr__(m, "training", False)
-            else:  # a module with its own train()
-                self.module.eval()
-            for p in params:
-                p.requires_grad_(False)
-            yield self
-        finally:
-            for m, training in modules:
-                if m.training != training:
-                    object.__setattr__(m, "training", training)
-            for p in params:
-                p.requires_grad_(True)
+        return _Evaluating(self)
 
     def to_input(self, X, *, in_space=False):
         """``X`` (array-like or DataFrame) as a tensor in the view's space.
@@ -345,6 +313,55 @@ class DifferentiableModel:
 
 _TRAIN = torch.nn.Module.train
 _PARAMETER = torch.nn.Parameter  # never lazy
+
+
+class _Evaluating:
+    """The context of :meth:`DifferentiableModel.evaluating` (a class, not a
+    generator: it opens on every attack call, and costs less so)."""
+
+    __slots__ = ("view", "modules", "params")
+
+    def __init__(self, view):
+        self.view = view
+
+    def __enter__(self):
+        modules, stack = [], [self.view.module]
+        while stack:  # the modules' own dictionaries: faster than modules()
+            m = stack.pop()
+            modules.append((m, m.training))
+            stack.extend(c for c in m._modules.values() if c is not None)
+        # lazy parameters (materialized by a first forward) cannot be touched
+        params = [
+            p
+            for m, _ in modules
+            for p in m._parameters.values()
+            if p is not None
+            and p.requires_grad
+            and (type(p) is _PARAMETER or not is_lazy(p))
+        ]
+        self.modules, self.params = modules, params
+        try:
+            if not any(training for _, training in modules):
+                pass
+            elif all(type(m).train is _TRAIN for m, _ in modules):
+                for m, _ in modules:  # what eval() does, without its recursion
+                    object.__setattr__(m, "training", False)
+            else:  # a module with its own train()
+                self.view.module.eval()
+            for p in params:
+                p.requires_grad_(False)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.view
+
+    def __exit__(self, *exc_info):
+        for m, training in self.modules:
+            if m.training != training:
+                object.__setattr__(m, "training", training)
+        for p in self.params:
+            p.requires_grad_(True)
+        return False
 
 
 def is_lazy(tensor):

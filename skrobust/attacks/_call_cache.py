@@ -25,6 +25,7 @@ _RANGES = weakref.WeakKeyDictionary()  # view -> its classes are 0, ..., k - 1
 _PARAM_NAMES = {}  # attack class -> its __init__ parameters
 _REGISTRY = {}  # of the warnings given again ("default" shows each once)
 _UNSEEN = object()
+_SIGNED = (np.dtype(np.int64), np.dtype(np.int32))  # labels torch reads as is
 
 
 class _Entry:
@@ -108,10 +109,22 @@ def encode_cached(view, labels, n, name):
         and labels.shape == (n,)
         and n
     ):
-        index = labels.astype(np.int64)  # a new array: never y itself
-        # one pass: a negative label (or one past int64) is a huge uint64
-        if index.view(np.uint64).max() < k:
-            return torch.from_numpy(index)
+        if (
+            labels.dtype in _SIGNED
+            and labels.flags.writeable
+            and labels.strides[0] >= 0  # torch reads no reversed view
+        ):
+            # in torch, whose kernels the attack's loop keeps warm: a copy,
+            # never y itself, and its range in one pass
+            index = torch.from_numpy(labels).to(torch.int64, copy=True)
+            low, high = map(int, torch.aminmax(index))
+            if low >= 0 and high < k:
+                return index
+        else:
+            index = labels.astype(np.int64)  # a new array: never y itself
+            # one pass: a negative label (or one past int64) is a huge uint64
+            if index.view(np.uint64).max() < k:
+                return torch.from_numpy(index)
     index = encode_labels(labels, view.classes_, name=name, n_samples=n)
     return torch.as_tensor(index, dtype=torch.long)
 

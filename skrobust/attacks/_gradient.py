@@ -96,8 +96,10 @@ class GradientAttack(BaseAttack):
         x_adv : Tensor
             Detached adversarial inputs.
         """
-        scale, low, high = constraints.box(x0, x0.dtype, eps_factor, shared=True)
-        if box is not None:
+        if box is None:
+            scale, low, high = constraints.box(x0, x0.dtype, eps_factor, shared=True)
+        else:
+            scale = constraints.budget(x0, x0.dtype, eps_factor, shared=True)
             low, high = box
         schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")

@@ -339,11 +339,11 @@ def test_labels_are_encoded_for_the_classes_of_the_current_fit(iris):
 def test_quick_label_encoding_equals_encode_labels(iris):
     X, y = iris
     view = _pgd(LogisticRegression(max_iter=500).fit(X, y))._view()
-    for labels in (y, y.astype(np.int32), y[::-1], y.astype(np.uint8)):
+    for labels in (y, y.astype(np.int32), y[::-1], y[::2], y.astype(np.uint8)):
         frozen = labels.copy()
         frozen.flags.writeable = False
         for given in (labels, frozen):
-            got = _call_cache.encode_cached(view, given, len(y), "y")
+            got = _call_cache.encode_cached(view, given, len(given), "y")
             assert got.dtype == torch.long
             np.testing.assert_array_equal(got.numpy(), given)
             got[0] = 7  # never the caller's array
@@ -351,6 +351,10 @@ def test_quick_label_encoding_equals_encode_labels(iris):
     for bad, match in (
         (np.append(y[1:], -1), r"holds .*-1"),
         (np.append(y[1:], 3), r"holds .*3"),
+        (np.append(y[1:], -1).astype(np.int32), r"holds .*-1"),
+        (np.append(y[1:], 2**40), r"holds .*1099511627776"),
+        (np.append(y[1:], -1)[::-1], r"holds .*-1"),
+        (np.append(y[1:], 3).astype(np.uint8), r"holds .*3"),
         (y[:-1], "has 49 entries for 50 samples"),
     ):
         with pytest.raises(ValueError, match=match):

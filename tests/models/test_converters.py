@@ -502,6 +502,29 @@ def test_skorch_view_leaves_the_net_unchanged():
         assert not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks)
 
 
+def test_evaluating_restores_the_net_after_an_error():
+    net, X = fit_classifier(
+        mlp(13, 3, dropout=0.5), criterion=torch.nn.CrossEntropyLoss
+    )
+    net.module_.train()
+    net.module_[0].weight.requires_grad_(False)
+    flags = [(m, m.training) for m in net.module_.modules()]
+    grads = [(p, p.requires_grad) for p in net.module_.parameters()]
+    view = as_differentiable(net)
+    with pytest.raises(RuntimeError, match="inside"):
+        with view.evaluating() as inside:
+            assert inside is view
+            assert not any(m.training for m in net.module_.modules())
+            assert not any(p.requires_grad for p in net.module_.parameters())
+            raise RuntimeError("inside")
+    assert all(m.training == flag for m, flag in flags)
+    assert all(p.requires_grad == flag for p, flag in grads)
+    with view.evaluating(), view.evaluating():  # nested: the outer state back
+        pass
+    assert all(m.training == flag for m, flag in flags)
+    assert all(p.requires_grad == flag for p, flag in grads)
+
+
 def test_skorch_unknown_criterion_and_device():
     net, X = fit_binary(mlp(30, 1), criterion=torch.nn.MSELoss)
     with pytest.raises(NotDifferentiableError, match="MSELoss"):
