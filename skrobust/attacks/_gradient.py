@@ -10,6 +10,7 @@ from .._threat import per_feature
 from .._torch import torch
 from ._base import BaseAttack
 from ._functional import (
+    BallBox,
     get_norm,
     projected_gradient,
     resolve_loss,
@@ -89,7 +90,9 @@ class GradientAttack(BaseAttack):
             ``(low, high)`` shaped like ``x0``: the bounds every iterate
             stays in, instead of the threat model's (for l-infinity, a box
             inside the ball, exact in ``x0``'s dtype as ``exact_box`` makes
-            it, keeps the iterates exactly inside the ball).
+            it, keeps the iterates exactly inside the ball). Still
+            intersected with the ball, unless it is ``exact_box``'s
+            l-infinity :class:`BallBox` and ``eps_factor`` is 1.
 
         Returns
         -------
@@ -101,6 +104,8 @@ class GradientAttack(BaseAttack):
         else:
             scale = constraints.budget(x0, x0.dtype, eps_factor, shared=True)
             low, high = box
+        # exact_box's l-inf box lies inside the ball of factor 1
+        in_ball = type(box) is BallBox and eps_factor == 1
         schedule = {**self._schedule(constraints), **(schedule or {})}
         rel_step = schedule.pop("rel_step")
         if type(rel_step) is not float and np.ndim(rel_step):
@@ -127,6 +132,7 @@ class GradientAttack(BaseAttack):
             early_stop=self.early_stop,
             generator=generator,
             repair=repair,
+            in_ball=in_ball,
             **schedule,
         )
         if repair is not None and repair.groups:  # polish the categories

@@ -28,10 +28,11 @@ from ._norms import (
     weighted_size,
 )
 from ._projected_gradient import projected_gradient
-from ._repair import cast_inside, exact_box, inside, repair
+from ._repair import BallBox, cast_inside, exact_box, inside, repair
 from ._square import p_selection, square
 
 __all__ = [
+    "BallBox",
     "L1",
     "L2",
     "LOSSES",

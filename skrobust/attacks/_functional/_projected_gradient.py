@@ -36,6 +36,7 @@ def projected_gradient(
     evaluate=False,
     generator=None,
     repair=None,
+    in_ball=False,
 ):
     """Maximise ``loss_fn`` over the ball ``x0 + scale * u``, ``||u|| <= 1``.
 
@@ -90,6 +91,9 @@ def projected_gradient(
         repaired iterate (the first adversarial one, else the one of highest
         loss). Its categorical coordinates stay outside the norm ball (they
         only switch category). Implies ``evaluate``.
+    in_ball : bool
+        For l-infinity: ``[low, high]`` lies inside the ball already (an
+        :func:`exact_box`), so the loop clamps into it alone.
 
     Returns
     -------
@@ -107,7 +111,7 @@ def projected_gradient(
         safe_scale = torch.where(mobile, scale, torch.ones_like(scale))
     step = rel_step * scale  # in input units; zero for immutable features
     x_low, x_high = low, high
-    if linf:  # the ball is a box too: one clamp projects onto both
+    if linf and not in_ball:  # the ball is a box too: one clamp projects onto both
         x_low, x_high = torch.maximum(low, x0 - scale), torch.minimum(high, x0 + scale)
     # categories are no part of the ball: they take sign steps in their box
     ball = None

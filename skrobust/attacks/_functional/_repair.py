@@ -53,9 +53,17 @@ def _rounded(value, dtype, up):
     return out
 
 
+class BallBox(tuple):
+    """The ``(low, high)`` of :func:`exact_box` for l-infinity: inside the
+    ball too, so a loop clamps into it alone (no intersection with the ball)."""
+
+    __slots__ = ()
+
+
 def exact_box(clean, constraints, norm, extremes=None):
     """``(low, high)`` in ``clean``'s dtype: every number of that dtype
-    between them lies in the box (and the l-inf ball) measured exactly.
+    between them lies in the box (and, a :class:`BallBox`, in the l-inf
+    ball) measured exactly.
 
     ``clean`` must be exact in its dtype. The bounds are rounded inward.
     Continuous features take ``clean -/+ eps`` computed in the dtype, with
@@ -66,6 +74,7 @@ def exact_box(clean, constraints, norm, extremes=None):
     each edge is computed, measured in float64 and moved one step inward
     where it is outside. ``extremes``: ``(min, max)`` of ``clean`` if known.
     """
+    pair = BallBox if norm == "linf" else tuple
     dtype = _NUMPY[clean.dtype]
     cache = constraints.__dict__.setdefault("_tensors", {})
     if ("reach", norm) not in cache:  # the largest finite budget, if shrunk
@@ -102,7 +111,7 @@ def exact_box(clean, constraints, norm, extremes=None):
         if overflow:
             big = float(np.finfo(dtype).max)
             edges = tuple(e.clamp(-big, big) for e in edges)
-        return torch.maximum(low, edges[0]), torch.minimum(high, edges[1])
+        return pair((torch.maximum(low, edges[0]), torch.minimum(high, edges[1])))
     edges = []
     for edge, inward in ((clean - below, np.inf), (clean + above, -np.inf)):
         out = (edge.double() - clean.double()).abs() > eps
@@ -110,7 +119,7 @@ def exact_box(clean, constraints, norm, extremes=None):
         edges.append(torch.where(out, torch.nextafter(edge, way), edge))
     low, high = torch.maximum(low, edges[0]), torch.minimum(high, edges[1])
     # the clean point, within check_inside's tolerance of a bound
-    return torch.minimum(low, clean), torch.maximum(high, clean)
+    return pair((torch.minimum(low, clean), torch.maximum(high, clean)))
 
 
 def _per_feature_box(constraints, norm, dtype, step, device):
