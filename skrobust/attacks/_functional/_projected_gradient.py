@@ -152,6 +152,8 @@ def projected_gradient(
     # other norms' steps and the repair's category moves need it (reading a
     # gradient costs small models ~3 %).
     repair_gradients = not linf or repair is not None
+    # an l-inf step without repair: sign, step and clamp in place
+    in_place = linf and repair is None
 
     def keep_best(b, x, logits, loss, hit, better_only):
         """Samples of ``b`` whose repaired iterate ``x`` beats their best."""
@@ -232,7 +234,10 @@ def projected_gradient(
                         x, grad = x[keep], grad[keep]
                         if len(x) == 0:
                             break
-            x = project(advance(x, grad), b)
+            if in_place:  # x, grad: the loop's own tensors (no graph holds them)
+                x = x.addcmul_(step, grad.sign_()).clamp_(b.low, b.high)
+            else:
+                x = project(advance(x, grad), b)
         if plain:
             best = x
             continue
