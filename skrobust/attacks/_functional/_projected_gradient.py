@@ -99,10 +99,11 @@ def projected_gradient(
     -------
     x_adv : Tensor
         The chosen adversarial inputs, shaped like ``x0``, detached.
-    found : Tensor of bool
+    found : Tensor of bool or None
         Samples known to be adversarial at ``x_adv``. Complete when
         ``evaluate`` or ``n_restarts > 1``; otherwise only the samples
-        stopped early.
+        stopped early; None for a plain run (one restart, no evaluation,
+        no early stop), which knows nothing of them.
     """
     n = len(x0)
     linf = norm.name == "linf"
@@ -165,11 +166,12 @@ def projected_gradient(
         best_loss[i[better]] = loss[better].to(best_loss.dtype)
         found[i[hit]] = True
 
-    found = torch.zeros(n, dtype=torch.bool, device=x0.device)
     evaluate = evaluate or n_restarts > 1 or repair is not None
     # one pass over every sample, nothing to merge: the last iterate
     plain = not evaluate and not early_stop
+    found = None
     if not plain:
+        found = torch.zeros(n, dtype=torch.bool, device=x0.device)
         best = x0.clone()
         best_loss = torch.full((n,), float("-inf"), device=x0.device, dtype=x0.dtype)
     for restart in range(n_restarts):
