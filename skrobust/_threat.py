@@ -161,8 +161,7 @@ class Constraints:
         self.max_changes = max_changes
         self.scale = scale
         self.eps = scale if eps is None else eps
-        self.low = low
-        self.high = high
+        self.low, self.high = low, high
         self.direction = direction
         self.integer = integer
         self.one_hot = list(one_hot)
@@ -274,17 +273,12 @@ class Constraints:
         return torch.where(frozen, x0, low), torch.where(frozen, x0, high)
 
     def box(self, x0, dtype, factor=1.0, *, shared=False):
-        """Per-batch tensors in input space: ``scale`` and :meth:`input_box`.
-
-        ``factor`` multiplies the budget (an eps warm-up, a budget sweep).
-        """
-        return (
-            self.budget(x0, dtype, factor, shared=shared),
-            *self.input_box(x0, shared=shared),
-        )
+        """``(scale, low, high)``: :meth:`budget` and :meth:`input_box`."""
+        low, high = self.input_box(x0, shared=shared)
+        return self.budget(x0, dtype, factor, shared=shared), low, high
 
     def budget(self, x0, dtype, factor=1.0, *, shared=False):
-        """The per-feature ``scale`` tensor of :meth:`box` alone."""
+        """Per-feature ``scale`` tensor times ``factor`` (an eps warm-up, a sweep)."""
         scale = self._tensor("scale", x0).to(dtype)
         if factor != 1 or not shared:  # else the cached tensor, only read
             scale = scale * factor

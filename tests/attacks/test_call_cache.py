@@ -126,10 +126,9 @@ def test_partial_fit_and_warm_start_are_seen(iris):
     assert isinstance(attack._view().module[1], torch.nn.Tanh)
 
 
-def test_skorch_refit_and_training_are_seen(iris):
-    X, y = iris
-    X = X.astype(np.float32)
-    net = NeuralNetClassifier(
+def _iris_net():
+    """An unfitted skorch MLP for the four iris features."""
+    return NeuralNetClassifier(
         MLP,
         module__n_features_in=4,
         module__n_classes=3,
@@ -140,6 +139,12 @@ def test_skorch_refit_and_training_are_seen(iris):
         train_split=None,
         verbose=0,
     )
+
+
+def test_skorch_refit_and_training_are_seen(iris):
+    X, y = iris
+    X = X.astype(np.float32)
+    net = _iris_net()
     torch.manual_seed(0)
     net.fit(X, y)
     attack = _pgd(net)
@@ -386,16 +391,7 @@ def test_skorch_net_state_is_what_its_view_reads(iris):
     # its view reads (module, criterion, nonlinearity, classes, device), not
     # its training history, or every training-time attribute would count
     X, y = iris
-    X = X.astype(np.float32)
-    net = NeuralNetClassifier(
-        MLP,
-        module__n_features_in=4,
-        module__n_classes=3,
-        module__hidden_layer_sizes=(8,),
-        max_epochs=1,
-        train_split=None,
-        verbose=0,
-    ).fit(X, y)
+    net = _iris_net().fit(X.astype(np.float32), y)
     state = fitted_state(net)
     net.history_.record("note", 1.0)  # history and callbacks: not read
     net.callbacks_[0][1].epoch_start_time_ = -1.0
